@@ -1,0 +1,60 @@
+// A small command-line parser shared by the subcommands: long/short options, typed values with range
+// checks, repeated positionals, generated --help. Parse errors are Statuses (exit code 2), never aborts.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+
+namespace cw::app {
+
+class ArgParser {
+ public:
+  ArgParser(std::string command, std::string synopsis, std::string description);
+
+  // names: "-m,--model". A flag takes no value.
+  void flag(const std::string& names, bool* out, const std::string& help);
+  void option(const std::string& names, std::string* out, const std::string& metavar, const std::string& help);
+  void option(const std::string& names, int64_t* out, const std::string& metavar, const std::string& help,
+              int64_t min, int64_t max);
+  void option(const std::string& names, double* out, const std::string& metavar, const std::string& help,
+              double min, double max);
+  // Collects positional arguments; without this call, positionals are an error.
+  void positionals(std::vector<std::string>* out, const std::string& metavar, const std::string& help);
+
+  // Parses argv[first..argc). Sets help_requested() for -h/--help (returns ok).
+  Status parse(int argc, char** argv, int first = 2);
+  bool help_requested() const { return help_requested_; }
+  // True when the option named by its long name was given on the command line.
+  bool given(const std::string& long_name) const;
+  std::string help() const;
+
+ private:
+  struct Opt {
+    std::vector<std::string> names;
+    std::string metavar;  // empty for flags
+    std::string help;
+    std::function<Status(const std::string&)> set;
+    bool is_flag = false;
+    bool seen = false;
+  };
+  Opt* find(const std::string& name);
+  std::string command_, synopsis_, description_;
+  std::vector<Opt> opts_;
+  std::vector<std::string>* positionals_ = nullptr;
+  std::string positionals_metavar_, positionals_help_;
+  bool help_requested_ = false;
+};
+
+// Exit codes shared by all subcommands.
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;  // the work itself failed (I/O error while writing output, ...)
+constexpr int kExitBadInput = 2;  // usage errors, unreadable or malformed input
+
+// Prints "chunkwise <command>: <status message>" on stderr and returns the matching exit code.
+int report_error(const std::string& command, const Status& status);
+
+}  // namespace cw::app

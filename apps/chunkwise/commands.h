@@ -1,0 +1,21 @@
+// The subcommand table. Each subcommand lives in its own file (<name>_cmd.cc) and only parses arguments,
+// calls the library, and prints; no engine logic here.
+#pragma once
+
+namespace cw::app {
+
+struct Subcommand {
+  const char* name;
+  const char* summary;
+  int (*main)(int argc, char** argv);  // argv[1] is the subcommand name
+};
+
+int inspect_main(int argc, char** argv);
+int tokenize_main(int argc, char** argv);
+
+inline constexpr Subcommand kSubcommands[] = {
+    {"inspect", "show a GGUF file's metadata and tensor table", inspect_main},
+    {"tokenize", "tokenize text with the vocabulary of a GGUF file", tokenize_main},
+};
+
+}  // namespace cw::app

@@ -1,0 +1,40 @@
+// Read-only file mapping (mmap). The mapping lives as long as the MappedFile; moving transfers it.
+// Failure (missing file, directory, permission, mmap error) is a Status, never an abort.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "base/status.h"
+
+namespace cw {
+
+class MappedFile {
+ public:
+  MappedFile() = default;
+  ~MappedFile();
+  MappedFile(MappedFile&& other) noexcept;
+  MappedFile& operator=(MappedFile&& other) noexcept;
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  // Maps the whole file. An empty file gives size() == 0 and data() == nullptr.
+  static Result<MappedFile> open(const std::string& path);
+
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  void reset();
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+  std::string path_;
+};
+
+// Reads a whole file into a string (for text inputs). Fails with a Status.
+Result<std::string> read_file(const std::string& path);
+Status write_file(const std::string& path, const void* data, size_t size);
+
+}  // namespace cw

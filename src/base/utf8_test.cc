@@ -1,0 +1,36 @@
+#include "base/utf8.h"
+
+#include <gtest/gtest.h>
+
+namespace cw {
+namespace {
+
+TEST(Utf8, ValidPrefix) {
+  EXPECT_EQ(utf8_valid_prefix_len("a"), 1u);
+  EXPECT_EQ(utf8_valid_prefix_len("\xC3\xA9"), 2u);          // é
+  EXPECT_EQ(utf8_valid_prefix_len("\xE2\x82\xAC"), 3u);      // €
+  EXPECT_EQ(utf8_valid_prefix_len("\xF0\x9F\x98\x80"), 4u);  // 😀
+  EXPECT_EQ(utf8_valid_prefix_len("\xC0\x80"), 0u);          // overlong
+  EXPECT_EQ(utf8_valid_prefix_len("\xED\xA0\x80"), 0u);      // surrogate
+  EXPECT_EQ(utf8_valid_prefix_len("\xF4\x90\x80\x80"), 0u);  // > U+10FFFF
+  EXPECT_EQ(utf8_valid_prefix_len("\xE2\x82"), 0u);          // truncated
+  EXPECT_EQ(utf8_valid_prefix_len(""), 0u);
+}
+
+TEST(Utf8, RoundTripAllScalarValues) {
+  for (uint32_t cp = 0; cp <= 0x10FFFF; cp += (cp < 0x1000 ? 1 : 37)) {
+    if (cp >= 0xD800 && cp <= 0xDFFF) continue;
+    std::string s;
+    utf8_append(s, cp);
+    size_t i = 0;
+    ASSERT_EQ(utf8_decode(s, i), cp);
+    ASSERT_EQ(i, s.size());
+  }
+}
+
+TEST(Utf8, CountsInvalidBytesAsOne) {
+  EXPECT_EQ(utf8_count_codepoints("h\xC3\xA9llo\xff"), 6u);
+}
+
+}  // namespace
+}  // namespace cw
