@@ -23,9 +23,37 @@ void get_row_ref(const void* w, uint32_t type, int64_t n_cols, int64_t row, floa
   t->dequantize(static_cast<const uint8_t*>(w) + row * rb, dst, n_cols);
 }
 
+uint32_t activation_type(uint32_t w_type) {
+  switch (w_type) {
+    case kTypeF32:
+    case kTypeF16:
+    case kTypeBF16: return w_type;
+    case kTypeQ4_0:
+    case kTypeQ5_0:
+    case kTypeQ8_0: return kTypeQ8_0;
+    case kTypeQ4_1:
+    case kTypeQ5_1: return kTypeQ8_1;
+    default: return kTypeQ8_K;
+  }
+}
+
 void matmul_ref(const void* w, uint32_t w_type, int64_t n_in, int64_t n_out, const float* x, int64_t n_tokens, float* y,
                 const float* bias) {
   std::vector<float> row(static_cast<size_t>(n_in));
+  // Round the activations through the type llama.cpp's dot products use.
+  std::vector<float> xq;
+  const uint32_t a_type = activation_type(w_type);
+  if (a_type != kTypeF32) {
+    const QuantTraits* at = quant_traits(a_type);
+    CW_CHECK(at != nullptr);
+    std::vector<uint8_t> buf(static_cast<size_t>(quant_row_bytes(*at, n_in)));
+    xq.resize(static_cast<size_t>(n_tokens * n_in));
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      at->quantize(x + t * n_in, buf.data(), n_in);
+      at->dequantize(buf.data(), &xq[static_cast<size_t>(t * n_in)], n_in);
+    }
+    x = xq.data();
+  }
   for (int64_t o = 0; o < n_out; ++o) {
     get_row_ref(w, w_type, n_in, o, row.data());
     for (int64_t t = 0; t < n_tokens; ++t) {

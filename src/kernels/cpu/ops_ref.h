@@ -14,10 +14,14 @@ namespace cw::kernels {
 // y[i] = x[i] / sqrt(mean(x^2) + eps) * w[i]   (w may be nullptr: no weight). x and y may alias.
 void rms_norm_ref(const float* x, const float* w, float* y, int64_t n, float eps);
 
-// y[t, o] = sum_i W[o, i] * x[t, i] (+ bias[o])  for t < n_tokens, o < n_out.
+// The type activations are rounded to before a dot product with weights of `w_type` (as llama.cpp does):
+// F32 -> F32, F16 -> F16, BF16 -> BF16, Q4_0/Q5_0/Q8_0 -> Q8_0, Q4_1/Q5_1 -> Q8_1, k-quants -> Q8_K.
+uint32_t activation_type(uint32_t w_type);
+
+// y[t, o] = sum_i W[o, i] * x'[t, i] (+ bias[o])  for t < n_tokens, o < n_out.
 // W is [n_out, n_in] in GGML type `w_type` (each row contiguous, n_in a multiple of the block size).
-// x is [n_tokens, n_in] fp32, y is [n_tokens, n_out]. Weight rows are dequantized to fp32 and the dot
-// product accumulates in fp32.
+// x is [n_tokens, n_in] fp32, y is [n_tokens, n_out]. x' is x rounded through activation_type(w_type)
+// (quantize + dequantize); weight rows are dequantized to fp32 and the dot product accumulates in fp32.
 void matmul_ref(const void* w, uint32_t w_type, int64_t n_in, int64_t n_out, const float* x, int64_t n_tokens,
                 float* y, const float* bias = nullptr);
 

@@ -1,0 +1,112 @@
+#include "tokenizer/pretokenizer.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "tokenizer/unicode.h"
+
+namespace cw::tok {
+namespace {
+
+std::vector<std::string> split(std::string_view pre, std::string_view text) {
+  auto p = PreTokenizer::create(pre);
+  EXPECT_TRUE(p.is_ok()) << p.status().to_string();
+  if (!p.is_ok()) return {};
+  std::vector<std::string_view> pieces;
+  (*p)->split(text, pieces);
+  std::string joined;
+  std::vector<std::string> out;
+  for (auto v : pieces) {
+    EXPECT_FALSE(v.empty());
+    joined.append(v);
+    out.emplace_back(v);
+  }
+  EXPECT_EQ(joined, text) << "pieces must concatenate to the input";
+  return out;
+}
+
+using V = std::vector<std::string>;
+
+TEST(CpFlags, Categories) {
+  EXPECT_EQ(cp_flags('a'), kCpLetter);
+  EXPECT_EQ(cp_flags('7'), kCpNumber);
+  EXPECT_EQ(cp_flags('!'), kCpPunct);
+  EXPECT_EQ(cp_flags('+'), kCpSymbol);
+  EXPECT_EQ(cp_flags(' '), kCpSeparator | kCpWhitespace);
+  EXPECT_EQ(cp_flags('\n'), kCpOther | kCpWhitespace);
+  EXPECT_EQ(cp_flags(0x4E2D), kCpLetter);             // 中
+  EXPECT_EQ(cp_flags(0x0664), kCpNumber);             // Arabic-Indic 4
+  EXPECT_EQ(cp_flags(0x00A0), kCpSeparator | kCpWhitespace);
+  EXPECT_EQ(cp_flags(0x3000), kCpSeparator | kCpWhitespace);
+  EXPECT_EQ(cp_flags(0x0301), kCpMark);
+  EXPECT_EQ(cp_flags(0x1F600), kCpSymbol);            // emoji
+  EXPECT_EQ(cp_flags(0x10FFFF), kCpOther);
+  EXPECT_EQ(cp_flags(0x110000), 0);
+}
+
+TEST(ByteLevel, RoundTrip) {
+  std::string all;
+  for (int b = 0; b < 256; ++b) all.push_back(static_cast<char>(b));
+  std::string enc;
+  byte_level_encode(all, enc);
+  EXPECT_EQ(byte_level_decode(enc), all);
+  EXPECT_EQ(byte_level().byte_to_utf8[' '], "\xC4\xA0");   // Ġ
+  EXPECT_EQ(byte_level().byte_to_utf8['\n'], "\xC4\x8A");  // Ċ
+  EXPECT_EQ(byte_level().byte_to_utf8['a'], "a");
+}
+
+TEST(PreTokenizer, Gpt2) {
+  EXPECT_EQ(split("gpt-2", "Hello world's  test 123!!  \n"),
+            (V{"Hello", " world", "'s", " ", " test", " 123", "!!", "  \n"}));
+  EXPECT_EQ(split("gpt-2", "   x"), (V{"  ", " x"}));
+  EXPECT_EQ(split("gpt-2", "I'M"), (V{"I", "'", "M"}));  // case-sensitive contractions
+}
+
+TEST(PreTokenizer, Llama3) {
+  EXPECT_EQ(split("llama-bpe", "Hello123456 world\n\n  x"),
+            (V{"Hello", "123", "456", " world", "\n\n", " ", " x"}));
+  EXPECT_EQ(split("llama-bpe", "I'M fine...\n\nok"), (V{"I", "'M", " fine", "...\n\n", "ok"}));
+  EXPECT_EQ(split("llama-bpe", "$x 12345"), (V{"$x", " ", "123", "45"}));
+}
+
+TEST(PreTokenizer, Qwen2SplitsDigits) {
+  EXPECT_EQ(split("qwen2", "ab 2024!"), (V{"ab", " ", "2", "0", "2", "4", "!"}));
+}
+
+TEST(PreTokenizer, Starcoder) { EXPECT_EQ(split("starcoder", "x 123"), (V{"x", " ", "1", "2", "3"})); }
+
+TEST(PreTokenizer, Falcon) {
+  EXPECT_EQ(split("falcon", "a 12345 b"), (V{"a", " ", "123", "45", " b"}));
+  EXPECT_EQ(split("falcon", "x+=y"), (V{"x", "+=", "y"}));
+}
+
+TEST(PreTokenizer, DeepseekLlm) {
+  EXPECT_EQ(split("deepseek-llm", "Hello, 世界 42\n"), (V{"Hello", ",", " ", "世界", " ", "42", "\n"}));
+}
+
+TEST(PreTokenizer, DeepseekCoder) {
+  EXPECT_EQ(split("deepseek-coder", "int x = 42;"), (V{"int", " x", " = ", "4", "2", ";"}));
+}
+
+TEST(PreTokenizer, InvalidUtf8KeepsBytes) {
+  for (const char* pre : {"gpt-2", "llama-bpe", "deepseek-llm", "deepseek-coder", "falcon", "default"}) {
+    split(pre, "ab\xFF\xFE cd \xC3");
+    split(pre, std::string_view("\0\0 x", 4));
+  }
+}
+
+TEST(PreTokenizer, UnknownNameListsSupported) {
+  auto p = PreTokenizer::create("nope");
+  ASSERT_FALSE(p.is_ok());
+  EXPECT_EQ(p.status().code(), StatusCode::kUnimplemented);
+  for (const char* n : {"gpt-2", "llama-bpe", "qwen2", "deepseek-llm", "deepseek-coder", "falcon", "starcoder",
+                        "mpt", "gpt-neox", "default"}) {
+    EXPECT_NE(p.status().message().find(n), std::string::npos) << n;
+    EXPECT_TRUE(PreTokenizer::create(n).is_ok()) << n;
+  }
+}
+
+}  // namespace
+}  // namespace cw::tok

@@ -1,0 +1,144 @@
+// Data-driven tests against llama.cpp's vocabulary test vectors in ../shared/data/vocab/:
+// ggml-vocab-<name>.gguf with .inp (strings separated by "\n__ggml_vocab_test__\n") and .out (one line of
+// expected ids per string, add_special=false, parse_special=false).
+#include <dirent.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "gguf/reader.h"
+#include "support/testing.h"
+#include "tokenizer/tokenizer.h"
+
+namespace cw::tok {
+namespace {
+
+const char* const kVocabs[] = {"llama-spm", "phi-3",    "gpt-2",        "falcon",         "mpt",
+                               "starcoder", "deepseek-llm", "deepseek-coder", "bert-bge"};
+
+std::string read_all(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+std::vector<std::string> split_inputs(const std::string& text) {
+  const std::string sep = "\n__ggml_vocab_test__\n";
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (true) {
+    size_t next = text.find(sep, pos);
+    if (next == std::string::npos) break;
+    out.push_back(text.substr(pos, next - pos));
+    pos = next + sep.size();
+  }
+  return out;
+}
+
+std::vector<std::vector<int32_t>> read_expected(const std::string& path) {
+  std::ifstream f(path);
+  std::vector<std::vector<int32_t>> out;
+  std::string line;
+  while (std::getline(f, line)) {
+    std::istringstream ls(line);
+    std::vector<int32_t> ids;
+    int64_t id;
+    while (ls >> id) ids.push_back(static_cast<int32_t>(id));
+    out.push_back(std::move(ids));
+  }
+  return out;
+}
+
+std::string ids_str(const std::vector<int32_t>& ids) {
+  std::string s;
+  for (int32_t id : ids) s += (s.empty() ? "" : " ") + std::to_string(id);
+  return s;
+}
+
+class VocabVectors : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(VocabVectors, MatchesLlamaCpp) {
+  CW_REQUIRE_SHARED_DATA(data);
+  const std::string base = data + "/vocab/ggml-vocab-" + GetParam() + ".gguf";
+  const std::string inp = read_all(base + ".inp");
+  if (inp.empty()) GTEST_SKIP() << base << ".inp not present";
+  auto file = gguf::File::open(base);
+  ASSERT_TRUE(file.is_ok()) << file.status().to_string();
+  auto tok = Tokenizer::from_gguf(**file);
+  if (!tok.is_ok() && tok.status().code() == StatusCode::kUnimplemented) {
+    GTEST_SKIP() << "not supported: " << tok.status().message();
+  }
+  ASSERT_TRUE(tok.is_ok()) << tok.status().to_string();
+  const Tokenizer& t = **tok;
+
+  const auto inputs = split_inputs(inp);
+  const auto expected = read_expected(base + ".out");
+  ASSERT_FALSE(inputs.empty());
+  ASSERT_EQ(inputs.size(), expected.size()) << "malformed .inp/.out pair";
+  int passed = 0, round_trips = 0;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const auto got = t.encode(inputs[i], /*add_special=*/false, /*parse_special=*/false);
+    if (got == expected[i]) {
+      ++passed;
+    } else {
+      ADD_FAILURE() << GetParam() << " vector " << i << " '" << inputs[i] << "'\n  expected: " << ids_str(expected[i])
+                    << "\n  got:      " << ids_str(got);
+    }
+    // Detokenization inverts tokenization for SPM (space prefix removed) and byte-level BPE.
+    const std::string back = t.decode(expected[i]);
+    if (back == inputs[i]) {
+      ++round_trips;
+    } else {
+      ADD_FAILURE() << GetParam() << " vector " << i << " does not round-trip: '" << back << "'";
+    }
+  }
+  std::printf("[ vocab ] %-15s %d/%zu vectors pass, %d/%zu round-trip\n", GetParam(), passed, inputs.size(),
+              round_trips, inputs.size());
+}
+
+INSTANTIATE_TEST_SUITE_P(All, VocabVectors, ::testing::ValuesIn(kVocabs),
+                         [](const ::testing::TestParamInfo<const char*>& info) {
+                           std::string n = info.param;
+                           for (char& c : n)
+                             if (c == '-') c = '_';
+                           return n;
+                         });
+
+// Every vocab with test vectors in the shared folder must be listed above.
+TEST(VocabVectorsList, CoversEveryVectorFile) {
+  CW_REQUIRE_SHARED_DATA(data);
+  DIR* d = opendir((data + "/vocab").c_str());
+  if (d == nullptr) GTEST_SKIP() << "no vocab folder";
+  std::set<std::string> listed(std::begin(kVocabs), std::end(kVocabs));
+  const std::string prefix = "ggml-vocab-", suffix = ".gguf.inp";
+  while (dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n.size() > prefix.size() + suffix.size() && n.compare(0, prefix.size(), prefix) == 0 &&
+        n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      const std::string name = n.substr(prefix.size(), n.size() - prefix.size() - suffix.size());
+      EXPECT_TRUE(listed.count(name)) << "vector file for '" << name << "' is not tested";
+    }
+  }
+  closedir(d);
+}
+
+// Vocabs without vectors still load, and round-trip plain text.
+TEST(VocabFiles, OthersLoadAndRoundTrip) {
+  CW_REQUIRE_SHARED_DATA(data);
+  for (const char* name : {"gpt-neox", "baichuan"}) {
+    const std::string path = data + "/vocab/ggml-vocab-" + name + ".gguf";
+    auto file = gguf::File::open(path);
+    if (!file.is_ok()) continue;
+    auto tok = Tokenizer::from_gguf(**file);
+    ASSERT_TRUE(tok.is_ok()) << name << ": " << tok.status().to_string();
+    const std::string text = "Hello world, this is a test: 12345 ... \n\n  indented\ttab ünïcödé 日本語";
+    EXPECT_EQ((*tok)->decode((*tok)->encode(text, false, false)), text) << name;
+  }
+}
+
+}  // namespace
+}  // namespace cw::tok

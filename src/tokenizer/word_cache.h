@@ -1,0 +1,63 @@
+// A per-thread cache of word -> token ids, used by the SPM and BPE encoders (English text repeats a
+// small set of words, so most words are tokenized once). Each thread keeps one cache per tokenizer
+// instance (identified by a never-reused owner id); the cache is bounded and simply cleared when full.
+//
+// Thread-safety: for_owner() returns the calling thread's cache; it must not be shared across threads.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <cstring>
+#include <vector>
+
+#include "tokenizer/vocab.h"
+
+namespace cw::tok {
+
+class WordCache {
+ public:
+  static constexpr size_t kMaxWordBytes = 48;
+  static constexpr size_t kMaxEntries = 1 << 15;
+
+  // A fresh, never reused owner id (one per tokenizer instance).
+  static uint64_t new_owner_id();
+  // The calling thread's cache for `owner`.
+  static WordCache& for_owner(uint64_t owner);
+
+  WordCache();
+
+  // Appends the cached ids of `word` to `out`; false when absent.
+  bool lookup(std::string_view word, uint64_t hash, std::vector<int32_t>& out) const {
+    size_t i = hash & kMask;
+    while (true) {
+      const Slot& sl = slots_[i];
+      if (sl.len == 0) return false;
+      if (sl.hash == hash && sl.len == word.size() &&
+          std::memcmp(keys_.data() + sl.key_off, word.data(), word.size()) == 0) {
+        out.insert(out.end(), ids_.begin() + sl.ids_off, ids_.begin() + sl.ids_off + sl.n_ids);
+        return true;
+      }
+      i = (i + 1) & kMask;
+    }
+  }
+  // `word` must be 1..kMaxWordBytes bytes (longer words are not cached).
+  void insert(std::string_view word, uint64_t hash, const int32_t* ids, size_t n);
+
+ private:
+  static constexpr size_t kSlots = kMaxEntries * 2;
+  static constexpr size_t kMask = kSlots - 1;
+  struct Slot {
+    uint64_t hash = 0;
+    uint32_t key_off = 0;
+    uint32_t ids_off = 0;
+    uint16_t len = 0;  // 0: empty
+    uint16_t n_ids = 0;
+  };
+  std::vector<Slot> slots_;
+  std::string keys_;
+  std::vector<int32_t> ids_;
+  size_t n_entries_ = 0;
+};
+
+}  // namespace cw::tok
