@@ -188,3 +188,32 @@ INSTANTIATE_TEST_SUITE_P(AllTypes, SynthTiny,
 
 }  // namespace
 }  // namespace cw::model
+
+#include "support/ref_forward.h"
+
+namespace cw::model {
+namespace {
+
+// Session (fp32, fp32 KV) against the fp64 reference, at position 0 and at offset 1,000,000: RoPE angles
+// come from the exact position, so long-range positions lose nothing.
+TEST(ReferenceF64, Stories260KAtPositionZeroAndOneMillion) {
+  CW_REQUIRE_SHARED_DATA(dir);
+  auto m = Model::load(dir + "/models/stories260K.gguf");
+  ASSERT_TRUE(m.is_ok());
+  std::vector<int32_t> tokens = {1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426};
+  for (double offset : {0.0, 1e6}) {
+    std::vector<double> ref = testing::reference_forward_f64(**m, tokens, offset);
+    Session s(**m, 64, KvType::kF32);
+    s.set_position_offset(offset);
+    std::vector<float> logits;
+    ASSERT_TRUE(s.eval(tokens, true, &logits).is_ok());
+    ASSERT_EQ(logits.size(), ref.size());
+    double max_diff = 0;
+    for (size_t i = 0; i < ref.size(); ++i) max_diff = std::max(max_diff, std::fabs(logits[i] - ref[i]));
+    std::printf("stories260K vs fp64 reference at offset %.0f: max |diff| = %.3g\n", offset, max_diff);
+    EXPECT_LE(max_diff, 1e-3) << "offset " << offset;
+  }
+}
+
+}  // namespace
+}  // namespace cw::model

@@ -1,0 +1,36 @@
+// Perplexity with llama.cpp's method (llama-perplexity): the token stream is cut into consecutive windows
+// of n_ctx tokens; each window is evaluated from an empty cache with its first token replaced by BOS, and
+// only the second half is scored (logits at positions n_ctx/2 .. n_ctx-2 predicting the next token).
+// PPL = exp(mean negative log-likelihood). The log-softmax is computed in double.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+
+#include "base/status.h"
+#include "model/model.h"
+
+namespace cw::eval {
+
+struct PerplexityOptions {
+  int64_t n_ctx = 512;
+  int64_t ubatch = 512;              // tokens per forward call within a window
+  int32_t bos = -1;                  // replaces the first token of each window when >= 0
+  model::KvType kv_type = model::KvType::kF16;
+  // Called after each window with (windows done, windows total, running PPL). May be empty.
+  std::function<void(int64_t, int64_t, double)> progress;
+};
+
+struct PerplexityResult {
+  double ppl = 0;
+  double ppl_stderr = 0;   // ppl * standard error of the mean NLL
+  int64_t n_windows = 0;
+  int64_t n_scored = 0;    // tokens scored
+  double seconds = 0;
+};
+
+// Errors: n_ctx < 4 or odd, fewer than n_ctx tokens (a message naming both counts), token ids out of range.
+Result<PerplexityResult> perplexity(const model::Model& m, std::span<const int32_t> tokens, const PerplexityOptions& opt);
+
+}  // namespace cw::eval

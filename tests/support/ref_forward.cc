@@ -1,0 +1,113 @@
+#include "support/ref_forward.h"
+
+#include <cmath>
+
+#include "kernels/cpu/ops_ref.h"
+
+namespace cw::testing {
+namespace {
+
+using Vec = std::vector<double>;
+
+Vec dequant_row(const model::WeightRef& w, int64_t row) {
+  std::vector<float> f(static_cast<size_t>(w.n_in));
+  kernels::get_row_ref(w.data, w.type, w.n_in, row, f.data());
+  return Vec(f.begin(), f.end());
+}
+
+// y = W x (+ b), W [n_out, n_in].
+Vec matvec(const model::WeightRef& w, const Vec& x, const std::vector<float>& bias) {
+  Vec y(static_cast<size_t>(w.n_out));
+  for (int64_t o = 0; o < w.n_out; ++o) {
+    Vec row = dequant_row(w, o);
+    double acc = 0;
+    for (int64_t i = 0; i < w.n_in; ++i) acc += row[static_cast<size_t>(i)] * x[static_cast<size_t>(i)];
+    y[static_cast<size_t>(o)] = acc + (bias.empty() ? 0.0 : bias[static_cast<size_t>(o)]);
+  }
+  return y;
+}
+
+Vec rms_norm(const Vec& x, const std::vector<float>& w, double eps) {
+  double ss = 0;
+  for (double v : x) ss += v * v;
+  const double scale = 1.0 / std::sqrt(ss / static_cast<double>(x.size()) + eps);
+  Vec y(x.size());
+  for (size_t i = 0; i < x.size(); ++i) y[i] = x[i] * scale * w[i];
+  return y;
+}
+
+void rope(Vec& x, int64_t n_heads, const model::HParams& hp, double pos, const std::vector<float>& factors) {
+  const int64_t half = hp.n_rot / 2;
+  for (int64_t h = 0; h < n_heads; ++h) {
+    double* v = &x[static_cast<size_t>(h * hp.head_dim)];
+    for (int64_t i = 0; i < half; ++i) {
+      double inv_freq = std::pow(hp.rope_freq_base, -2.0 * static_cast<double>(i) / static_cast<double>(hp.n_rot));
+      if (!factors.empty()) inv_freq /= factors[static_cast<size_t>(i)];
+      const double theta = pos * hp.rope_freq_scale * inv_freq;
+      const bool neox = hp.rope_style == kernels::RopeStyle::kNeox;
+      const int64_t a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
+      const double x0 = v[a], x1 = v[b];
+      v[a] = x0 * std::cos(theta) - x1 * std::sin(theta);
+      v[b] = x0 * std::sin(theta) + x1 * std::cos(theta);
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<double> reference_forward_f64(const model::Model& m, const std::vector<int32_t>& tokens, double pos_offset) {
+  const model::HParams& hp = m.hparams();
+  const int64_t n = static_cast<int64_t>(tokens.size()), D = hp.head_dim, group = hp.n_head / hp.n_head_kv;
+  std::vector<Vec> x(static_cast<size_t>(n));
+  for (int64_t t = 0; t < n; ++t) x[static_cast<size_t>(t)] = dequant_row(m.tok_embd(), tokens[static_cast<size_t>(t)]);
+  for (const model::LayerWeights& L : m.layers()) {
+    std::vector<Vec> q(x.size()), k(x.size()), v(x.size());
+    for (int64_t t = 0; t < n; ++t) {
+      Vec h = rms_norm(x[static_cast<size_t>(t)], L.attn_norm, hp.rms_eps);
+      q[static_cast<size_t>(t)] = matvec(L.wq, h, L.bq);
+      k[static_cast<size_t>(t)] = matvec(L.wk, h, L.bk);
+      v[static_cast<size_t>(t)] = matvec(L.wv, h, L.bv);
+      rope(q[static_cast<size_t>(t)], hp.n_head, hp, pos_offset + static_cast<double>(t), m.rope_freq_factors());
+      rope(k[static_cast<size_t>(t)], hp.n_head_kv, hp, pos_offset + static_cast<double>(t), m.rope_freq_factors());
+    }
+    for (int64_t t = 0; t < n; ++t) {
+      Vec attn(static_cast<size_t>(hp.n_head * D), 0.0);
+      for (int64_t h = 0; h < hp.n_head; ++h) {
+        const int64_t kvh = h / group;
+        Vec s(static_cast<size_t>(t + 1));
+        double mx = -INFINITY;
+        for (int64_t j = 0; j <= t; ++j) {
+          double dot = 0;
+          for (int64_t d = 0; d < D; ++d)
+            dot += q[static_cast<size_t>(t)][static_cast<size_t>(h * D + d)] * k[static_cast<size_t>(j)][static_cast<size_t>(kvh * D + d)];
+          s[static_cast<size_t>(j)] = dot / std::sqrt(static_cast<double>(D));
+          mx = std::max(mx, s[static_cast<size_t>(j)]);
+        }
+        double sum = 0;
+        for (double& e : s) sum += (e = std::exp(e - mx));
+        for (int64_t j = 0; j <= t; ++j)
+          for (int64_t d = 0; d < D; ++d)
+            attn[static_cast<size_t>(h * D + d)] += s[static_cast<size_t>(j)] / sum * v[static_cast<size_t>(j)][static_cast<size_t>(kvh * D + d)];
+      }
+      Vec o = matvec(L.wo, attn, {});
+      for (size_t i = 0; i < o.size(); ++i) x[static_cast<size_t>(t)][i] += o[i];
+    }
+    for (int64_t t = 0; t < n; ++t) {
+      Vec h = rms_norm(x[static_cast<size_t>(t)], L.ffn_norm, hp.rms_eps);
+      Vec g = matvec(L.ffn_gate, h, {}), u = matvec(L.ffn_up, h, {});
+      for (size_t i = 0; i < g.size(); ++i) g[i] = g[i] / (1.0 + std::exp(-g[i])) * u[i];
+      Vec d = matvec(L.ffn_down, g, {});
+      for (size_t i = 0; i < d.size(); ++i) x[static_cast<size_t>(t)][i] += d[i];
+    }
+  }
+  std::vector<double> logits;
+  logits.reserve(static_cast<size_t>(n * hp.n_vocab));
+  for (int64_t t = 0; t < n; ++t) {
+    Vec h = rms_norm(x[static_cast<size_t>(t)], m.output_norm(), hp.rms_eps);
+    Vec l = matvec(m.output(), h, {});
+    logits.insert(logits.end(), l.begin(), l.end());
+  }
+  return logits;
+}
+
+}  // namespace cw::testing
