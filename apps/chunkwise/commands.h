@@ -12,10 +12,12 @@ struct Subcommand {
 
 int inspect_main(int argc, char** argv);
 int tokenize_main(int argc, char** argv);
+int perplexity_main(int argc, char** argv);
 
 inline constexpr Subcommand kSubcommands[] = {
     {"inspect", "show a GGUF file's metadata and tensor table", inspect_main},
     {"tokenize", "tokenize text with the vocabulary of a GGUF file", tokenize_main},
+    {"perplexity", "perplexity of a text file (llama.cpp's method)", perplexity_main},
 };
 
 }  // namespace cw::app

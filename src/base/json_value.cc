@@ -119,10 +119,10 @@ class JsonParser {
           case 'r': out->push_back('\r'); break;
           case 't': out->push_back('\t'); break;
           case 'u': {
-            uint32_t cp;
+            uint32_t cp = 0;
             CW_RETURN_IF_ERROR(hex4(&cp));
             if (cp >= 0xD800 && cp <= 0xDBFF) {
-              uint32_t lo;
+              uint32_t lo = 0;
               if (!consume("\\u")) return error("unpaired surrogate");
               CW_RETURN_IF_ERROR(hex4(&lo));
               if (lo < 0xDC00 || lo > 0xDFFF) return error("unpaired surrogate");

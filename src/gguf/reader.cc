@@ -304,19 +304,21 @@ class Parser {
     return Status::ok();
   }
   Status u32(const std::string& field, uint32_t* v) {
+    *v = 0;
     CW_RETURN_IF_ERROR(need(4, field));
     *v = load<uint32_t>(data_ + pos_);
     pos_ += 4;
     return Status::ok();
   }
   Status u64(const std::string& field, uint64_t* v) {
+    *v = 0;
     CW_RETURN_IF_ERROR(need(8, field));
     *v = load<uint64_t>(data_ + pos_);
     pos_ += 8;
     return Status::ok();
   }
   Status str(const std::string& field, std::string_view* s) {
-    uint64_t len;
+    uint64_t len = 0;
     size_t at = pos_;
     CW_RETURN_IF_ERROR(u64(field + " length", &len));
     if (len > remaining())

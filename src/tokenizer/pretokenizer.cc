@@ -32,7 +32,7 @@ struct Cuts {
       prev = end;
     }
   }
-  void match(size_t s, size_t e) {
+  inline __attribute__((always_inline)) void match(size_t s, size_t e) {
     emit(s);  // the gap before the match, if any
     emit(e);
   }
@@ -252,7 +252,18 @@ bool punct_symbol(uint32_t cp, uint8_t fl, bool backtick) {
   }
 }
 
-void run_stage(PreStage s, const View& v, size_t b, size_t e, Cuts& c) {
+template <typename Fn>
+inline __attribute__((always_inline)) void for_pieces(const std::vector<uint32_t>& in, Cuts& c, Fn fn) {
+  size_t b = 0;
+  for (uint32_t e : in) {
+    c.prev = b;
+    fn(b, static_cast<size_t>(e));
+    b = e;
+  }
+}
+
+inline __attribute__((always_inline)) void run_stage_piece(PreStage s, const View& v, size_t b, size_t e,
+                                                           Cuts& c) {
   switch (s) {
     case PreStage::kGpt2:
       return stage_gpt2(v, b, e, c);
@@ -300,6 +311,31 @@ void run_stage(PreStage s, const View& v, size_t b, size_t e, Cuts& c) {
       c.emit(e);
       return;
     }
+  }
+}
+
+// Applies stage `s` to every piece of `in`; the switch is hoisted out of the loop over pieces.
+void run_stage(PreStage s, const View& v, const std::vector<uint32_t>& in, Cuts& c) {
+  switch (s) {
+#define CW_STAGE_CASE(K) \
+  case PreStage::K:      \
+    return for_pieces(in, c, [&](size_t b, size_t e) { run_stage_piece(PreStage::K, v, b, e, c); });
+    CW_STAGE_CASE(kGpt2)
+    CW_STAGE_CASE(kLlama3)
+    CW_STAGE_CASE(kQwen2)
+    CW_STAGE_CASE(kEachCrLf)
+    CW_STAGE_CASE(kDsLetters)
+    CW_STAGE_CASE(kDsPunct)
+    CW_STAGE_CASE(kTrailingSpace)
+    CW_STAGE_CASE(kCjk)
+    CW_STAGE_CASE(kNumberRun)
+    CW_STAGE_CASE(kEachNumber)
+    CW_STAGE_CASE(kSpaceLetters)
+    CW_STAGE_CASE(kSpacePunct)
+    CW_STAGE_CASE(kPunctSymbols)
+    CW_STAGE_CASE(kPunctSymbolsNoBacktick)
+    CW_STAGE_CASE(kDigits3)
+#undef CW_STAGE_CASE
   }
 }
 
@@ -409,12 +445,7 @@ void PreTokenizer::split(std::string_view text, std::vector<std::string_view>& o
   for (PreStage st : stages_) {
     s.next.clear();
     Cuts c{&s.next, 0};
-    size_t b = 0;
-    for (uint32_t e : s.cuts) {
-      c.prev = b;
-      run_stage(st, v, b, e, c);
-      b = e;
-    }
+    run_stage(st, v, s.cuts, c);
     std::swap(s.cuts, s.next);
   }
   size_t b = 0;

@@ -7,6 +7,8 @@
 
 #include "tokenizer/unicode.h"
 
+#include <unicode/uchar.h>
+
 namespace cw::tok {
 namespace {
 
@@ -44,6 +46,22 @@ TEST(CpFlags, Categories) {
   EXPECT_EQ(cp_flags(0x1F600), kCpSymbol);            // emoji
   EXPECT_EQ(cp_flags(0x10FFFF), kCpOther);
   EXPECT_EQ(cp_flags(0x110000), 0);
+}
+
+// The inline ASCII table must agree with the ICU-built table.
+TEST(CpFlags, AsciiTableMatchesIcu) {
+  for (uint32_t c = 0; c < 128; ++c) EXPECT_EQ(cp_flags(c), cp_flags_slow(c)) << c;
+  for (uint32_t c = 0; c < 128; ++c) {
+    uint8_t cat = 0;
+    if (u_isalpha(static_cast<UChar32>(c))) cat = kCpLetter;
+    else if (u_isdigit(static_cast<UChar32>(c))) cat = kCpNumber;
+    else if (u_ispunct(static_cast<UChar32>(c))) cat = kCpPunct;
+    else if (u_charType(static_cast<UChar32>(c)) == U_MATH_SYMBOL || u_charType(static_cast<UChar32>(c)) == U_CURRENCY_SYMBOL ||
+             u_charType(static_cast<UChar32>(c)) == U_MODIFIER_SYMBOL) cat = kCpSymbol;
+    else if (u_charType(static_cast<UChar32>(c)) == U_SPACE_SEPARATOR) cat = kCpSeparator;
+    else cat = kCpOther;
+    EXPECT_EQ(cp_flags(c) & ~kCpWhitespace, cat) << "code point " << c;
+  }
 }
 
 TEST(ByteLevel, RoundTrip) {

@@ -30,6 +30,8 @@ void SpecialMatcher::build(const Vocab& v, const std::vector<uint8_t>& lstrip, c
   std::stable_sort(cands_.begin(), cands_.end(),
                    [](const Cand& a, const Cand& b) { return a.text.size() > b.text.size(); });
   single_.assign(256, {});
+  first_byte_.assign(256, 0);
+  for (const Cand& c : cands_) first_byte_[static_cast<unsigned char>(c.text[0])] = 1;
   std::vector<uint32_t> counts(65536, 0);
   for (uint32_t k = 0; k < cands_.size(); ++k) {
     const auto* p = reinterpret_cast<const unsigned char*>(cands_[k].text.data());
@@ -70,7 +72,9 @@ void SpecialMatcher::partition(std::string_view text, bool parse_special, std::v
       ++n_present;
     }
   };
+  const uint8_t* first = first_byte_.data();
   for (size_t i = 0; i < n; ++i) {
+    if (!first[p[i]]) continue;
     for (uint32_t k : single_[p[i]]) consider(k, i);
     if (i + 1 < n) {
       const uint32_t key = (static_cast<uint32_t>(p[i]) << 8) | p[i + 1];

@@ -41,6 +41,7 @@ class SpecialMatcher {
   std::vector<uint32_t> bucket_begin_;     // [65537] CSR over the first two bytes (length >= 2)
   std::vector<uint32_t> bucket_items_;
   std::vector<std::vector<uint32_t>> single_;  // [256] candidates of length 1, by byte
+  std::vector<uint8_t> first_byte_;            // [256] 1 when some candidate starts with the byte
   bool any_always_ = false;
 };
 

@@ -3,6 +3,7 @@
 #include <unicode/uchar.h>
 
 #include <map>
+#include <string>
 #include <memory>
 #include <vector>
 
@@ -69,10 +70,10 @@ const CpTable& cp_table() {
   static const CpTable* table = [] {
     auto* t = new CpTable;
     t->stage1.resize(kNumBlocks);
-    std::map<std::vector<uint8_t>, uint16_t> unique;
-    std::vector<uint8_t> block(kBlockSize);
+    std::map<std::string, uint16_t> unique;
+    std::string block(kBlockSize, '\0');
     for (uint32_t b = 0; b < kNumBlocks; ++b) {
-      for (uint32_t k = 0; k < kBlockSize; ++k) block[k] = compute_flags((b << kBlockBits) | k);
+      for (uint32_t k = 0; k < kBlockSize; ++k) block[k] = static_cast<char>(compute_flags((b << kBlockBits) | k));
       auto [it, inserted] = unique.emplace(block, static_cast<uint16_t>(unique.size()));
       if (inserted) t->stage2.insert(t->stage2.end(), block.begin(), block.end());
       t->stage1[b] = it->second;
