@@ -11,13 +11,19 @@ struct Subcommand {
 };
 
 int inspect_main(int argc, char** argv);
+int make_model_main(int argc, char** argv);
 int tokenize_main(int argc, char** argv);
 int perplexity_main(int argc, char** argv);
+int run_main(int argc, char** argv);
+int bench_main(int argc, char** argv);
 
 inline constexpr Subcommand kSubcommands[] = {
     {"inspect", "show a GGUF file's metadata and tensor table", inspect_main},
     {"tokenize", "tokenize text with the vocabulary of a GGUF file", tokenize_main},
     {"perplexity", "perplexity of a text file (llama.cpp's method)", perplexity_main},
+    {"run", "generate text from a prompt", run_main},
+    {"bench", "prefill / decode throughput (like llama-bench)", bench_main},
+    {"make-model", "write a random-weight GGUF model at a real shape (llama, qwen2)", make_model_main},
 };
 
 }  // namespace cw::app

@@ -1,17 +1,21 @@
 #include "gguf/writer.h"
 
-#include <cstring>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#include "base/mapped_file.h"
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 
 namespace cw::gguf {
 
 namespace {
 template <typename T>
 void put(std::vector<uint8_t>& out, T v) {
-  uint8_t b[sizeof(T)];
-  std::memcpy(b, &v, sizeof v);
-  out.insert(out.end(), b, b + sizeof b);
+  const size_t n = out.size();
+  out.resize(n + sizeof v);
+  std::memcpy(out.data() + n, &v, sizeof v);
 }
 void put_str(std::vector<uint8_t>& out, std::string_view s) {
   put<uint64_t>(out, s.size());
@@ -23,7 +27,126 @@ std::vector<uint8_t> scalar(T v) {
   put(out, v);
   return out;
 }
+
+// Appends the payload of `v` (everything after its type tag). Values come from the reader, which has
+// already validated them, so the typed accessors cannot fail here.
+void put_value(std::vector<uint8_t>& out, const Value& v) {
+  switch (v.type()) {
+    case ValueType::kUint8: put<uint8_t>(out, static_cast<uint8_t>(*v.as_uint())); return;
+    case ValueType::kInt8: put<int8_t>(out, static_cast<int8_t>(*v.as_int())); return;
+    case ValueType::kUint16: put<uint16_t>(out, static_cast<uint16_t>(*v.as_uint())); return;
+    case ValueType::kInt16: put<int16_t>(out, static_cast<int16_t>(*v.as_int())); return;
+    case ValueType::kUint32: put<uint32_t>(out, static_cast<uint32_t>(*v.as_uint())); return;
+    case ValueType::kInt32: put<int32_t>(out, static_cast<int32_t>(*v.as_int())); return;
+    case ValueType::kUint64: put<uint64_t>(out, *v.as_uint()); return;
+    case ValueType::kInt64: put<int64_t>(out, *v.as_int()); return;
+    case ValueType::kFloat32: put<float>(out, static_cast<float>(*v.as_float())); return;
+    case ValueType::kFloat64: put<double>(out, *v.as_float()); return;
+    case ValueType::kBool: put<uint8_t>(out, *v.as_bool() ? 1 : 0); return;
+    case ValueType::kString: put_str(out, *v.as_string()); return;
+    case ValueType::kArray: break;
+  }
+  put<uint32_t>(out, static_cast<uint32_t>(v.array_type()));
+  put<uint64_t>(out, v.array_size());
+  if (v.array_type() == ValueType::kString) {
+    for (std::string_view s : v.strings()) put_str(out, s);
+  } else if (v.array_type() == ValueType::kArray) {
+    for (const Value& inner : v.arrays()) put_value(out, inner);
+  } else {
+    const auto raw = v.raw_array_bytes();
+    out.insert(out.end(), raw.begin(), raw.end());
+  }
+}
+
+constexpr uint8_t kZeros[64] = {};
+
+Status write_zeros(ByteSink& sink, uint64_t n) {
+  while (n > 0) {
+    const size_t k = static_cast<size_t>(std::min<uint64_t>(n, sizeof kZeros));
+    CW_RETURN_IF_ERROR(sink.write(kZeros, k));
+    n -= k;
+  }
+  return Status::ok();
+}
+
+// Counts what a producer writes and refuses to go past the tensor's size.
+class CountingSink : public ByteSink {
+ public:
+  CountingSink(ByteSink& inner, const TensorDecl& decl) : inner_(inner), decl_(decl) {}
+  Status write(const void* data, size_t n) override {
+    if (n > decl_.n_bytes - written_)
+      return invalid_argument("tensor '" + decl_.name + "': producer wrote more than its " +
+                              std::to_string(decl_.n_bytes) + " bytes");
+    CW_RETURN_IF_ERROR(inner_.write(data, n));
+    written_ += n;
+    return Status::ok();
+  }
+  uint64_t written() const { return written_; }
+
+ private:
+  ByteSink& inner_;
+  const TensorDecl& decl_;
+  uint64_t written_ = 0;
+};
+
+// A buffered file. Errors carry the path and errno's text.
+class FileSink : public ByteSink {
+ public:
+  explicit FileSink(std::string path) : path_(std::move(path)) {}
+  ~FileSink() override {
+    if (f_ != nullptr) std::fclose(f_);
+  }
+  Status open() {
+    f_ = std::fopen(path_.c_str(), "wb");
+    if (f_ == nullptr) return io_error("cannot create '" + path_ + "': " + std::strerror(errno));
+    struct stat st {};
+    regular_ = fstat(fileno(f_), &st) == 0 && S_ISREG(st.st_mode);
+    std::setvbuf(f_, nullptr, _IOFBF, 1 << 20);
+    return Status::ok();
+  }
+  Status write(const void* data, size_t n) override {
+    if (n == 0) return Status::ok();
+    if (std::fwrite(data, 1, n, f_) != n) return io_error("cannot write '" + path_ + "': " + std::strerror(errno));
+    return Status::ok();
+  }
+  Status close() {
+    FILE* f = f_;
+    f_ = nullptr;
+    if (std::fflush(f) != 0) {
+      const int e = errno;
+      std::fclose(f);
+      return io_error("cannot write '" + path_ + "': " + std::strerror(e));
+    }
+    if (std::fclose(f) != 0) return io_error("cannot close '" + path_ + "': " + std::strerror(errno));
+    return Status::ok();
+  }
+  // Closes (ignoring errors) and removes the file if it is a regular file (never a device like /dev/full).
+  void discard() {
+    if (f_ != nullptr) {
+      std::fclose(f_);
+      f_ = nullptr;
+    }
+    if (regular_) ::unlink(path_.c_str());
+  }
+
+ private:
+  std::string path_;
+  FILE* f_ = nullptr;
+  bool regular_ = false;
+};
 }  // namespace
+
+Status VectorSink::write(const void* data, size_t n) {
+  const auto* p = static_cast<const uint8_t*>(data);
+  bytes_.insert(bytes_.end(), p, p + n);
+  return Status::ok();
+}
+
+Writer& Writer::add_value(std::string_view key, const Value& v) {
+  std::vector<uint8_t> p;
+  put_value(p, v);
+  return add_raw(key, v.type(), std::move(p));
+}
 
 Writer& Writer::add_raw(std::string_view key, ValueType type, std::vector<uint8_t> payload) {
   put_str(kv_bytes_, key);
@@ -94,26 +217,47 @@ Writer& Writer::add_i32_array_array(std::string_view k, const std::vector<std::v
   return add_raw(k, ValueType::kArray, std::move(p));
 }
 
-Status Writer::add_tensor(std::string_view name, TensorType type, std::vector<uint64_t> shape, std::vector<uint8_t> data) {
+Status Writer::check_tensor(std::string_view name, TensorType type, const std::vector<uint64_t>& shape,
+                            uint64_t* n_bytes) const {
   if (shape.empty() || shape.size() > 4) return invalid_argument("tensor '" + std::string(name) + "': 1..4 dimensions");
   uint64_t n = 1;
   for (uint64_t d : shape) n *= d;
   const TypeTraits& t = type_traits(type);
   if (shape[0] % t.block_size != 0)
     return invalid_argument("tensor '" + std::string(name) + "': ne[0] not a multiple of the block size of " + t.name);
-  uint64_t bytes = n / t.block_size * t.block_bytes;
-  if (bytes != data.size())
-    return invalid_argument("tensor '" + std::string(name) + "': expected " + std::to_string(bytes) + " bytes, got " +
-                            std::to_string(data.size()));
   for (const auto& existing : tensors_)
-    if (existing.name == name) return invalid_argument("duplicate tensor '" + std::string(name) + "'");
-  tensors_.push_back(Tensor{std::string(name), type, std::move(shape), std::move(data)});
+    if (existing.decl.name == name) return invalid_argument("duplicate tensor '" + std::string(name) + "'");
+  *n_bytes = n / t.block_size * t.block_bytes;
   return Status::ok();
 }
 
-std::vector<uint8_t> Writer::bytes() const {
-  std::vector<uint8_t> out;
-  out.insert(out.end(), {'G', 'G', 'U', 'F'});
+Status Writer::add_tensor(std::string_view name, TensorType type, std::vector<uint64_t> shape, std::vector<uint8_t> data) {
+  uint64_t bytes = 0;
+  CW_RETURN_IF_ERROR(check_tensor(name, type, shape, &bytes));
+  if (bytes != data.size())
+    return invalid_argument("tensor '" + std::string(name) + "': expected " + std::to_string(bytes) + " bytes, got " +
+                            std::to_string(data.size()));
+  tensors_.push_back(Tensor{TensorDecl{std::string(name), type, std::move(shape), bytes}, true, std::move(data)});
+  return Status::ok();
+}
+
+Status Writer::declare_tensor(std::string_view name, TensorType type, std::vector<uint64_t> shape) {
+  uint64_t bytes = 0;
+  CW_RETURN_IF_ERROR(check_tensor(name, type, shape, &bytes));
+  tensors_.push_back(Tensor{TensorDecl{std::string(name), type, std::move(shape), bytes}, false, {}});
+  return Status::ok();
+}
+
+std::vector<TensorDecl> Writer::tensor_table() const {
+  std::vector<TensorDecl> out;
+  out.reserve(tensors_.size());
+  for (const auto& t : tensors_) out.push_back(t.decl);
+  return out;
+}
+
+std::vector<uint8_t> Writer::header_bytes() const {
+  std::vector<uint8_t> out(4);
+  std::memcpy(out.data(), "GGUF", 4);
   put<uint32_t>(out, 3);
   put<uint64_t>(out, tensors_.size());
   put<uint64_t>(out, n_kv_);
@@ -121,26 +265,64 @@ std::vector<uint8_t> Writer::bytes() const {
   auto align = [this](uint64_t x) { return (x + alignment_ - 1) / alignment_ * alignment_; };
   uint64_t offset = 0;
   for (const auto& t : tensors_) {
-    put_str(out, t.name);
-    put<uint32_t>(out, static_cast<uint32_t>(t.shape.size()));
-    for (uint64_t d : t.shape) put<uint64_t>(out, d);
-    put<uint32_t>(out, static_cast<uint32_t>(t.type));
+    put_str(out, t.decl.name);
+    put<uint32_t>(out, static_cast<uint32_t>(t.decl.shape.size()));
+    for (uint64_t d : t.decl.shape) put<uint64_t>(out, d);
+    put<uint32_t>(out, static_cast<uint32_t>(t.decl.type));
     put<uint64_t>(out, offset);
-    offset = align(offset + t.data.size());
+    offset = align(offset + t.decl.n_bytes);
   }
-  if (!tensors_.empty()) {
-    out.resize(align(out.size()), 0);
-    for (const auto& t : tensors_) {
-      out.insert(out.end(), t.data.begin(), t.data.end());
-      out.resize(align(out.size()), 0);
-    }
-  }
+  if (!tensors_.empty()) out.resize(align(out.size()), 0);
   return out;
 }
 
-Status Writer::write(const std::string& path) const {
-  std::vector<uint8_t> b = bytes();
-  return write_file(path, b.data(), b.size());
+uint64_t Writer::file_size() const {
+  auto align = [this](uint64_t x) { return (x + alignment_ - 1) / alignment_ * alignment_; };
+  uint64_t size = header_bytes().size();
+  for (const auto& t : tensors_) size = align(size + t.decl.n_bytes);
+  return size;
+}
+
+Status Writer::write_to(ByteSink& sink, const TensorProducer& produce) const {
+  for (const auto& t : tensors_)
+    if (!t.has_data && !produce)
+      return invalid_argument("tensor '" + t.decl.name + "' was declared without data and no producer was given");
+  const std::vector<uint8_t> header = header_bytes();
+  CW_RETURN_IF_ERROR(sink.write(header.data(), header.size()));
+  for (size_t i = 0; i < tensors_.size(); ++i) {
+    const Tensor& t = tensors_[i];
+    if (t.has_data) {
+      CW_RETURN_IF_ERROR(sink.write(t.data.data(), t.data.size()));
+    } else {
+      CountingSink counted(sink, t.decl);
+      CW_RETURN_IF_ERROR(produce(i, t.decl, counted));
+      if (counted.written() != t.decl.n_bytes)
+        return invalid_argument("tensor '" + t.decl.name + "': producer wrote " + std::to_string(counted.written()) +
+                                " of its " + std::to_string(t.decl.n_bytes) + " bytes");
+    }
+    const uint64_t pad = (alignment_ - t.decl.n_bytes % alignment_) % alignment_;
+    CW_RETURN_IF_ERROR(write_zeros(sink, pad));
+  }
+  return Status::ok();
+}
+
+std::vector<uint8_t> Writer::bytes() const {
+  for (const auto& t : tensors_) CW_CHECK_MSG(t.has_data, "bytes(): tensor '" + t.decl.name + "' has no data");
+  VectorSink sink;
+  Status s = write_to(sink);
+  CW_CHECK_MSG(s.is_ok(), s.to_string());
+  return std::move(sink.bytes());
+}
+
+Status Writer::write(const std::string& path) const { return write_streaming(path, {}); }
+
+Status Writer::write_streaming(const std::string& path, const TensorProducer& produce) const {
+  FileSink file(path);
+  CW_RETURN_IF_ERROR(file.open());
+  Status s = write_to(file, produce);
+  if (s.is_ok()) s = file.close();
+  if (!s.is_ok()) file.discard();
+  return s;
 }
 
 }  // namespace cw::gguf

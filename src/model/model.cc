@@ -1,5 +1,6 @@
 #include "model/model.h"
 
+#include "kernels/cpu/matmul.h"
 #include "kernels/cpu/ops_ref.h"
 #include "kernels/cpu/quant_ref.h"
 
@@ -16,7 +17,7 @@ Status bind_matrix(const gguf::File& f, const std::string& name, int64_t n_in, i
     return data_loss("tensor '" + name + "' has shape {" + std::to_string(t->shape[0]) +
                      (t->shape.size() > 1 ? ", " + std::to_string(t->shape[1]) : "") + "}, expected {" +
                      std::to_string(n_in) + ", " + std::to_string(n_out) + "}");
-  if (kernels::quant_traits(static_cast<uint32_t>(t->type)) == nullptr)
+  if (!kernels::matmul_supports(static_cast<uint32_t>(t->type)))
     return unimplemented("tensor '" + name + "': type " + gguf::type_traits(t->type).name +
                          " is not supported for weights (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, "
                          "Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)");

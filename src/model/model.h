@@ -15,7 +15,9 @@
 #include <vector>
 
 #include "base/status.h"
+#include "base/thread_pool.h"
 #include "gguf/reader.h"
+#include "kernels/cpu/matmul.h"
 #include "model/hparams.h"
 
 namespace cw::model {
@@ -65,8 +67,8 @@ enum class KvType { kF16, kF32 };
 
 class Session {
  public:
-  // n_ctx: KV capacity in positions (1 .. 2^24).
-  Session(const Model& model, int64_t n_ctx, KvType kv_type = KvType::kF16);
+  // n_ctx: KV capacity in positions (1 .. 2^24); n_threads >= 1 (the caller's thread counts as one).
+  Session(const Model& model, int64_t n_ctx, KvType kv_type = KvType::kF16, int n_threads = 1);
 
   // Appends `tokens` at positions n_past() .. and runs the forward pass. Writes logits to `logits`:
   // [n_tokens, n_vocab] when all_logits, else [n_vocab] for the last token. Errors: empty input, token id
@@ -82,12 +84,25 @@ class Session {
   void reset() { n_past_ = 0; }
 
  private:
+  // Activations of one eval, sized for the largest batch seen (no allocation per token afterwards).
+  struct Buffers {
+    std::vector<float> x, h, q, k, v, attn, proj, gate, up, attn_scratch;
+  };
+  void ensure_buffers(int64_t n_tokens);
+  void attention(int64_t layer, int64_t n_tokens);
+
   const Model& m_;
   int64_t n_ctx_;
   KvType kv_type_;
   int64_t n_past_ = 0;
   double pos_offset_ = 0;
-  std::vector<float> k_cache_, v_cache_;  // [n_layer, n_ctx, n_head_kv * head_dim]
+  // [n_layer, n_ctx, n_head_kv * head_dim]; fp16 bit patterns or fp32 depending on kv_type_.
+  std::vector<uint16_t> k16_, v16_;
+  std::vector<float> k32_, v32_;
+  ThreadPool pool_;
+  kernels::MatmulScratch mm_scratch_;
+  Buffers buf_;
+  int64_t buf_tokens_ = 0;
 };
 
 }  // namespace cw::model

@@ -217,3 +217,71 @@ TEST(ReferenceF64, Stories260KAtPositionZeroAndOneMillion) {
 
 }  // namespace
 }  // namespace cw::model
+
+#include <fstream>
+
+#include "gguf/writer.h"
+
+namespace cw::model {
+namespace {
+
+TEST(ModelLoad, UnknownArchitectureListsSupported) {
+  gguf::Writer w;
+  w.add_string("general.architecture", "gptj");
+  auto bytes = w.bytes();
+  auto f = gguf::File::parse(bytes);
+  ASSERT_TRUE(f.is_ok());
+  auto m = Model::from_file(std::move(*f));
+  ASSERT_FALSE(m.is_ok());
+  EXPECT_EQ(m.status().code(), StatusCode::kUnimplemented);
+  EXPECT_NE(m.status().message().find("gptj"), std::string::npos);
+  EXPECT_NE(m.status().message().find("llama, qwen2"), std::string::npos) << m.status().message();
+}
+
+TEST(ModelLoad, MissingMetadataAndTensorsAreErrors) {
+  gguf::Writer w;
+  w.add_string("general.architecture", "llama").add_u32("llama.embedding_length", 64);
+  auto bytes = w.bytes();
+  auto m = Model::from_file(std::move(*gguf::File::parse(bytes)));
+  ASSERT_FALSE(m.is_ok());
+  EXPECT_NE(m.status().message().find("block_count"), std::string::npos) << m.status().message();
+}
+
+TEST(ModelLoad, TruncatedModelIsAnError) {
+  CW_REQUIRE_SHARED_DATA(dir);
+  std::ifstream in(dir + "/models/stories260K.gguf", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (size_t keep : {bytes.size() / 2, bytes.size() - 1, size_t{100}}) {
+    std::string path = testing::temp_dir() + "/truncated.gguf";
+    std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(keep));
+    auto m = Model::load(path);
+    ASSERT_FALSE(m.is_ok()) << keep;
+    EXPECT_EQ(m.status().code(), StatusCode::kDataLoss) << m.status().to_string();
+  }
+}
+
+TEST(ModelLoad, WrongTensorShapeIsAnError) {
+  CW_REQUIRE_SHARED_DATA(dir);
+  auto f = gguf::File::open(dir + "/models/stories260K.gguf");
+  ASSERT_TRUE(f.is_ok());
+  // Re-write the model with one layer's attn_q transposed to the wrong shape.
+  gguf::Writer w;
+  for (const auto& kv : (*f)->metadata()) {
+    if (kv.value.is_array()) continue;  // not needed for loading weights
+    if (auto s = kv.value.as_string(); s.is_ok()) w.add_string(kv.key, *s);
+    else if (auto i = kv.value.as_int(); i.is_ok()) w.add_i64(kv.key, *i);
+    else if (auto d = kv.value.as_float(); d.is_ok()) w.add_f32(kv.key, static_cast<float>(*d));
+  }
+  for (const auto& t : (*f)->tensors()) {
+    std::vector<uint64_t> shape = t.shape;
+    if (t.name == "blk.2.attn_q.weight") shape = {shape[0] / 2, shape[1] * 2};
+    ASSERT_TRUE(w.add_tensor(t.name, t.type, shape, std::vector<uint8_t>(t.data, t.data + t.n_bytes)).is_ok());
+  }
+  auto bytes = w.bytes();
+  auto m = Model::from_file(std::move(*gguf::File::parse(bytes)));
+  ASSERT_FALSE(m.is_ok());
+  EXPECT_NE(m.status().message().find("blk.2.attn_q.weight"), std::string::npos) << m.status().message();
+}
+
+}  // namespace
+}  // namespace cw::model

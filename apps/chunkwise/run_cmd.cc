@@ -1,0 +1,239 @@
+// chunkwise run -m MODEL (-p PROMPT | -f FILE) [-n N] [sampling options] [--ctx N] [--ubatch N]
+//               [--threads N] [--json] [--logits-top K]
+// Generates a completion of a prompt: streamed text on stdout and a timing line on stderr, or one JSON
+// object with --json.
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "args.h"
+#include "base/json.h"
+#include "base/utf8.h"
+#include "commands.h"
+#include "model/model.h"
+#include "runtime/generate.h"
+#include "runtime/sampler.h"
+#include "tokenizer/tokenizer.h"
+
+namespace cw::app {
+namespace {
+
+constexpr const char* kCmd = "run";
+
+Result<std::string> read_prompt_file(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return not_found("cannot open '" + path + "': " + std::strerror(errno));
+  std::string text;
+  char buf[65536];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+  const bool failed = std::ferror(f) != 0;
+  const int err = errno;
+  std::fclose(f);
+  if (failed) return invalid_argument("cannot read '" + path + "': " + std::strerror(err));
+  if (text.empty()) return invalid_argument("the prompt file '" + path + "' is empty");
+  return text;
+}
+
+// True when `s` is the start of a UTF-8 sequence that more bytes could still complete.
+bool incomplete_utf8(std::string_view s) {
+  if (s.empty()) return false;
+  const auto c = static_cast<unsigned char>(s[0]);
+  const size_t len = (c >= 0xC2 && c <= 0xDF) ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
+  if (len == 0 || s.size() >= len) return false;
+  for (size_t i = 1; i < s.size(); ++i)
+    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) return false;
+  return true;
+}
+
+// Writes token pieces as they come, holding back a UTF-8 sequence split across byte tokens until it is
+// complete (invalid bytes are written as they are).
+class Utf8Printer {
+ public:
+  Status push(std::string_view piece) {
+    pending_.append(piece);
+    size_t i = 0;
+    while (i < pending_.size()) {
+      const std::string_view rest = std::string_view(pending_).substr(i);
+      const size_t n = utf8_valid_prefix_len(rest);
+      if (n == 0 && incomplete_utf8(rest)) break;
+      i += n == 0 ? 1 : n;
+    }
+    Status s = write(std::string_view(pending_).substr(0, i));
+    pending_.erase(0, i);
+    return s;
+  }
+  Status finish() {
+    Status s = write(pending_);
+    pending_.clear();
+    return s;
+  }
+
+ private:
+  static Status write(std::string_view bytes) {
+    if (std::fwrite(bytes.data(), 1, bytes.size(), stdout) != bytes.size() || std::fflush(stdout) != 0)
+      return io_error("cannot write the output");
+    return Status::ok();
+  }
+  std::string pending_;
+};
+
+double tok_per_s(size_t n, double ms) { return ms > 0 ? static_cast<double>(n) * 1000.0 / ms : 0.0; }
+
+std::string to_json(const std::vector<int32_t>& prompt_tokens, const runtime::GenerateResult& g,
+                    const std::string& text, uint64_t seed, int64_t threads, bool with_steps) {
+  JsonWriter w;
+  w.begin_object().key("prompt_tokens").begin_array();
+  for (int32_t t : prompt_tokens) w.value(int64_t{t});
+  w.end_array().key("tokens").begin_array();
+  for (int32_t t : g.tokens) w.value(int64_t{t});
+  w.end_array().key("text").value(text);
+  if (with_steps) {
+    w.key("steps").begin_array();
+    for (const auto& s : g.steps) {
+      w.begin_object().key("token").value(int64_t{s.token}).key("top").begin_array();
+      for (const auto& [id, logit] : s.top) w.begin_array().value(int64_t{id}).value(double{logit}).end_array();
+      w.end_array().end_object();
+    }
+    w.end_array();
+  }
+  w.key("timings").begin_object();
+  w.key("prompt_ms").value(g.prompt_ms).key("decode_ms").value(g.decode_ms);
+  w.key("prefill_tok_s").value(tok_per_s(prompt_tokens.size(), g.prompt_ms));
+  w.key("decode_tok_s").value(tok_per_s(g.tokens.size(), g.decode_ms));
+  w.end_object();
+  w.key("seed").value(seed).key("threads").value(threads);
+  w.end_object();
+  return w.str() + "\n";
+}
+
+}  // namespace
+
+int run_main(int argc, char** argv) {
+  std::string model_path, prompt, file;
+  int64_t n_predict = 64, top_k = 40, repeat_last_n = 64, seed = -1, n_ctx = 0, ubatch = 512, threads = 1,
+          logits_top = 0;
+  double temp = 0.8, top_p = 0.95, min_p = 0.05, repeat_penalty = 1.0, presence_penalty = 0.0,
+         frequency_penalty = 0.0;
+  bool json = false;
+  constexpr double kBig = 1e9;
+  ArgParser p(kCmd,
+              "-m MODEL.gguf (-p PROMPT | -f FILE) [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
+              "       [--repeat-penalty R] [--repeat-last-n N] [--presence-penalty X] [--frequency-penalty X]\n"
+              "       [--seed S] [--ctx N] [--ubatch N] [--threads N] [--json] [--logits-top K]",
+              "Generates text from a prompt (BOS added as the model's vocabulary asks). Streams the text to\n"
+              "stdout and prints timings on stderr, or prints one JSON object with --json. Sampling follows\n"
+              "llama.cpp's chain: penalties, top-k, top-p, min-p, temperature; --temp 0 is greedy.");
+  p.option("-m,--model", &model_path, "MODEL.gguf", "the model to run");
+  p.option("-p,--prompt", &prompt, "PROMPT", "the prompt text");
+  p.option("-f,--file", &file, "FILE", "read the prompt from FILE");
+  p.option("-n,--n-predict", &n_predict, "N", "tokens to generate (default 64; stops early at EOS)", 0,
+           int64_t{1} << 24);
+  p.option("--temp", &temp, "T", "temperature (default 0.8; 0 = greedy)", 0, kBig);
+  p.option("--top-k", &top_k, "K", "keep the K most likely tokens (default 40; 0 = off)", 0,
+           std::numeric_limits<int32_t>::max());
+  p.option("--top-p", &top_p, "P", "nucleus: smallest set with probability >= P (default 0.95; 1 = off)", 0, 1);
+  p.option("--min-p", &min_p, "P", "drop tokens below P x the top probability (default 0.05; 0 = off)", 0, 1);
+  p.option("--repeat-penalty", &repeat_penalty, "R", "penalise repeated tokens (default 1 = off)", 0, kBig);
+  p.option("--repeat-last-n", &repeat_last_n, "N", "tokens the penalties look back on (default 64; 0 = off)", 0,
+           int64_t{1} << 20);
+  p.option("--presence-penalty", &presence_penalty, "X", "subtract X from seen tokens (default 0)", -kBig, kBig);
+  p.option("--frequency-penalty", &frequency_penalty, "X", "subtract X x count from seen tokens (default 0)",
+           -kBig, kBig);
+  p.option("--seed", &seed, "S", "random seed (default: random, printed)", 0, std::numeric_limits<int64_t>::max());
+  p.option("--ctx", &n_ctx, "N", "context size in tokens (default min(training context, 4096))", 1,
+           int64_t{1} << 24);
+  p.option("--ubatch", &ubatch, "N", "prompt tokens per forward pass (default 512)", 1, int64_t{1} << 20);
+  p.option("--threads", &threads, "N", "threads for the forward pass (default 1)", 1, 1024);
+  p.flag("--json", &json, "print one JSON object: prompt_tokens, tokens, text, timings");
+  p.option("--logits-top", &logits_top, "K", "with --json: the K highest logits of every step", 0, 1 << 20);
+  if (Status s = p.parse(argc, argv); !s.is_ok()) return report_error(kCmd, s);
+  if (p.help_requested()) {
+    std::fputs(p.help().c_str(), stdout);
+    return kExitOk;
+  }
+  if (model_path.empty()) return report_error(kCmd, invalid_argument("-m MODEL.gguf is required (see --help)"));
+  if (p.given("--prompt") == p.given("--file"))
+    return report_error(kCmd, invalid_argument("give exactly one of -p PROMPT or -f FILE (see --help)"));
+  if (logits_top > 0 && !json) return report_error(kCmd, invalid_argument("--logits-top needs --json"));
+
+  runtime::SamplerParams sp;
+  sp.temperature = static_cast<float>(temp);
+  sp.top_k = static_cast<int>(top_k);
+  sp.top_p = static_cast<float>(top_p);
+  sp.min_p = static_cast<float>(min_p);
+  sp.repeat_penalty = static_cast<float>(repeat_penalty);
+  sp.presence_penalty = static_cast<float>(presence_penalty);
+  sp.frequency_penalty = static_cast<float>(frequency_penalty);
+  sp.penalty_last_n = static_cast<int>(repeat_last_n);
+  sp.seed = seed >= 0 ? static_cast<uint64_t>(seed)
+                      : (uint64_t{std::random_device{}()} << 32 | std::random_device{}()) >> 1;
+  if (Status s = runtime::validate(sp); !s.is_ok()) return report_error(kCmd, s);
+
+  if (p.given("--file")) {
+    auto r = read_prompt_file(file);
+    if (!r.is_ok()) return report_error(kCmd, r.status());
+    prompt = std::move(r).value();
+  } else if (prompt.empty()) {
+    return report_error(kCmd, invalid_argument("the prompt is empty"));
+  }
+
+  auto model = model::Model::load(model_path);
+  if (!model.is_ok()) return report_error(kCmd, model.status());
+  const model::Model& m = **model;
+  auto tok = tok::Tokenizer::from_gguf(m.file());
+  if (!tok.is_ok()) return report_error(kCmd, tok.status());
+  const tok::Tokenizer& t = **tok;
+
+  const std::vector<int32_t> prompt_tokens = t.encode(prompt, /*add_special=*/true, /*parse_special=*/false);
+  if (prompt_tokens.empty()) return report_error(kCmd, invalid_argument("the prompt has no tokens"));
+  if (!p.given("--ctx")) n_ctx = std::min<int64_t>(m.hparams().n_ctx_train, 4096);
+  if (static_cast<int64_t>(prompt_tokens.size()) + n_predict > n_ctx) {
+    return report_error(kCmd, out_of_range("prompt of " + std::to_string(prompt_tokens.size()) + " tokens + " +
+                                           std::to_string(n_predict) + " to generate exceeds --ctx " +
+                                           std::to_string(n_ctx)));
+  }
+
+  model::Session session(m, n_ctx, model::KvType::kF16, static_cast<int>(threads));
+  runtime::Sampler sampler(sp, static_cast<int32_t>(m.hparams().n_vocab));
+  runtime::GenerateOptions opts;
+  opts.n_predict = n_predict;
+  opts.ubatch = ubatch;
+  opts.eos = t.eos();
+  opts.logits_top = static_cast<int>(logits_top);
+
+  std::string text;  // the generated pieces, EOS left out
+  Utf8Printer printer;
+  auto on_token = [&](int32_t id) -> Status {
+    if (id == t.eos()) return Status::ok();
+    const std::string piece = t.token_to_piece(id);
+    text += piece;
+    return json ? Status::ok() : printer.push(piece);
+  };
+  auto gen = runtime::generate(session, sampler, prompt_tokens, opts, on_token);
+  if (!gen.is_ok()) return report_error(kCmd, gen.status());
+  const runtime::GenerateResult& g = *gen;
+
+  if (json) {
+    const std::string out = to_json(prompt_tokens, g, text, sp.seed, threads, logits_top > 0);
+    if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size() || std::fflush(stdout) != 0)
+      return report_error(kCmd, io_error("cannot write the output"));
+    return kExitOk;
+  }
+  if (Status s = printer.finish(); !s.is_ok()) return report_error(kCmd, s);
+  if (Status s = printer.push("\n"); !s.is_ok()) return report_error(kCmd, s);
+  std::fprintf(stderr,
+               "prompt: %zu tokens, %.1f ms, %.1f tok/s | decode: %zu tokens, %.1f ms, %.1f tok/s | seed %llu, "
+               "threads %lld%s\n",
+               prompt_tokens.size(), g.prompt_ms, tok_per_s(prompt_tokens.size(), g.prompt_ms), g.tokens.size(),
+               g.decode_ms, tok_per_s(g.tokens.size(), g.decode_ms), static_cast<unsigned long long>(sp.seed),
+               static_cast<long long>(threads), g.stopped_at_eos ? " | stopped at EOS" : "");
+  return kExitOk;
+}
+
+}  // namespace cw::app

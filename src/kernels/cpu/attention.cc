@@ -1,0 +1,60 @@
+#include "kernels/cpu/attention.h"
+
+#include <algorithm>
+
+#include "kernels/cpu/fp16.h"
+#include "kernels/cpu/ops_ref.h"
+
+namespace cw::kernels {
+
+void attention_f32(const AttentionShape& s, const float* q, const float* k, const float* v, int64_t n_kv, float* out,
+                   float* scratch, int64_t h0, int64_t h1) {
+  const int64_t D = s.head_dim, group = s.n_head / s.n_head_kv;
+  float* scores = scratch;
+  for (int64_t h = h0; h < h1; ++h) {
+    const float* qh = q + h * D;
+    const int64_t kvh = h / group;
+    for (int64_t j = 0; j < n_kv; ++j) {
+      const float* kj = k + j * s.kv_stride + kvh * D;
+      float acc = 0.0f;
+      for (int64_t d = 0; d < D; ++d) acc += qh[d] * kj[d];
+      scores[j] = acc * s.scale;
+    }
+    softmax_ref(scores, n_kv);
+    float* o = out + h * D;
+    std::fill_n(o, D, 0.0f);
+    for (int64_t j = 0; j < n_kv; ++j) {
+      const float* vj = v + j * s.kv_stride + kvh * D;
+      const float p = scores[j];
+      for (int64_t d = 0; d < D; ++d) o[d] += p * vj[d];
+    }
+  }
+}
+
+void attention_f16(const AttentionShape& s, const float* q, const uint16_t* k, const uint16_t* v, int64_t n_kv,
+                   float* out, float* scratch, int64_t h0, int64_t h1) {
+  const int64_t D = s.head_dim, group = s.n_head / s.n_head_kv;
+  float* scores = scratch;
+  float* qr = scratch + n_kv;
+  float* acc = qr + D;
+  for (int64_t h = h0; h < h1; ++h) {
+    for (int64_t d = 0; d < D; ++d) qr[d] = fp16_to_fp32(fp32_to_fp16(q[h * D + d]));
+    const int64_t kvh = h / group;
+    for (int64_t j = 0; j < n_kv; ++j) {
+      const uint16_t* kj = k + j * s.kv_stride + kvh * D;
+      float a = 0.0f;
+      for (int64_t d = 0; d < D; ++d) a += qr[d] * fp16_to_fp32(kj[d]);
+      scores[j] = a * s.scale;
+    }
+    softmax_ref(scores, n_kv);
+    std::fill_n(acc, D, 0.0f);
+    for (int64_t j = 0; j < n_kv; ++j) {
+      const uint16_t* vj = v + j * s.kv_stride + kvh * D;
+      const float p = fp16_to_fp32(fp32_to_fp16(scores[j]));
+      for (int64_t d = 0; d < D; ++d) acc[d] += p * fp16_to_fp32(vj[d]);
+    }
+    std::copy_n(acc, D, out + h * D);
+  }
+}
+
+}  // namespace cw::kernels

@@ -1,0 +1,33 @@
+// Causal attention of one query token over a KV cache, per head (GQA: query head h reads kv head
+// h / (n_head / n_head_kv)).
+//
+// What and why: the decode/prefill attention of the forward pass. Two cache precisions:
+//   - f32 cache: scores and the weighted V sum in fp32 (exact reference numerics);
+//   - f16 cache (default, half the memory): K and V stored as fp16; like llama.cpp's CPU path, Q and
+//     the softmax probabilities are rounded to fp16 for the two products, accumulation is fp32.
+// Softmax is max-subtracted with an fp32 exp and a double sum (as softmax_ref).
+#pragma once
+
+#include <cstdint>
+
+namespace cw::kernels {
+
+inline int64_t attention_scratch_floats(int64_t n_kv, int64_t head_dim) { return n_kv + 2 * head_dim; }
+
+struct AttentionShape {
+  int64_t n_head;
+  int64_t n_head_kv;
+  int64_t head_dim;
+  int64_t kv_stride;  // elements between consecutive positions of the cache (n_head_kv * head_dim)
+  float scale;        // usually 1/sqrt(head_dim)
+};
+
+// q: [n_head, head_dim]; k, v: [n_kv, kv_stride]; out: [n_head, head_dim];
+// scratch: attention_scratch_floats(n_kv, head_dim) floats (no allocation inside).
+// Heads [h0, h1) only (callers split heads across threads).
+void attention_f32(const AttentionShape& s, const float* q, const float* k, const float* v, int64_t n_kv, float* out,
+                   float* scratch, int64_t h0, int64_t h1);
+void attention_f16(const AttentionShape& s, const float* q, const uint16_t* k, const uint16_t* v, int64_t n_kv,
+                   float* out, float* scratch, int64_t h0, int64_t h1);
+
+}  // namespace cw::kernels

@@ -1,0 +1,101 @@
+// The optimised matmul (every ISA available here, 1-3 threads, GEMV and prefill shapes) against the scalar
+// reference matmul_ref, for every weight type that has kernels.
+#include "kernels/cpu/matmul.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "kernels/cpu/fp16.h"
+
+#include "kernels/cpu/ops_ref.h"
+#include "kernels/cpu/quant_ref.h"
+
+namespace cw::kernels {
+namespace {
+
+const uint32_t kTypes[] = {kTypeF32, kTypeF16, kTypeBF16, kTypeQ8_0, kTypeQ4_0, kTypeQ4_1, kTypeQ5_0,
+                           kTypeQ5_1, kTypeQ2_K, kTypeQ3_K, kTypeQ4_K, kTypeQ5_K, kTypeQ6_K};
+
+std::vector<uint8_t> random_matrix(uint32_t type, int64_t n_in, int64_t n_out, std::mt19937& rng) {
+  const QuantTraits* t = quant_traits(type);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<float> row(static_cast<size_t>(n_in));
+  const int64_t rb = quant_row_bytes(*t, n_in);
+  std::vector<uint8_t> w(static_cast<size_t>(rb * n_out));
+  for (int64_t r = 0; r < n_out; ++r) {
+    for (auto& v : row) v = nd(rng) / std::sqrt(static_cast<float>(n_in));
+    t->quantize(row.data(), w.data() + r * rb, n_in);
+  }
+  return w;
+}
+
+TEST(Matmul, MatchesReferenceForEveryTypeIsaAndThreadCount) {
+  std::mt19937 rng(7);
+  const Isa detected = detected_isa();
+  int checked = 0;
+  for (uint32_t type : kTypes) {
+    if (!matmul_supports(type)) {
+      ADD_FAILURE() << "no kernels for type " << type;
+      continue;
+    }
+    for (int64_t n_in : {256, 512}) {
+      const int64_t n_out = 48;
+      auto w = random_matrix(type, n_in, n_out, rng);
+      for (int64_t n_tokens : {1, 3, 9}) {
+        std::normal_distribution<float> nd(0.0f, 1.0f);
+        std::vector<float> x(static_cast<size_t>(n_tokens * n_in)), bias(static_cast<size_t>(n_out));
+        for (auto& v : x) v = nd(rng);
+        for (auto& v : bias) v = nd(rng);
+        std::vector<float> ref(static_cast<size_t>(n_tokens * n_out));
+        matmul_ref(w.data(), type, n_in, n_out, x.data(), n_tokens, ref.data(), bias.data());
+        double scale = 0;
+        for (float v : ref) scale = std::max(scale, static_cast<double>(std::fabs(v)));
+        // Q4_1/Q5_1 dot products take the min term from the Q8_1 block sum s = d * sum(q), stored as fp16
+        // (as llama.cpp does), while matmul_ref sums the dequantized activations exactly: allow 2^-10 of
+        // sum_b |m_b| * |sum of block b of x| for that rounding (m_b is the fp16 at offset 2 of each block).
+        const double rel = 1e-5;
+        double min_term = 0;
+        if (activation_type(type) == kTypeQ8_1) {
+          const QuantTraits* qt = quant_traits(type);
+          double max_m = 0;
+          for (size_t off = 0; off < w.size(); off += static_cast<size_t>(qt->block_bytes)) {
+            uint16_t m;
+            std::memcpy(&m, &w[off + 2], 2);
+            max_m = std::max(max_m, static_cast<double>(std::fabs(fp16_to_fp32(m))));
+          }
+          for (int64_t t = 0; t < n_tokens; ++t) {
+            double sum_abs = 0;
+            for (int64_t b = 0; b < n_in / 32; ++b) {
+              double bs = 0;
+              for (int64_t i = 0; i < 32; ++i) bs += x[static_cast<size_t>(t * n_in + b * 32 + i)];
+              sum_abs += std::fabs(bs);
+            }
+            min_term = std::max(min_term, max_m * sum_abs * std::ldexp(1.0, -10));
+          }
+        }
+        for (int isa = 0; isa <= static_cast<int>(detected); ++isa) {
+          set_isa(static_cast<Isa>(isa));
+          for (int threads : {1, 3}) {
+            ThreadPool pool(threads);
+            MatmulScratch scratch;
+            std::vector<float> y(ref.size(), NAN);
+            matmul(w.data(), type, n_in, n_out, x.data(), n_tokens, y.data(), bias.data(), pool, scratch);
+            for (size_t i = 0; i < y.size(); ++i)
+              ASSERT_NEAR(y[i], ref[i], rel * scale + min_term + 1e-6)
+                  << "type " << type << " isa " << isa_name(static_cast<Isa>(isa)) << " threads " << threads
+                  << " n_in " << n_in << " tokens " << n_tokens << " i " << i;
+            ++checked;
+          }
+        }
+      }
+    }
+  }
+  set_isa(detected);
+  std::printf("checked %d (type, shape, isa, threads) combinations; detected ISA %s\n", checked, isa_name(detected));
+}
+
+}  // namespace
+}  // namespace cw::kernels

@@ -1,0 +1,54 @@
+// generate(): one prompt -> one completion on a model::Session, the loop behind `chunkwise run`.
+//
+// The prompt is fed in micro-batches of `ubatch` tokens (only the last one's logits are kept); then each
+// step samples a token from the last logits, hands it to `on_token`, and evaluates it. Generation stops
+// after n_predict tokens or at `eos` (which is reported and recorded, but not evaluated). Prompt tokens
+// are accepted into the sampler first, so penalties see them (as llama.cpp does).
+//
+// This is the single-sequence path of DESIGN.md §3 until the Engine / Scheduler replace it.
+// Thread-safety: uses the session and the sampler exclusively for the duration of the call.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include "base/status.h"
+#include "model/model.h"
+#include "runtime/sampler.h"
+
+namespace cw::runtime {
+
+struct GenerateOptions {
+  int64_t n_predict = 64;  // >= 0; 0 = prompt only
+  int64_t ubatch = 512;    // >= 1: prompt tokens per forward pass
+  int32_t eos = -1;        // stop token; -1 = none
+  int logits_top = 0;      // > 0: record the k highest logits of every step
+};
+
+struct GenerateStep {
+  int32_t token = 0;
+  std::vector<std::pair<int32_t, float>> top;  // highest first; the logits the token was sampled from
+};
+
+struct GenerateResult {
+  std::vector<int32_t> tokens;     // generated, including a final eos
+  std::vector<GenerateStep> steps;  // one per generated token when logits_top > 0, else empty
+  bool stopped_at_eos = false;
+  double prompt_ms = 0;  // prefill
+  double decode_ms = 0;  // sampling + forward passes of the generated tokens
+};
+
+// Called with each generated token as soon as it is sampled; a non-ok Status stops generation and is
+// returned (e.g. the output stream failed).
+using TokenCallback = std::function<Status(int32_t token)>;
+
+// The session must be empty (n_past() == 0). Errors: empty prompt, bad options, prompt + n_predict beyond
+// the session's n_ctx (invalid_argument / out_of_range, before any forward pass), token ids out of
+// range (from Session::eval), and whatever on_token returns.
+Result<GenerateResult> generate(model::Session& session, Sampler& sampler, std::span<const int32_t> prompt,
+                                const GenerateOptions& options, const TokenCallback& on_token = {});
+
+}  // namespace cw::runtime
