@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "kernels/cpu/ops_ref.h"
+#include "kernels/cpu/quant_ref.h"
 
 namespace cw::testing {
 namespace {
@@ -15,8 +16,23 @@ Vec dequant_row(const model::WeightRef& w, int64_t row) {
   return Vec(f.begin(), f.end());
 }
 
+bool g_round = false;
+
+// x rounded through the activation type of weights of type w_type (quantize + dequantize in fp32).
+Vec round_activations(uint32_t w_type, const Vec& x) {
+  const uint32_t a_type = kernels::activation_type(w_type);
+  if (a_type == kernels::kTypeF32) return x;
+  const kernels::QuantTraits* t = kernels::quant_traits(a_type);
+  std::vector<float> f(x.begin(), x.end()), back(x.size());
+  std::vector<uint8_t> buf(static_cast<size_t>(kernels::quant_row_bytes(*t, static_cast<int64_t>(x.size()))));
+  t->quantize(f.data(), buf.data(), static_cast<int64_t>(x.size()));
+  t->dequantize(buf.data(), back.data(), static_cast<int64_t>(x.size()));
+  return Vec(back.begin(), back.end());
+}
+
 // y = W x (+ b), W [n_out, n_in].
-Vec matvec(const model::WeightRef& w, const Vec& x, const std::vector<float>& bias) {
+Vec matvec(const model::WeightRef& w, const Vec& x_in, const std::vector<float>& bias) {
+  const Vec x = g_round ? round_activations(w.type, x_in) : x_in;
   Vec y(static_cast<size_t>(w.n_out));
   for (int64_t o = 0; o < w.n_out; ++o) {
     Vec row = dequant_row(w, o);
@@ -55,7 +71,9 @@ void rope(Vec& x, int64_t n_heads, const model::HParams& hp, double pos, const s
 
 }  // namespace
 
-std::vector<double> reference_forward_f64(const model::Model& m, const std::vector<int32_t>& tokens, double pos_offset) {
+std::vector<double> reference_forward_f64(const model::Model& m, const std::vector<int32_t>& tokens, double pos_offset,
+                                          bool round_activations) {
+  g_round = round_activations;
   const model::HParams& hp = m.hparams();
   const int64_t n = static_cast<int64_t>(tokens.size()), D = hp.head_dim, group = hp.n_head / hp.n_head_kv;
   std::vector<Vec> x(static_cast<size_t>(n));

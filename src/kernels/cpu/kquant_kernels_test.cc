@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <ostream>
 #include <random>
 #include <string>
 #include <tuple>
@@ -35,6 +36,13 @@ namespace {
 constexpr uint32_t kTypes[] = {kTypeQ2_K, kTypeQ3_K, kTypeQ4_K, kTypeQ5_K, kTypeQ6_K};
 constexpr Isa kIsas[] = {Isa::kScalar, Isa::kAvx2, Isa::kAvx512};
 constexpr int64_t kLengths[] = {256, 512, 4096, 14336};
+
+}  // namespace
+
+// Readable parameter values in test listings (found by argument-dependent lookup).
+void PrintTo(Isa isa, std::ostream* os) { *os << isa_name(isa); }
+
+namespace {
 
 bool isa_runs_here(Isa isa) { return static_cast<int>(isa) <= static_cast<int>(detected_isa()); }
 

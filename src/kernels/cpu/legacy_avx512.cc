@@ -13,6 +13,7 @@
 // The quantizers reproduce quantize_row_q8_{0,1}_ref byte for byte with the same method as the AVX2 file
 // (exact floor-based half-away-from-zero rounding; F16C round-to-nearest-even for the fp16 fields).
 // No inline functions of other headers are used here (see legacy_avx2.cc for why).
+//
 // GCC 12's avx512fintrin.h seeds many intrinsics with _mm512_undefined_*(), which -Wmaybe-uninitialized
 // (and -Wuninitialized) report at every inlined use: a known false positive of the header, not of this file.
 #if defined(__GNUC__) && !defined(__clang__)
@@ -147,7 +148,8 @@ float vec_dot(int64_t n, const void* vw, const void* va) {
     _mm_prefetch(reinterpret_cast<const char*>(wb + kPrefetchAhead), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(wb + kPrefetchAhead + 64), _MM_HINT_T0);
     acc0 = step2<T>(ht, wb, wb + T::kWBytes, ab, ab + kABytes, acc0, mins0);
-    acc1 = step2<T>(ht, wb + 2 * T::kWBytes, wb + 3 * T::kWBytes, ab + 2 * kABytes, ab + 3 * kABytes, acc1, mins1);
+    acc1 = step2<T>(ht, wb + 2 * T::kWBytes, wb + 3 * T::kWBytes, ab + 2 * kABytes, ab + 3 * kABytes, acc1,
+                    mins1);
   }
   for (; i + 2 <= nb; i += 2) {
     const uint8_t* wb = w + i * T::kWBytes;

@@ -15,10 +15,11 @@
 // test also checks the plain dequantized dot within a bound on that difference). Let M = sum_j (|w_j| +
 // |m_b|) |a_j| + sum_b |m_b s_a,b|, which bounds the magnitude of every term. With k blocks summed in
 // sequence per accumulator lane, the rigorous fp32 error bound is about (k + 4) u M with u = 2^-24, i.e. <=
-// 2.4e-6 M at n = 14336 for every path (all use four accumulators: 112 blocks per accumulator lane), while the observed error is near sqrt(k) u M ~ 1e-7 M. Dequantized weights of Q4_1/Q5_1
-// carry one more fp32 rounding each (q d + m), inside the same bound. We therefore require |kernel - oracle|
-// <= 1e-5 M (+ 1e-30 for the all-zero case): above every rigorous bound here, far below what any wrong
-// element or block would cause.
+// 2.4e-6 M at n = 14336 for every path (all use four accumulators: 112 blocks per accumulator lane), while
+// the observed error is near sqrt(k) u M ~ 1e-7 M. Dequantized weights of Q4_1/Q5_1 carry one more fp32
+// rounding each (q d + m), inside the same bound. We therefore require |kernel - oracle| <= 1e-5 M (+ 1e-30
+// for the all-zero case): above every rigorous bound here, far below what any wrong element or block would
+// cause.
 #include <gtest/gtest.h>
 
 #include <cmath>
