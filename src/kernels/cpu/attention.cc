@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/ops_ref.h"
 
@@ -31,8 +32,20 @@ void attention_f32(const AttentionShape& s, const float* q, const float* k, cons
   }
 }
 
+void attention_f16_avx2(const AttentionShape& s, const float* q, const uint16_t* k, const uint16_t* v, int64_t n_kv,
+                        float* out, float* scratch, int64_t h0, int64_t h1);
+
 void attention_f16(const AttentionShape& s, const float* q, const uint16_t* k, const uint16_t* v, int64_t n_kv,
                    float* out, float* scratch, int64_t h0, int64_t h1) {
+  if (active_isa() != Isa::kScalar && s.head_dim % 8 == 0) {
+    attention_f16_avx2(s, q, k, v, n_kv, out, scratch, h0, h1);
+    return;
+  }
+  attention_f16_scalar(s, q, k, v, n_kv, out, scratch, h0, h1);
+}
+
+void attention_f16_scalar(const AttentionShape& s, const float* q, const uint16_t* k, const uint16_t* v, int64_t n_kv,
+                          float* out, float* scratch, int64_t h0, int64_t h1) {
   const int64_t D = s.head_dim, group = s.n_head / s.n_head_kv;
   float* scores = scratch;
   float* qr = scratch + n_kv;

@@ -27,7 +27,11 @@ struct AttentionShape {
 // Heads [h0, h1) only (callers split heads across threads).
 void attention_f32(const AttentionShape& s, const float* q, const float* k, const float* v, int64_t n_kv, float* out,
                    float* scratch, int64_t h0, int64_t h1);
+// Dispatches to the AVX2 version (attention_avx2.cc) when the active ISA has it and head_dim % 8 == 0.
 void attention_f16(const AttentionShape& s, const float* q, const uint16_t* k, const uint16_t* v, int64_t n_kv,
                    float* out, float* scratch, int64_t h0, int64_t h1);
+// The portable version (the reference for the AVX2 one).
+void attention_f16_scalar(const AttentionShape& s, const float* q, const uint16_t* k, const uint16_t* v, int64_t n_kv,
+                          float* out, float* scratch, int64_t h0, int64_t h1);
 
 }  // namespace cw::kernels
