@@ -36,12 +36,20 @@ using VecDotFn = float (*)(int64_t n, const void* w, const void* a);
 // of that type (quant_ref.h), so optimised and reference paths see identical activations.
 using QuantizeActFn = void (*)(const float* x, void* dst, int64_t n);
 
+// Optional multi-row x multi-token kernel for prefill: y[t * ldy + r] = sum_i W_r[i] * A_t[i] for r < nr,
+// t < nt, where row r of W starts at w + r * w_stride bytes and row t of A at a + t * a_stride bytes.
+// Tiles rows and tokens in registers so each loaded weight block serves several tokens (and each
+// activation block several rows). Must agree with vec_dot to fp32 summation order.
+using GemmFn = void (*)(int64_t n, const void* w, int64_t w_stride, int64_t nr, const void* a, int64_t a_stride,
+                        int64_t nt, float* y, int64_t ldy);
+
 struct DotKernels {
   uint32_t w_type;
   uint32_t a_type;
   QuantizeActFn quantize_act;
   VecDotFn vec_dot;
-  Isa isa;  // the ISA these kernels were written for
+  Isa isa;               // the ISA these kernels were written for
+  GemmFn gemm = nullptr;  // optional; matmul falls back to vec_dot per (row, token)
 };
 
 // Kernels for weight type `w_type` at the highest ISA <= `isa` that has them; nullptr if the type has no

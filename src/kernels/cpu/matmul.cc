@@ -37,6 +37,13 @@ void matmul(const void* w, uint32_t w_type, int64_t n_in, int64_t n_out, const f
   pool.parallel_for(n_blocks, [&](int64_t bb, int64_t be, int) {
     for (int64_t blk = bb; blk < be; ++blk) {
       const int64_t r0 = blk * rows_per_block, r1 = std::min(n_out, r0 + rows_per_block);
+      if (k->gemm != nullptr && n_tokens > 1) {
+        k->gemm(n_in, wb + r0 * w_row_bytes, w_row_bytes, r1 - r0, act, a_row_bytes, n_tokens, y + r0, n_out);
+        if (bias != nullptr)
+          for (int64_t t = 0; t < n_tokens; ++t)
+            for (int64_t r = r0; r < r1; ++r) y[t * n_out + r] += bias[r];
+        continue;
+      }
       for (int64_t t = 0; t < n_tokens; ++t) {
         const uint8_t* a = act + t * a_row_bytes;
         float* yt = y + t * n_out;
