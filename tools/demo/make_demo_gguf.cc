@@ -1,15 +1,16 @@
 // Writes the embedded demo GGUF used by the README quick start until the project ships its own model:
-// a small SentencePiece-style vocabulary (byte fallback + English pieces) and a few tiny tensors of
-// several types, all generated here with the GGUF writer.
+// a small SentencePiece-style vocabulary (byte fallback + English pieces) built here with the GGUF writer,
+// and a random-weight tiny llama over it (make-model's "tiny" shape, Q8_0). Its text is gibberish by
+// design; it exists so that inspect, tokenize and run work on a fresh machine with no download.
 //   usage: make_demo_gguf OUT.gguf
-#include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "gguf/reader.h"
 #include "gguf/writer.h"
+#include "model/make_model.h"
 
 namespace {
 
@@ -18,12 +19,6 @@ const char* const kWords[] = {
     "chunk", "chunks", "long", "input", "inputs", "model", "models", "local", "cheap", "accurate", "token",
     "tokens", "text", "work", "works", "engine", "cache", "prefill", "once", "upon", "time", "there", "little",
     "girl", "named", "lily", "she", "he", "they", "day", "story", "read", "write", "fast", "small", "large"};
-
-void put_f32(std::vector<uint8_t>& out, float v) {
-  uint8_t b[4];
-  std::memcpy(b, &v, 4);
-  out.insert(out.end(), b, b + 4);
-}
 
 }  // namespace
 
@@ -73,23 +68,22 @@ int main(int argc, char** argv) {
       .add_bool("tokenizer.ggml.add_bos_token", true)
       .add_bool("tokenizer.ggml.add_eos_token", false);
 
-  // Tiny tensors: an F32 embedding table over the vocabulary and a Q8_0 matrix (all-zero quants, scale 1).
-  const uint64_t n_embd = 32;
-  std::vector<uint8_t> emb;
-  for (size_t t = 0; t < tokens.size(); ++t)
-    for (uint64_t e = 0; e < n_embd; ++e) put_f32(emb, std::sin(0.01f * static_cast<float>(t * n_embd + e)));
-  std::vector<uint8_t> q8(n_embd / 32 * 34 * n_embd, 0);
-  for (size_t blk = 0; blk < q8.size() / 34; ++blk) {
-    q8[blk * 34] = 0x00;
-    q8[blk * 34 + 1] = 0x3c;  // f16 1.0
-  }
-  if (auto s = w.add_tensor("token_embd.weight", cw::gguf::TensorType::kF32, {n_embd, tokens.size()}, emb); !s.is_ok() ||
-      !(s = w.add_tensor("blk.0.attn_q.weight", cw::gguf::TensorType::kQ8_0, {n_embd, n_embd}, q8)).is_ok()) {
-    std::fprintf(stderr, "make_demo_gguf: %s\n", s.to_string().c_str());
+  // The demo model: a random-weight tiny llama (make-model's "tiny" shape, Q8_0) over this vocabulary.
+  const std::vector<uint8_t> vocab_image = w.bytes();
+  auto vocab = cw::gguf::File::parse(vocab_image, "demo-vocab");
+  if (!vocab.is_ok()) {
+    std::fprintf(stderr, "make_demo_gguf: %s\n", vocab.status().to_string().c_str());
     return 1;
   }
-  if (auto s = w.write(argv[1]); !s.is_ok()) {
-    std::fprintf(stderr, "make_demo_gguf: %s\n", s.to_string().c_str());
+  cw::model::MakeModelOptions opts;
+  opts.arch = "llama";
+  opts.shape = "tiny";
+  opts.type = "q8_0";
+  opts.seed = 1;
+  opts.n_threads = 1;
+  auto made = cw::model::make_model(opts, **vocab, argv[1]);
+  if (!made.is_ok()) {
+    std::fprintf(stderr, "make_demo_gguf: %s\n", made.status().to_string().c_str());
     return 1;
   }
   return 0;
