@@ -18,7 +18,8 @@ const char* const kWords[] = {
     "the", "and", "to", "of", "a", "in", "is", "it", "that", "was", "for", "on", "with", "as", "at", "by",
     "chunk", "chunks", "long", "input", "inputs", "model", "models", "local", "cheap", "accurate", "token",
     "tokens", "text", "work", "works", "engine", "cache", "prefill", "once", "upon", "time", "there", "little",
-    "girl", "named", "lily", "she", "he", "they", "day", "story", "read", "write", "fast", "small", "large"};
+    "girl", "named", "lily", "she", "he", "they", "day", "story", "read", "write", "fast", "small", "large",
+    "Once", "The", "It", "She", "He", "They", "Lily"};
 
 }  // namespace
 

@@ -14,6 +14,7 @@
 #define CW_KQUANT_VNNI 1
 #include "kernels/cpu/kquant_kernels.h"
 #include "kernels/cpu/kquant_x86_impl.h"
+#include "kernels/cpu/kquant_gemm_x86.h"
 
 namespace cw::kernels {
 namespace {
@@ -58,11 +59,16 @@ void quantize_row_q8_K_avx512(const float* src, void* dst, int64_t n) {
 }
 
 constexpr DotKernels kAvx512[] = {
-    {kTypeQ2_K, kTypeQ8_K, quantize_row_q8_K_avx512, vec_dot_q2_K, Isa::kAvx512},
-    {kTypeQ3_K, kTypeQ8_K, quantize_row_q8_K_avx512, vec_dot_q3_K, Isa::kAvx512},
-    {kTypeQ4_K, kTypeQ8_K, quantize_row_q8_K_avx512, vec_dot_q45_K<4>, Isa::kAvx512},
-    {kTypeQ5_K, kTypeQ8_K, quantize_row_q8_K_avx512, vec_dot_q45_K<5>, Isa::kAvx512},
-    {kTypeQ6_K, kTypeQ8_K, quantize_row_q8_K_avx512, vec_dot_q6_K, Isa::kAvx512},
+    {kTypeQ2_K, kTypeQ8_K, quantize_row_q8_K_avx512, vec_dot_q2_K, Isa::kAvx512,
+     gemm_kquant<kexp_q2_K, true>},
+    {kTypeQ3_K, kTypeQ8_K, quantize_row_q8_K_avx512, vec_dot_q3_K, Isa::kAvx512,
+     gemm_kquant<kexp_q3_K, false>},
+    {kTypeQ4_K, kTypeQ8_K, quantize_row_q8_K_avx512, vec_dot_q45_K<4>, Isa::kAvx512,
+     gemm_kquant<kexp_q45_K<4>, true>},
+    {kTypeQ5_K, kTypeQ8_K, quantize_row_q8_K_avx512, vec_dot_q45_K<5>, Isa::kAvx512,
+     gemm_kquant<kexp_q45_K<5>, true>},
+    {kTypeQ6_K, kTypeQ8_K, quantize_row_q8_K_avx512, vec_dot_q6_K, Isa::kAvx512,
+     gemm_kquant<kexp_q6_K, false>},
 };
 
 }  // namespace
