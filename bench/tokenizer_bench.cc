@@ -3,6 +3,7 @@
 // byte-level BPE vocabs. Reports bytes/s. Skips cleanly when ../shared/data is absent.
 //
 //   cw_tokenizer_bench [--benchmark_filter=...]     (run from the project root)
+//   CW_BENCH_CORPUS_BYTES=200000 valgrind --tool=callgrind cw_tokenizer_bench --benchmark_filter=encode/falcon
 #include <benchmark/benchmark.h>
 #include <sys/stat.h>
 
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "gguf/reader.h"
+#include "tokenizer/pretokenizer.h"
 #include "tokenizer/tokenizer.h"
 
 namespace {
@@ -48,8 +50,12 @@ std::string build_corpus(const std::string& data) {
     base += "\n";
   }
   if (base.size() < 1024) return "";
+  // CW_BENCH_CORPUS_BYTES: a smaller corpus (e.g. 200000 for profiling under valgrind).
+  size_t want = kMinBytes;
+  if (const char* env = std::getenv("CW_BENCH_CORPUS_BYTES")) want = std::strtoull(env, nullptr, 10);
   std::string text;
-  while (text.size() < kMinBytes) text += base;
+  while (text.size() < want) text += base;
+  if (want < kMinBytes) text.resize(want);
   return text;
 }
 
@@ -90,6 +96,24 @@ void bm_encode(benchmark::State& state, std::string data, std::string name, cons
   state.counters["MB"] = static_cast<double>(text->size()) / 1e6;
 }
 
+// Pre-tokenizer alone (split into words, no BPE): isolates the regex-equivalent scanners, including
+// families without a vocab file here (llama3, qwen2).
+void bm_split(benchmark::State& state, std::string pre, const std::string* text) {
+  auto p = cw::tok::PreTokenizer::create(pre);
+  if (!p.is_ok()) {
+    state.SkipWithError(p.status().to_string().c_str());
+    return;
+  }
+  std::vector<std::string_view> words;
+  for (auto _ : state) {
+    words.clear();
+    (*p)->split(*text, words);
+    benchmark::DoNotOptimize(words.data());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * text->size()));
+  state.counters["words"] = static_cast<double>(words.size());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -104,10 +128,18 @@ int main(int argc, char** argv) {
     std::printf("cw_tokenizer_bench: text corpora missing under %s; nothing to run\n", data.c_str());
     return 0;
   }
-  for (const char* name : {"llama-spm", "gpt-2", "deepseek-llm", "falcon"}) {
+  for (const char* name :
+       {"llama-spm", "gpt-2", "deepseek-llm", "falcon", "deepseek-coder", "starcoder", "mpt", "bert-bge"}) {
     benchmark::RegisterBenchmark((std::string("encode/") + name).c_str(), bm_encode, data, std::string(name), &text)
         ->Unit(benchmark::kMillisecond)
         ->MinTime(2.0)
+        ->UseRealTime();
+  }
+  for (const char* pre : {"gpt-2", "default", "starcoder", "llama3", "qwen2", "deepseek-llm", "deepseek-coder",
+                          "falcon"}) {
+    benchmark::RegisterBenchmark((std::string("split/") + pre).c_str(), bm_split, std::string(pre), &text)
+        ->Unit(benchmark::kMillisecond)
+        ->MinTime(1.0)
         ->UseRealTime();
   }
   benchmark::RunSpecifiedBenchmarks();

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <utility>
 
 #include "tokenizer/unicode.h"
@@ -51,7 +52,8 @@ inline size_t contraction_len(const View& v, size_t pos, size_t e, bool icase) {
   return 0;
 }
 
-void stage_gpt2(const View& v, size_t b, size_t e, Cuts& c) {
+template <typename Sink>
+void stage_gpt2(const View& v, size_t b, size_t e, Sink& c) {
   auto fl = [&](size_t p) -> uint8_t { return p < e ? v.fl[p] : 0; };
   size_t pos = b;
   while (pos < e) {
@@ -98,7 +100,8 @@ void stage_gpt2(const View& v, size_t b, size_t e, Cuts& c) {
   }
 }
 
-void stage_llama3(const View& v, size_t b, size_t e, Cuts& c, size_t max_digits) {
+template <typename Sink>
+void stage_llama3(const View& v, size_t b, size_t e, Sink& c, size_t max_digits) {
   auto fl = [&](size_t p) -> uint8_t { return p < e ? v.fl[p] : 0; };
   auto cp = [&](size_t p) -> uint32_t { return p < e ? v.cp[p] : kEnd; };
   size_t pos = b;
@@ -339,6 +342,146 @@ void run_stage(PreStage s, const View& v, const std::vector<uint32_t>& in, Cuts&
   }
 }
 
+
+// ---- Multi-stage pipelines in one buffer of cut flags ----
+//
+// The staged algorithm above materialises every stage's pieces and rescans all code points once per stage.
+// Multi-stage families instead keep one flag per boundary (cut[i]: a piece starts at code point i) and
+// apply each stage as a pass over small per-code-point class bytes: every stage only adds cuts (it
+// refines the pieces of the previous one), and for the run-like stages whether a cut is added at i depends
+// only on the classes around i and on the previous stages' cuts at i and i + 1, so those passes are
+// branch-free loops over bytes. Only the stages that need the full regex logic (gpt2, llama3, qwen2) and
+// the two piece-anchored ones (\s+$, [0-9]{3}) walk the pieces. The result is identical to the staged
+// algorithm (split_staged(); the tests compare them on random and real text).
+
+// Class byte: bit k = the predicate of stage k (k < kMaxFlagStages), bit 7 = \s.
+constexpr size_t kMaxFlagStages = 7;
+constexpr uint8_t kClsWs = 0x80;
+
+bool stage_pred(PreStage st, uint32_t cp, uint8_t fl) {
+  switch (st) {
+    case PreStage::kEachCrLf:
+      return cp == '\r' || cp == '\n';
+    case PreStage::kDsLetters:
+      return ds_letter(cp);
+    case PreStage::kDsPunct:
+      return ds_punct(cp);
+    case PreStage::kCjk:
+      return cjk(cp, fl);
+    case PreStage::kNumberRun:
+    case PreStage::kEachNumber:
+      return (fl & kN) != 0;
+    case PreStage::kSpaceLetters:
+      return (fl & kL) != 0;
+    case PreStage::kSpacePunct:
+      return (fl & kCpPunct) != 0;
+    case PreStage::kPunctSymbols:
+      return punct_symbol(cp, fl, true);
+    case PreStage::kPunctSymbolsNoBacktick:
+      return punct_symbol(cp, fl, false);
+    case PreStage::kDigits3:
+      return cp >= '0' && cp <= '9';
+    case PreStage::kGpt2:
+    case PreStage::kLlama3:
+    case PreStage::kQwen2:
+    case PreStage::kTrailingSpace:
+      return false;
+  }
+  return false;
+}
+
+uint8_t class_of(const PreStage* st, size_t n_st, uint32_t cp, uint8_t fl) {
+  uint8_t c = (fl & kWs) ? kClsWs : 0;
+  for (size_t k = 0; k < n_st; ++k) c |= static_cast<uint8_t>(stage_pred(st[k], cp, fl)) << k;
+  return c;
+}
+
+struct FlagSink {
+  uint8_t* cut;
+  inline __attribute__((always_inline)) void emit(size_t end) { cut[end] = 1; }
+  inline __attribute__((always_inline)) void match(size_t s, size_t e) {
+    cut[s] = 1;
+    cut[e] = 1;
+  }
+};
+
+// cls[-1] and cls[n] are readable zeros; cut[0] = cut[n] = 1.
+void flag_stage(PreStage st, uint8_t bit, const View& v, const uint8_t* cls, uint8_t* cut, size_t n) {
+  switch (st) {
+    case PreStage::kEachCrLf:
+    case PreStage::kEachNumber:  // each match is one code point: cuts on both sides
+      for (size_t i = 1; i < n; ++i) cut[i] |= ((cls[i - 1] | cls[i]) & bit) != 0;
+      return;
+    case PreStage::kCjk:
+    case PreStage::kNumberRun:
+    case PreStage::kPunctSymbols:
+    case PreStage::kPunctSymbolsNoBacktick:  // maximal runs: cuts where the class changes
+      for (size_t i = 1; i < n; ++i) cut[i] |= ((cls[i - 1] ^ cls[i]) & bit) != 0;
+      return;
+    case PreStage::kDsLetters:
+    case PreStage::kDsPunct:
+    case PreStage::kSpaceLetters:
+    case PreStage::kSpacePunct:
+      // '\s?[class]+' (no class member is \s): a run ends at i; a run starts at i and takes no \s
+      // prefix; or i is a \s that prefixes a run starting at i + 1 in the same piece (no old cut there).
+      for (size_t i = 1; i < n; ++i) {
+        const uint8_t c0 = cls[i - 1], c1 = cls[i], c2 = cls[i + 1];
+        const bool p0 = c0 & bit, p1 = c1 & bit, p2 = c2 & bit;
+        const bool w0 = c0 & kClsWs, w1 = c1 & kClsWs;
+        const bool end = p0 & !p1;
+        const bool start = p1 & !p0 & !w0;
+        const bool prefix = w1 & !p1 & p2 & !cut[i + 1];
+        cut[i] |= end | start | prefix;
+      }
+      return;
+    case PreStage::kTrailingSpace: {
+      // '\s+$' per piece: walking backwards, `tail` is true while every code point since the piece end is
+      // \s; the first other code point ends the trailing run.
+      bool tail = true;
+      for (size_t i = n; i-- > 0;) {
+        const bool other = !(cls[i] & kClsWs);
+        cut[i + 1] |= tail & other;
+        tail = (tail & !other) | (cut[i] != 0);
+      }
+      return;
+    }
+    case PreStage::kDigits3: {
+      // [0-9]{3}, leftmost, non-overlapping, within each piece.
+      size_t run = 0;
+      for (size_t i = 0; i < n; ++i) {
+        if (cut[i]) run = 0;
+        if (!(cls[i] & bit)) {
+          run = 0;
+          continue;
+        }
+        if (++run == 3) {
+          cut[i - 2] = 1;
+          cut[i + 1] = 1;
+          run = 0;
+        }
+      }
+      return;
+    }
+    case PreStage::kGpt2:
+    case PreStage::kLlama3:
+    case PreStage::kQwen2: {
+      FlagSink sink{cut};
+      size_t b = 0;
+      while (b < n) {
+        const auto* next = static_cast<const uint8_t*>(std::memchr(cut + b + 1, 1, n - b));
+        const size_t e = static_cast<size_t>(next - cut);
+        if (st == PreStage::kGpt2) {
+          stage_gpt2(v, b, e, sink);
+        } else {
+          stage_llama3(v, b, e, sink, st == PreStage::kLlama3 ? 3 : 1);
+        }
+        b = e;
+      }
+      return;
+    }
+  }
+}
+
 struct Family {
   const char* names;  // '|'-separated aliases
   std::vector<PreStage> stages;
@@ -382,6 +525,8 @@ struct Scratch {
   std::vector<uint8_t> fl;
   std::vector<uint32_t> off;
   std::vector<uint32_t> cuts, next;
+  std::vector<uint8_t> cls;  // [n + 2]: cls[0] and cls[n + 1] are padding
+  std::vector<uint8_t> cut;  // [n + 8]
 };
 
 }  // namespace
@@ -410,7 +555,85 @@ std::string PreTokenizer::supported_names() {
   return out;
 }
 
+PreTokenizer::PreTokenizer(std::vector<PreStage> stages, bool ignore_merges)
+    : stages_(std::move(stages)), ignore_merges_(ignore_merges) {
+  use_flags_ = stages_.size() > 1 && stages_.size() <= kMaxFlagStages;
+  if (use_flags_) {
+    for (uint32_t c = 0; c < 128; ++c)
+      ascii_cls_[c] = class_of(stages_.data(), stages_.size(), c, detail::kAsciiFlags.v[c]);
+  }
+}
+
 void PreTokenizer::split(std::string_view text, std::vector<std::string_view>& out) const {
+  if (use_flags_) {
+    split_flags(text, out);
+  } else {
+    split_staged(text, out);
+  }
+}
+
+void PreTokenizer::split_flags(std::string_view text, std::vector<std::string_view>& out) const {
+  if (text.empty()) return;
+  thread_local Scratch s;
+  const size_t n_bytes = text.size();
+  if (s.cp.size() < n_bytes) {
+    s.cp.resize(n_bytes);
+    s.fl.resize(n_bytes);
+    s.off.resize(n_bytes + 1);
+    s.cls.resize(n_bytes + 2);
+    s.cut.resize(n_bytes + 8);
+  }
+  uint32_t* cps = s.cp.data();
+  uint8_t* fls = s.fl.data();
+  uint32_t* offs = s.off.data();
+  uint8_t* cls = s.cls.data() + 1;
+  const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+  const PreStage* st = stages_.data();
+  const size_t n_st = stages_.size();
+  size_t n = 0;
+  for (size_t i = 0; i < n_bytes;) {
+    const unsigned c = bytes[i];
+    offs[n] = static_cast<uint32_t>(i);
+    if (c < 0x80) {
+      cps[n] = c;
+      fls[n] = detail::kAsciiFlags.v[c];
+      cls[n] = ascii_cls_[c];
+      ++i;
+    } else {
+      uint32_t cp;
+      i += decode_cp(text, i, &cp);
+      const uint8_t f = cp_flags_slow(cp);
+      cps[n] = cp;
+      fls[n] = f;
+      cls[n] = class_of(st, n_st, cp, f);
+    }
+    ++n;
+  }
+  offs[n] = static_cast<uint32_t>(n_bytes);
+  cls[-1] = 0;
+  cls[n] = 0;
+  uint8_t* cut = s.cut.data();
+  std::memset(cut, 0, n + 8);
+  cut[0] = 1;
+  cut[n] = 1;
+  const View v{cps, fls};
+  for (size_t k = 0; k < n_st; ++k) flag_stage(st[k], static_cast<uint8_t>(1u << k), v, cls, cut, n);
+
+  // Pieces from the flags, eight at a time (cut[n + 1 .. n + 7] are zero).
+  size_t b = 0;
+  for (size_t w = 1; w <= n; w += 8) {
+    uint64_t m;
+    std::memcpy(&m, cut + w, 8);
+    while (m != 0) {
+      const size_t e = w + (static_cast<size_t>(__builtin_ctzll(m)) >> 3);
+      out.push_back(text.substr(offs[b], offs[e] - offs[b]));
+      b = e;
+      m &= m - 1;
+    }
+  }
+}
+
+void PreTokenizer::split_staged(std::string_view text, std::vector<std::string_view>& out) const {
   if (text.empty()) return;
   thread_local Scratch s;
   const size_t n_bytes = text.size();

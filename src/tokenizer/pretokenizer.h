@@ -10,6 +10,7 @@
 // Thread-safety: split() is const and uses thread-local scratch buffers; concurrent calls are fine.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -46,18 +47,25 @@ class PreTokenizer {
   // Comma-separated supported names.
   static std::string supported_names();
   // A pipeline from explicit stages (tests).
-  explicit PreTokenizer(std::vector<PreStage> stages, bool ignore_merges = false)
-      : stages_(std::move(stages)), ignore_merges_(ignore_merges) {}
+  explicit PreTokenizer(std::vector<PreStage> stages, bool ignore_merges = false);
 
   // Appends the pieces of `text` (views into it, in order, non-empty, concatenating to `text`) to `out`.
+  // Pipelines of several stages run as passes over one array of cut flags (see pretokenizer.cc).
   void split(std::string_view text, std::vector<std::string_view>& out) const;
+  // The same result computed the plain way, one stage after the other over materialised pieces; the
+  // reference that the tests compare split() with.
+  void split_staged(std::string_view text, std::vector<std::string_view>& out) const;
 
   // Llama-3 style vocabularies look a whole piece up before merging (llama.cpp's ignore_merges).
   bool ignore_merges() const { return ignore_merges_; }
 
  private:
+  void split_flags(std::string_view text, std::vector<std::string_view>& out) const;
+
   std::vector<PreStage> stages_;
   bool ignore_merges_ = false;
+  bool use_flags_ = false;                // several stages (and at most 7)
+  std::array<uint8_t, 128> ascii_cls_{};  // class byte of each ASCII code point (split_flags)
 };
 
 }  // namespace cw::tok

@@ -128,3 +128,87 @@ TEST(PreTokenizer, UnknownNameListsSupported) {
 
 }  // namespace
 }  // namespace cw::tok
+
+namespace cw::tok {
+namespace {
+
+// Code points that sit on the edges of the stage classes: \s of several kinds, CR/LF, ASCII and
+// non-ASCII letters (inside and outside deepseek-llm's cased-letter class), digits and other \p{N},
+// punctuation vs symbols (backtick), CJK / Hangul, fullwidth forms (letters and punctuation at once),
+// marks, emoji, an invalid byte and a truncated sequence.
+const char* const kEdgeCodePoints[] = {
+    " ", " ", " ", "\t", "\n", "\r", "\xC2\xA0", "\xE3\x80\x80", "\xE2\x80\x89", "\xC2\x85",
+    "a", "Z", "s", "t", "e", "l", "\xC3\xA9", "\xC3\x9F", "\xC2\xB5", "\xE2\x84\xA6", "\xC6\xBB", "\xD7\x90",
+    "0", "7", "9", "\xC2\xB2", "\xE0\xA5\xA6", "\xE2\x85\xA0", "\xEF\xBC\x91",
+    "'", ",", ".", "!", "-", "_", "$", "`", "+", "~", "|", "^", "\xE2\x80\x98", "\xC2\xA9",
+    "\xE4\xB8\xAD", "\xED\x95\x9C", "\xE3\x80\x81", "\xEF\xBC\xA1", "\xEF\xBC\x81", "\xCC\x81",
+    "\xF0\x9F\x98\x80", "\xFF", "\xE4\xB8"};
+
+std::vector<std::string> pieces_of(const PreTokenizer& p, std::string_view text, bool staged) {
+  std::vector<std::string_view> v;
+  if (staged) {
+    p.split_staged(text, v);
+  } else {
+    p.split(text, v);
+  }
+  return {v.begin(), v.end()};
+}
+
+std::vector<std::string> family_names() {
+  std::vector<std::string> out;
+  const std::string all = PreTokenizer::supported_names();
+  size_t pos = 0;
+  while (pos < all.size()) {
+    size_t q = all.find(", ", pos);
+    if (q == std::string::npos) q = all.size();
+    out.push_back(all.substr(pos, q - pos));
+    pos = q + 2;
+  }
+  return out;
+}
+
+std::string random_text(uint64_t& state, size_t max_len) {
+  auto next = [&state] {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<uint32_t>(state >> 33);
+  };
+  std::string s;
+  const size_t len = next() % (max_len + 1);
+  for (size_t i = 0; i < len; ++i) s += kEdgeCodePoints[next() % std::size(kEdgeCodePoints)];
+  return s;
+}
+
+// The single-buffer multi-stage path equals the plain staged algorithm, for every family.
+TEST(PreTokenizer, FlagPathMatchesStagedForEveryFamily) {
+  uint64_t state = 12345;
+  for (const std::string& name : family_names()) {
+    auto p = PreTokenizer::create(name);
+    ASSERT_TRUE(p.is_ok()) << name;
+    for (int i = 0; i < 1000; ++i) {
+      const std::string text = random_text(state, 24);
+      ASSERT_EQ(::testing::PrintToString(pieces_of(**p, text, false)), ::testing::PrintToString(pieces_of(**p, text, true))) << name << ": '" << text << "'";
+    }
+  }
+}
+
+// ... and for arbitrary pipelines of up to 7 stages (any stage may follow any other).
+TEST(PreTokenizer, FlagPathMatchesStagedForRandomPipelines) {
+  uint64_t state = 777;
+  auto next = [&state] {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<uint32_t>(state >> 33);
+  };
+  constexpr int kNumStages = static_cast<int>(PreStage::kDigits3) + 1;
+  for (int pipe = 0; pipe < 400; ++pipe) {
+    std::vector<PreStage> stages(2 + next() % 6);
+    for (PreStage& s : stages) s = static_cast<PreStage>(next() % kNumStages);
+    const PreTokenizer p(stages);
+    for (int i = 0; i < 200; ++i) {
+      const std::string text = random_text(state, 16);
+      ASSERT_EQ(::testing::PrintToString(pieces_of(p, text, false)), ::testing::PrintToString(pieces_of(p, text, true))) << "pipeline " << pipe << " " << ::testing::PrintToString(std::vector<int>(reinterpret_cast<const uint8_t*>(stages.data()), reinterpret_cast<const uint8_t*>(stages.data()) + stages.size())) << ": '" << text << "'";
+    }
+  }
+}
+
+}  // namespace
+}  // namespace cw::tok

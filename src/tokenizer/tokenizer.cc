@@ -9,6 +9,7 @@
 #include "tokenizer/unicode.h"
 #include "tokenizer/vocab.h"
 #include "tokenizer/word_cache.h"
+#include "tokenizer/wpm.h"
 
 namespace cw::tok {
 
@@ -17,6 +18,7 @@ struct Tokenizer::Impl {
   uint64_t cache_owner = WordCache::new_owner_id();
   std::unique_ptr<SpmEncoder> spm;
   std::unique_ptr<BpeEncoder> bpe;
+  std::unique_ptr<WpmEncoder> wpm;
   std::unique_ptr<PreTokenizer> pre;
   SpecialMatcher special;
   std::vector<std::string> pieces;  // token_to_piece, precomputed
@@ -68,6 +70,9 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf(const gguf::File& f) {
         rstrip[id] = on;
       }
     }
+  } else if (v.kind == VocabKind::kWpm) {
+    impl->pre_name = v.pre.empty() ? "default" : v.pre;
+    impl->wpm = std::make_unique<WpmEncoder>(v);
   } else {
     CW_ASSIGN_OR_RETURN(impl->pre, PreTokenizer::create(v.pre));
     (void)cp_flags(0x100);  // build the code-point table now rather than in the first encode()
@@ -83,7 +88,7 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf(const gguf::File& f) {
     switch (v.types[id]) {
       case TokenType::kNormal:
       case TokenType::kUndefined:  // NOLINT
-        if (v.kind == VocabKind::kSpm) {
+        if (v.kind != VocabKind::kBpe) {  // SPM and WordPiece: U+2581 stands for a space
           size_t pos = 0;
           while (pos < t.size()) {
             size_t q = t.find("\xE2\x96\x81", pos);
@@ -122,6 +127,10 @@ void Tokenizer::Impl::encode_raw(std::string_view text, bool space_prefix, std::
     spm->encode_escaped(escaped, out);
     return;
   }
+  if (wpm) {
+    wpm->encode(text, out);
+    return;
+  }
   thread_local std::vector<std::string_view> words;
   words.clear();
   pre->split(text, words);
@@ -158,7 +167,8 @@ std::string Tokenizer::token_to_piece(int32_t id) const {
 std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special) const {
   const Impl& m = *impl_;
   const Vocab& v = m.vocab;
-  const bool strip_rule = v.kind == VocabKind::kSpm && v.add_space_prefix;
+  // The space that the SPM prefix or WordPiece's word marker adds to the first word is removed.
+  const bool strip_rule = (v.kind == VocabKind::kSpm && v.add_space_prefix) || v.kind == VocabKind::kWpm;
   std::string out;
   bool strip_next = strip_rule;
   for (int32_t id : ids) {

@@ -3,14 +3,16 @@
 //   - model "llama": SentencePiece-style BPE by scores with byte fallback (spm.h);
 //   - model "gpt2":  byte-level BPE with merges and a per-family pre-tokenizer chosen by
 //                    tokenizer.ggml.pre (pretokenizer.h lists the supported names);
-//   - other models ("bert" WordPiece, "t5", ...): from_gguf returns kUnimplemented naming the model type.
+//   - model "bert":  WordPiece (wpm.h): BERT pre-tokenization, greedy longest match;
+//   - other models ("t5", ...): from_gguf returns kUnimplemented naming the model type.
 //
 // Special tokens (special_tokens.h): control and unknown tokens are recognised in the text only when
 // parse_special is true; user-defined tokens are always recognised (llama.cpp / Hugging Face behaviour:
 // they are added tokens that the test vectors rely on, e.g. runs of spaces in MPT / GPT-NeoX vocabs).
 //
 // Invalid UTF-8 never fails: SPM encodes each invalid byte through byte fallback (<0xNN>); byte-level BPE
-// maps every byte through the byte-level table (the pre-tokenizer classifies an invalid byte as U+FFFD).
+// maps every byte through the byte-level table (the pre-tokenizer classifies an invalid byte as U+FFFD);
+// WordPiece drops invalid bytes, as llama.cpp does.
 // Inputs are limited to < 4 GiB per call.
 //
 // Ownership: a Tokenizer copies everything it needs; the gguf::File may be closed after from_gguf.
@@ -49,9 +51,10 @@ class Tokenizer {
   // Out-of-range ids give "".
   std::string token_to_piece(int32_t id) const;
 
-  // Concatenated pieces. SPM (with add_space_prefix): one leading space is removed from the first piece
-  // of the text and from the first piece after a control / unknown / user-defined token, inverting the
-  // space prefix encode() adds there.
+  // Concatenated pieces. SPM (with add_space_prefix) and WordPiece: one leading space is removed from the
+  // first piece of the text and from the first piece after a control / unknown / user-defined token,
+  // inverting the space prefix encode() adds there. WordPiece decodes to the normalised text (lower case,
+  // accents dropped, a space before each punctuation mark), not to the input.
   // skip_special: leave out control, unknown and unused tokens. Out-of-range ids are skipped.
   std::string decode(std::span<const int32_t> ids, bool skip_special = false) const;
 
@@ -64,7 +67,7 @@ class Tokenizer {
   bool is_special(int32_t id) const;
   // The text of token `id` as stored in the vocabulary ("" when out of range).
   std::string_view token_text(int32_t id) const;
-  std::string_view model_name() const;  // tokenizer.ggml.model: "llama" or "gpt2"
+  std::string_view model_name() const;  // tokenizer.ggml.model: "llama", "gpt2" or "bert"
   std::string_view pre_name() const;    // tokenizer.ggml.pre, "default" when absent
 
  private:

@@ -1,5 +1,6 @@
 // Unit tests on small vocabularies built in memory with the GGUF writer (no ../shared needed).
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/wpm.h"
 
 #include <gtest/gtest.h>
 
@@ -223,12 +224,12 @@ TEST(TokenizerErrors, MissingOrMalformedMetadata) {
   }
   {
     gguf::Writer w;
-    w.add_string("tokenizer.ggml.model", "bert");
+    w.add_string("tokenizer.ggml.model", "t5");
     w.add_string_array("tokenizer.ggml.tokens", s.tokens);
     auto r = load(w.bytes());
     ASSERT_FALSE(r.is_ok());
     EXPECT_EQ(r.status().code(), StatusCode::kUnimplemented);
-    EXPECT_NE(r.status().message().find("bert"), std::string::npos);
+    EXPECT_NE(r.status().message().find("t5"), std::string::npos);
   }
   {
     gguf::Writer w;
@@ -392,6 +393,71 @@ TEST(BpeTokenizer, ConcurrentEncodeMatchesSerial) {
   }
   for (auto& th : threads) th.join();
   for (int k = 0; k < 8; ++k) EXPECT_TRUE(ok[k]) << "thread " << k;
+}
+
+}  // namespace
+}  // namespace cw::tok
+
+namespace cw::tok {
+namespace {
+
+// A tiny WordPiece vocabulary in llama.cpp's GGUF form: word-initial pieces start with U+2581.
+std::vector<uint8_t> wpm_image() {
+  const std::vector<std::string> tokens = {
+      "[PAD]",   "[UNK]", "[CLS]",   "[SEP]",   "\xE2\x96\x81hello", "\xE2\x96\x81world", "\xE2\x96\x81un",
+      "aff",     "able",  "af",      "\xE2\x96\x81,",      "\xE2\x96\x81!",     "\xE2\x96\x81\xE4\xB8\xAD",
+      "\xE2\x96\x81" "a", "b",
+  };
+  std::vector<int32_t> types(tokens.size(), 1);
+  for (int i = 0; i < 4; ++i) types[i] = 3;
+  gguf::Writer w;
+  w.add_string("tokenizer.ggml.model", "bert");
+  w.add_string_array("tokenizer.ggml.tokens", tokens);
+  w.add_i32_array("tokenizer.ggml.token_type", types);
+  w.add_u32("tokenizer.ggml.unknown_token_id", 1);
+  w.add_u32("tokenizer.ggml.cls_token_id", 2);
+  w.add_u32("tokenizer.ggml.seperator_token_id", 3);
+  return w.bytes();
+}
+
+using Ids = std::vector<int32_t>;
+
+TEST(WpmTokenizer, GreedyLongestMatchAndUnknownWords) {
+  auto r = load(wpm_image());
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  const Tokenizer& t = **r;
+  EXPECT_EQ(t.model_name(), "bert");
+  EXPECT_EQ(t.encode("Hello, WORLD!", false, false), (Ids{4, 10, 5, 11}));
+  EXPECT_EQ(t.encode("unaffable", false, false), (Ids{6, 7, 8}));     // "aff" before "af"
+  EXPECT_EQ(t.encode("h\xC3\xA9llo", false, false), (Ids{4}));        // é -> e
+  EXPECT_EQ(t.encode("hellox world", false, false), (Ids{1, 5}));     // unmatched rest: the word is [UNK]
+  EXPECT_EQ(t.encode("\xE4\xB8\xAD\xE6\x96\x87", false, false), (Ids{12, 1}));  // CJK: one word per character
+  EXPECT_EQ(t.encode("a\tb  ab\n", false, false), (Ids{13, 1, 13, 14}));  // "b" alone has no word-initial piece
+  EXPECT_EQ(t.encode("he\x01llo\xFF", false, false), (Ids{4}));      // control bytes and invalid UTF-8 dropped
+  EXPECT_EQ(t.encode("", false, false), (Ids{}));
+  EXPECT_EQ(t.encode(" \n ", false, false), (Ids{}));
+  EXPECT_EQ(t.encode("hello", true, false), (Ids{2, 4, 3}));  // [CLS] ... [SEP]
+  EXPECT_EQ(t.encode("[CLS]hello", false, true), (Ids{2, 4}));
+}
+
+TEST(WpmTokenizer, PreTokenize) {
+  EXPECT_EQ(WpmEncoder::pre_tokenize("Don't  stop, \xC3\x89T\xC3\x89!"),
+            (std::vector<std::string>{"don", "'", "t", "stop", ",", "ete", "!"}));
+  // ASCII symbols split; other symbols (here €) stay in their word.
+  EXPECT_EQ(WpmEncoder::pre_tokenize("a+b$\xE2\x82\xAC" "c"),
+            (std::vector<std::string>{"a", "+", "b", "$", "\xE2\x82\xAC" "c"}));
+}
+
+TEST(WpmTokenizer, DecodeJoinsPieces) {
+  auto r = load(wpm_image());
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  const Tokenizer& t = **r;
+  EXPECT_EQ(t.token_to_piece(4), " hello");
+  EXPECT_EQ(t.token_to_piece(7), "aff");
+  EXPECT_EQ(t.decode(Ids{4, 10, 5, 11}), "hello , world !");
+  EXPECT_EQ(t.decode(Ids{6, 7, 8, 5}), "unaffable world");
+  EXPECT_EQ(t.decode(Ids{2, 4, 3}, /*skip_special=*/true), "hello");
+  EXPECT_EQ(t.encode(t.decode(Ids{6, 7, 8, 10, 12}), false, false), (Ids{6, 7, 8, 10, 12}));
 }
 
 }  // namespace

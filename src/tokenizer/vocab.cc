@@ -6,30 +6,6 @@
 
 namespace cw::tok {
 
-uint64_t hash_bytes(std::string_view s) {
-  // A small multiply-xorshift hash over 8-byte words; good enough for token texts.
-  constexpr uint64_t kMul = 0x9E3779B97F4A7C15ull;
-  uint64_t h = 0xCBF29CE484222325ull ^ (s.size() * kMul);
-  const char* p = s.data();
-  size_t n = s.size();
-  while (n >= 8) {
-    uint64_t w;
-    std::memcpy(&w, p, 8);
-    h = (h ^ w) * kMul;
-    h ^= h >> 29;
-    p += 8;
-    n -= 8;
-  }
-  if (n > 0) {
-    uint64_t w = 0;
-    std::memcpy(&w, p, n);
-    h = (h ^ w) * kMul;
-    h ^= h >> 29;
-  }
-  h *= kMul;
-  return h ^ (h >> 32);
-}
-
 void TokenIndex::build(const std::vector<std::string>& texts) {
   texts_ = &texts;
   size_t cap = 16;
@@ -99,9 +75,9 @@ Status load_vocab(const gguf::File& f, Vocab& vocab) {
   } else if (vocab.model == "gpt2") {
     vocab.kind = VocabKind::kBpe;
   } else if (vocab.model == "bert") {
-    return unimplemented("tokenizer model 'bert' (WordPiece) is not supported yet");
+    vocab.kind = VocabKind::kWpm;
   } else {
-    return unimplemented("tokenizer model '" + vocab.model + "' is not supported (supported: llama, gpt2)");
+    return unimplemented("tokenizer model '" + vocab.model + "' is not supported (supported: llama, gpt2, bert)");
   }
 
   if (const gguf::Value* pre = f.find("tokenizer.ggml.pre")) {
@@ -167,9 +143,18 @@ Status load_vocab(const gguf::File& f, Vocab& vocab) {
   CW_RETURN_IF_ERROR(read_optional_id(f, "tokenizer.ggml.eos_token_id", n_vocab, vocab.eos));
   CW_RETURN_IF_ERROR(read_optional_id(f, "tokenizer.ggml.unknown_token_id", n_vocab, vocab.unk));
 
+  // BERT vocabularies name their sequence markers [CLS] / [SEP] (llama.cpp uses them as BOS / EOS).
+  if (vocab.kind == VocabKind::kWpm) {
+    if (vocab.bos < 0) CW_RETURN_IF_ERROR(read_optional_id(f, "tokenizer.ggml.cls_token_id", n_vocab, vocab.bos));
+    if (vocab.eos < 0) {
+      CW_RETURN_IF_ERROR(read_optional_id(f, "tokenizer.ggml.seperator_token_id", n_vocab, vocab.eos));
+    }
+  }
+
   const bool spm = vocab.kind == VocabKind::kSpm;
-  vocab.add_bos = spm;
-  vocab.add_eos = false;
+  const bool wpm = vocab.kind == VocabKind::kWpm;
+  vocab.add_bos = spm || wpm;
+  vocab.add_eos = wpm;
   vocab.add_space_prefix = spm;
   CW_RETURN_IF_ERROR(read_optional_bool(f, "tokenizer.ggml.add_bos_token", vocab.add_bos));
   CW_RETURN_IF_ERROR(read_optional_bool(f, "tokenizer.ggml.add_eos_token", vocab.add_eos));

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,9 +44,46 @@ class TokenIndex {
   size_t mask_ = 0;
 };
 
-uint64_t hash_bytes(std::string_view s);
+namespace detail {
+// The n (1..8) bytes at p as an integer, without a call to memcpy: two overlapping loads (the length is
+// hashed separately, so the overlap loses nothing that matters).
+inline uint64_t load_1_to_8(const char* p, size_t n) {
+  if (n >= 4) {
+    uint32_t a, b;
+    std::memcpy(&a, p, 4);
+    std::memcpy(&b, p + n - 4, 4);
+    return a | (static_cast<uint64_t>(b) << 32);
+  }
+  return static_cast<uint64_t>(static_cast<uint8_t>(p[0])) |
+         (static_cast<uint64_t>(static_cast<uint8_t>(p[n >> 1])) << 8) |
+         (static_cast<uint64_t>(static_cast<uint8_t>(p[n - 1])) << 16);
+}
+}  // namespace detail
 
-enum class VocabKind : uint8_t { kSpm, kBpe };
+// A small multiply-xorshift hash over 8-byte words (inline: the encoders hash every word); good enough for
+// token texts and words. Not stable across versions: never persist it.
+inline uint64_t hash_bytes(std::string_view s) {
+  constexpr uint64_t kMul = 0x9E3779B97F4A7C15ull;
+  uint64_t h = 0xCBF29CE484222325ull ^ (s.size() * kMul);
+  const char* p = s.data();
+  size_t n = s.size();
+  while (n > 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    h = (h ^ w) * kMul;
+    h ^= h >> 29;
+    p += 8;
+    n -= 8;
+  }
+  if (n > 0) {
+    h = (h ^ detail::load_1_to_8(p, n)) * kMul;
+    h ^= h >> 29;
+  }
+  h *= kMul;
+  return h ^ (h >> 32);
+}
+
+enum class VocabKind : uint8_t { kSpm, kBpe, kWpm };
 
 struct Vocab {
   VocabKind kind = VocabKind::kSpm;
@@ -63,7 +101,8 @@ struct Vocab {
 };
 
 // Reads and validates the common metadata. `vocab.kind` is decided from tokenizer.ggml.model: "llama" -> SPM,
-// "gpt2" -> BPE; "bert" / "t5" / others -> kUnimplemented naming the model type.
+// "gpt2" -> BPE, "bert" -> WordPiece (BOS / EOS default to [CLS] / [SEP], both added); "t5" / others ->
+// kUnimplemented naming the model type.
 Status load_vocab(const gguf::File& f, Vocab& vocab);
 
 }  // namespace cw::tok

@@ -33,9 +33,13 @@ class WordCache {
     while (true) {
       const Slot& sl = slots_[i];
       if (sl.len == 0) return false;
-      if (sl.hash == hash && sl.len == word.size() &&
-          std::memcmp(keys_.data() + sl.key_off, word.data(), word.size()) == 0) {
-        out.insert(out.end(), ids_.begin() + sl.ids_off, ids_.begin() + sl.ids_off + sl.n_ids);
+      if (sl.hash == hash && sl.len == word.size() && equal_bytes(keys_.data() + sl.key_off, word)) {
+        const int32_t* ids = ids_.data() + sl.ids_off;
+        if (sl.n_ids == 1) {
+          out.push_back(ids[0]);
+        } else {
+          out.insert(out.end(), ids, ids + sl.n_ids);
+        }
         return true;
       }
       i = (i + 1) & kMask;
@@ -45,6 +49,22 @@ class WordCache {
   void insert(std::string_view word, uint64_t hash, const int32_t* ids, size_t n);
 
  private:
+  // a[0, w.size()) == w, for the short words of the cache, without a call to memcmp.
+  static bool equal_bytes(const char* a, std::string_view w) {
+    const char* b = w.data();
+    size_t n = w.size();
+    while (n > 8) {
+      uint64_t x, y;
+      std::memcpy(&x, a, 8);
+      std::memcpy(&y, b, 8);
+      if (x != y) return false;
+      a += 8;
+      b += 8;
+      n -= 8;
+    }
+    return n == 0 || detail::load_1_to_8(a, n) == detail::load_1_to_8(b, n);
+  }
+
   static constexpr size_t kSlots = kMaxEntries * 2;
   static constexpr size_t kMask = kSlots - 1;
   struct Slot {

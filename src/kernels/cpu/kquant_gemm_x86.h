@@ -189,8 +189,46 @@ inline __m256i kexp_reduce8(const __m256i* v) {
   return _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20), _mm256_permute2x128_si256(u0, u1, 0x31));
 }
 
+// Pins v to a register: without it GCC folds the scale and activation loads into every vpmaddwd /
+// vpmaddubsw as memory operands (one load per pair instead of one per row or token), and the tile becomes
+// bound by loads instead of by the multiply pipes.
+inline void kexp_in_register(__m256i& v) { __asm__ volatile("" : "+x"(v)); }
+
 constexpr int kTileRows = 2;
 constexpr int kTileTokens = 4;
+
+// The 8 chunks of 32 codes of one super-block for an R x T tile: acc[4 r + t] += vpmaddwd(vpmaddubsw(codes_r,
+// act_t), scale_r).
+template <int R, int T>
+inline void kexp_chunks(const KExpBlock* const* wb, const uint8_t* const* ab, __m256i* acc) {
+  for (int k = 0; k < 8; ++k) {
+    __m256i c[R], s[R];
+    for (int r = 0; r < R; ++r) {
+      c[r] = _mm256_load_si256(reinterpret_cast<const __m256i*>(wb[r]->codes + 32 * k));
+      s[r] = _mm256_load_si256(reinterpret_cast<const __m256i*>(wb[r]->sc[k]));
+      kexp_in_register(c[r]);
+      kexp_in_register(s[r]);
+    }
+    for (int t = 0; t < T; ++t) {
+      __m256i av = load256(ab[t] + kActQs + 32 * k);
+      kexp_in_register(av);
+      for (int r = 0; r < R; ++r) {
+        __m256i p = _mm256_maddubs_epi16(c[r], av);
+        kexp_in_register(p);
+        acc[4 * r + t] = madd_acc(acc[4 * r + t], p, s[r]);
+      }
+    }
+  }
+}
+
+// d of T (<= 4) activation blocks, in lanes t and 4 + t (0 for t >= T).
+template <int T>
+inline __m256 kexp_act_scales(const uint8_t* const* ab) {
+  float da[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  for (int t = 0; t < T; ++t) da[t] = f32_at(ab[t] + kActD);
+  const __m128 da4 = _mm_setr_ps(da[0], da[1], da[2], da[3]);
+  return _mm256_setr_m128(da4, da4);
+}
 
 // R (<= 2) expanded rows w[r][0 .. nb) x T (<= 4) Q8_K activation rows at a + t * a_stride. Pair (r, t) is
 // lane 4 r + t of the accumulators. kAffine: dmin is independent of d (Q2_K, Q4_K, Q5_K); otherwise
@@ -205,39 +243,26 @@ void kexp_tile(int64_t nb, const KExpBlock* const* w, const uint8_t* a, int64_t 
     for (int r = 0; r < R; ++r) wb[r] = w[r] + b;
     const uint8_t* ab[T];
     for (int t = 0; t < T; ++t) ab[t] = at[t] + b * static_cast<int64_t>(sizeof(BlockQ8_K));
+    // Mins / offsets first, so that only the 8 code accumulators are live across the chunk loop.
     __m256i acc[8];
     for (auto& v : acc) v = _mm256_setzero_si256();
-    for (int k = 0; k < 8; ++k) {
-      __m256i c[R], s[R];
-      for (int r = 0; r < R; ++r) {
-        c[r] = _mm256_load_si256(reinterpret_cast<const __m256i*>(wb[r]->codes + 32 * k));
-        s[r] = _mm256_load_si256(reinterpret_cast<const __m256i*>(wb[r]->sc[k]));
-      }
-      for (int t = 0; t < T; ++t) {
-        const __m256i av = load256(ab[t] + kActQs + 32 * k);
-        for (int r = 0; r < R; ++r) acc[4 * r + t] = madd_acc(acc[4 * r + t], _mm256_maddubs_epi16(c[r], av), s[r]);
-      }
-    }
-    __m256i mins[8];
-    for (auto& v : mins) v = _mm256_setzero_si256();
     for (int t = 0; t < T; ++t) {
       const __m256i bs = load256(ab[t] + kActBsums);
       for (int r = 0; r < R; ++r)
-        mins[4 * r + t] = _mm256_madd_epi16(bs, _mm256_load_si256(reinterpret_cast<const __m256i*>(wb[r]->mn)));
+        acc[4 * r + t] = _mm256_madd_epi16(bs, _mm256_load_si256(reinterpret_cast<const __m256i*>(wb[r]->mn)));
     }
-    float da[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    for (int t = 0; t < T; ++t) da[t] = f32_at(ab[t] + kActD);
-    const __m128 da4 = _mm_setr_ps(da[0], da[1], da[2], da[3]);
-    const __m256 dav = _mm256_setr_m128(da4, da4);
-    const __m256 dw = _mm256_setr_m128(_mm_set1_ps(wb[0]->d), _mm_set1_ps(wb[R - 1]->d));
     if constexpr (kAffine) {
+      const __m256 dav = kexp_act_scales<T>(ab);
       const __m256 dmw = _mm256_setr_m128(_mm_set1_ps(wb[0]->dmin), _mm_set1_ps(wb[R - 1]->dmin));
-      facc = _mm256_fmadd_ps(_mm256_mul_ps(dw, dav), _mm256_cvtepi32_ps(kexp_reduce8(acc)), facc);
-      facc = _mm256_fnmadd_ps(_mm256_mul_ps(dmw, dav), _mm256_cvtepi32_ps(kexp_reduce8(mins)), facc);
-    } else {
-      for (int i = 0; i < 8; ++i) acc[i] = _mm256_sub_epi32(acc[i], mins[i]);
-      facc = _mm256_fmadd_ps(_mm256_mul_ps(dw, dav), _mm256_cvtepi32_ps(kexp_reduce8(acc)), facc);
+      facc = _mm256_fnmadd_ps(_mm256_mul_ps(dmw, dav), _mm256_cvtepi32_ps(kexp_reduce8(acc)), facc);
+      for (auto& v : acc) v = _mm256_setzero_si256();
+    } else {  // dmin == d: start the integer sums at -offset * sum(sc * bsum), exact
+      for (auto& v : acc) v = _mm256_sub_epi32(_mm256_setzero_si256(), v);
     }
+    kexp_chunks<R, T>(wb, ab, acc);
+    const __m256 dav = kexp_act_scales<T>(ab);  // reloaded: keeping it live would spill accumulators
+    const __m256 dw = _mm256_setr_m128(_mm_set1_ps(wb[0]->d), _mm_set1_ps(wb[R - 1]->d));
+    facc = _mm256_fmadd_ps(_mm256_mul_ps(dw, dav), _mm256_cvtepi32_ps(kexp_reduce8(acc)), facc);
   }
   alignas(32) float out[8];
   _mm256_store_ps(out, facc);

@@ -12,6 +12,7 @@
 // in an ISA-specific order, so results agree across ISAs to fp32 rounding, not bit for bit.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "kernels/cpu/dispatch.h"
@@ -25,5 +26,12 @@ const DotKernels* legacy_avx512_kernels(uint32_t w_type);
 // fp16 -> fp32 for all 65536 bit patterns (exact, fp16_to_fp32), built on first call (thread-safe) by
 // baseline code, so that any ISA's kernel can load a block scale and broadcast it in one instruction.
 const float* legacy_half_table();
+
+// AVX2 prefill GEMM of a legacy weight type (legacy_gemm_avx2.cc); nullptr for other types.
+GemmFn legacy_avx2_gemm(uint32_t w_type);
+
+// A thread-local buffer of at least `bytes` bytes, 64-byte aligned, owned by the calling thread and reused
+// by its next call (contents not preserved when it grows). For the GEMMs' repacked weight panels.
+uint8_t* legacy_gemm_scratch(size_t bytes);
 
 }  // namespace cw::kernels

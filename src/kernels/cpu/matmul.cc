@@ -1,11 +1,16 @@
 #include "kernels/cpu/matmul.h"
 
 #include <algorithm>
+#include <atomic>
 
 #include "base/status.h"
 #include "kernels/cpu/quant_ref.h"
 
 namespace cw::kernels {
+
+namespace {
+constexpr int64_t kGemmRowsPerBlock = 16;
+}  // namespace
 
 bool matmul_supports(uint32_t w_type) { return dot_kernels(w_type, Isa::kScalar) != nullptr; }
 
@@ -32,18 +37,30 @@ void matmul(const void* w, uint32_t w_type, int64_t n_in, int64_t n_out, const f
   }
 
   // Row blocks small enough that a block of weight rows stays in L1/L2 while every token passes over it.
-  const int64_t rows_per_block = std::max<int64_t>(1, std::min<int64_t>(16, (32 * 1024) / std::max<int64_t>(1, w_row_bytes)));
+  // The GEMM path packs its rows into panels of 8 (legacy_gemm_avx2.cc), so it takes whole panels.
+  const bool use_gemm = k->gemm != nullptr && n_tokens > 1;
+  const int64_t rows_per_block =
+      use_gemm ? kGemmRowsPerBlock
+               : std::max<int64_t>(1, std::min<int64_t>(16, (32 * 1024) / std::max<int64_t>(1, w_row_bytes)));
   const int64_t n_blocks = (n_out + rows_per_block - 1) / rows_per_block;
-  pool.parallel_for(n_blocks, [&](int64_t bb, int64_t be, int) {
-    for (int64_t blk = bb; blk < be; ++blk) {
-      const int64_t r0 = blk * rows_per_block, r1 = std::min(n_out, r0 + rows_per_block);
-      if (k->gemm != nullptr && n_tokens > 1) {
+  if (use_gemm) {
+    // Prefill: threads take row blocks from a shared counter, so a thread slowed down (by another process
+    // on its core, or a slower block) does not leave the others waiting at the end of a static split.
+    std::atomic<int64_t> next{0};
+    pool.parallel_for(pool.size(), [&](int64_t, int64_t, int) {
+      for (int64_t blk; (blk = next.fetch_add(1, std::memory_order_relaxed)) < n_blocks;) {
+        const int64_t r0 = blk * rows_per_block, r1 = std::min(n_out, r0 + rows_per_block);
         k->gemm(n_in, wb + r0 * w_row_bytes, w_row_bytes, r1 - r0, act, a_row_bytes, n_tokens, y + r0, n_out);
         if (bias != nullptr)
           for (int64_t t = 0; t < n_tokens; ++t)
             for (int64_t r = r0; r < r1; ++r) y[t * n_out + r] += bias[r];
-        continue;
       }
+    });
+    return;
+  }
+  pool.parallel_for(n_blocks, [&](int64_t bb, int64_t be, int) {
+    for (int64_t blk = bb; blk < be; ++blk) {
+      const int64_t r0 = blk * rows_per_block, r1 = std::min(n_out, r0 + rows_per_block);
       for (int64_t t = 0; t < n_tokens; ++t) {
         const uint8_t* a = act + t * a_row_bytes;
         float* yt = y + t * n_out;
