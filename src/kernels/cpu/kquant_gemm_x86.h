@@ -11,7 +11,9 @@
 // plain register-tiled int8 GEMM: a tile of 2 weight rows x 4 tokens keeps 8 int32 accumulators; per 32
 // codes it loads 2 code vectors and 2 scale vectors and, per token, one activation vector that serves both
 // rows (vpmaddubsw, then vpmaddwd by the scale). The mins (Q2_K/Q4_K/Q5_K) and the code offsets (Q3_K: 4,
-// Q6_K: 32, stored as offset * scale with dmin = d) come from the activation bsums, one vpmaddwd per pair.
+// Q6_K: 32, stored as offset * scale with dmin = d) come from the activation bsums, one vpmaddwd per pair,
+// before the chunk loop (offsets: as the accumulators' start value; mins: reduced and applied at once), so
+// only the 8 accumulators are live across it.
 // At each super-block end the 8 pair accumulators are reduced into one vector (lane = pair) by an hadd
 // tree, converted once and multiplied by d_w * d_a (and dmin_w * d_a) in one FMA for all 8 pairs; the fp32
 // result is stored only at the tile end. Loop order: token tiles outer, row tiles inner, so a tile's
