@@ -49,7 +49,8 @@ const Matrix& matrix(uint32_t type, int64_t rows, int64_t n) {
   return *slot;
 }
 
-void bm_gemv(benchmark::State& state, uint32_t type, Isa isa, int64_t rows, int64_t n) {
+// multi: one DotKernels::gemv call over all rows (the decode path of matmul) instead of vec_dot per row.
+void bm_gemv(benchmark::State& state, uint32_t type, Isa isa, int64_t rows, int64_t n, bool multi) {
   const DotKernels* k = dot_kernels(type, isa);
   if (k == nullptr || k->isa != isa) {
     state.SkipWithError("no legacy kernel for this ISA");
@@ -64,8 +65,15 @@ void bm_gemv(benchmark::State& state, uint32_t type, Isa isa, int64_t rows, int6
   std::vector<uint8_t> a(static_cast<size_t>(quant_row_bytes(*at, n)));
   k->quantize_act(x.data(), a.data(), n);
   std::vector<float> y(static_cast<size_t>(rows));
+  if (multi && k->gemv == nullptr) {
+    state.SkipWithError("no gemv for this type / ISA");
+    return;
+  }
   for (auto _ : state) {
-    for (int64_t r = 0; r < rows; ++r) y[r] = k->vec_dot(n, m.w.data() + r * m.row_bytes, a.data());
+    if (multi)
+      k->gemv(n, m.w.data(), m.row_bytes, rows, a.data(), y.data());
+    else
+      for (int64_t r = 0; r < rows; ++r) y[r] = k->vec_dot(n, m.w.data() + r * m.row_bytes, a.data());
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
@@ -98,7 +106,11 @@ void register_all() {
         if (static_cast<int>(isa) > static_cast<int>(detected)) continue;
         const std::string name = std::string("gemv/") + quant_traits(type)->name + "/" + isa_name(isa) + "/" +
                                  std::to_string(rows) + "x" + std::to_string(n);
-        benchmark::RegisterBenchmark(name.c_str(), bm_gemv, type, isa, rows, n)->Unit(benchmark::kMicrosecond);
+        benchmark::RegisterBenchmark(name.c_str(), bm_gemv, type, isa, rows, n, false)->Unit(benchmark::kMicrosecond);
+        const DotKernels* k = dot_kernels(type, isa);
+        if (k != nullptr && k->isa == isa && k->gemv != nullptr)
+          benchmark::RegisterBenchmark(("gemv_rows/" + name.substr(5)).c_str(), bm_gemv, type, isa, rows, n, true)
+              ->Unit(benchmark::kMicrosecond);
       }
     }
   }

@@ -43,6 +43,12 @@ using QuantizeActFn = void (*)(const float* x, void* dst, int64_t n);
 using GemmFn = void (*)(int64_t n, const void* w, int64_t w_stride, int64_t nr, const void* a, int64_t a_stride,
                         int64_t nt, float* y, int64_t ldy);
 
+// Optional multi-row GEMV for decode (one token): y[r] = sum_i W_r[i] * A[i] for r < nr (any nr >= 1), row r
+// of W at w + r * w_stride bytes, one activation row a. Shares each activation block's load, scale and (for
+// offset formats) its offset term across the rows of a register tile, where vec_dot redoes them per row.
+// Must agree with vec_dot to fp32 summation order.
+using GemvFn = void (*)(int64_t n, const void* w, int64_t w_stride, int64_t nr, const void* a, float* y);
+
 struct DotKernels {
   uint32_t w_type;
   uint32_t a_type;
@@ -50,6 +56,7 @@ struct DotKernels {
   VecDotFn vec_dot;
   Isa isa;               // the ISA these kernels were written for
   GemmFn gemm = nullptr;  // optional; matmul falls back to vec_dot per (row, token)
+  GemvFn gemv = nullptr;  // optional; matmul's one-token path falls back to vec_dot per row
 };
 
 // Kernels for weight type `w_type` at the highest ISA <= `isa` that has them; nullptr if the type has no

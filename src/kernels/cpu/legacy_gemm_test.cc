@@ -222,6 +222,36 @@ class LegacyGemm : public ::testing::TestWithParam<Case> {
     }
   }
 
+  // Runs gemv (DotKernels::gemv, one token) on nr rows and compares each output with vec_dot and the
+  // oracle (exactly if the fill is exact); checks nothing is written past y[nr - 1] or before y[0].
+  void check_gemv(Fill f, int64_t n, int64_t nr, std::mt19937& rng, double* worst) {
+    Rows w(nr, quant_row_bytes(*wt_, n), 5);
+    Rows a(1, quant_row_bytes(*at_, n), 7);
+    fill(f, n, w, nr, a, 1, rng);
+    const float kSentinel = -12345.678f;
+    std::vector<float> y(static_cast<size_t>(nr + 3), kSentinel);
+    float* yp = y.data() + 1;  // not 32-byte aligned
+    k_->gemv(n, w.row(0), w.stride(), nr, a.row(0), yp);
+    EXPECT_EQ(y[0], kSentinel);
+    EXPECT_EQ(yp[nr], kSentinel);
+    EXPECT_EQ(yp[nr + 1], kSentinel);
+    for (int64_t r = 0; r < nr; ++r) {
+      const float got = yp[r];
+      const Oracle o = oracle(k_->w_type, w.row(r), a.row(0), n);
+      const double vd = k_->vec_dot(n, w.row(r), a.row(0));
+      const std::string where = "gemv n=" + std::to_string(n) + " nr=" + std::to_string(nr) + " r=" +
+                                std::to_string(r);
+      if (f == Fill::kIntegerScales || f == Fill::kExtreme) {
+        ASSERT_EQ(static_cast<double>(got), o.value) << where;
+        continue;
+      }
+      const double tol = 1e-5 * o.magnitude + 1e-30;
+      ASSERT_NEAR(got, o.value, tol) << where;
+      ASSERT_NEAR(got, vd, tol) << where;
+      if (o.magnitude > 0) *worst = std::max(*worst, std::fabs(got - o.value) / o.magnitude);
+    }
+  }
+
   const DotKernels* k_ = nullptr;
   const QuantTraits* wt_ = nullptr;
   const QuantTraits* at_ = nullptr;
@@ -257,6 +287,23 @@ TEST_P(LegacyGemm, ExactOnExtremeCodes) {
   std::mt19937 rng(11 + GetParam().w_type);
   double worst = 0.0;
   for (int64_t nt : {2, 4, 5}) check(Fill::kExtreme, 512, 8, nt, rng, &worst);
+}
+
+// The decode GEMV (optional; Q8_0 has none): odd and tile-remainder row counts, unaligned rows and output.
+TEST_P(LegacyGemm, GemvMatchesVecDotAndReference) {
+  if (k_->gemv == nullptr) GTEST_SKIP() << "no gemv (matmul uses vec_dot)";
+  std::mt19937 rng(999 + GetParam().w_type);
+  double worst = 0.0;
+  for (int64_t n : {32, 64, 96, 2048})
+    for (int64_t nr : {1, 2, 3, 4, 5, 7, 8, 9, 13, 16}) {
+      check_gemv(Fill::kQuantized, n, nr, rng, &worst);
+      check_gemv(Fill::kRaw, n, nr, rng, &worst);
+    }
+  for (int64_t nr : {1, 5, 8}) {
+    check_gemv(Fill::kIntegerScales, 4096, nr, rng, &worst);
+    check_gemv(Fill::kExtreme, 512, nr, rng, &worst);
+  }
+  std::printf("  worst |err| / M = %.3g (tolerance 1e-5)\n", worst);
 }
 
 INSTANTIATE_TEST_SUITE_P(All, LegacyGemm, ::testing::ValuesIn(all_cases()), case_name);

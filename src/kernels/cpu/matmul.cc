@@ -39,8 +39,9 @@ void matmul(const void* w, uint32_t w_type, int64_t n_in, int64_t n_out, const f
   // Row blocks small enough that a block of weight rows stays in L1/L2 while every token passes over it.
   // The GEMM path packs its rows into panels of 8 (legacy_gemm_avx2.cc), so it takes whole panels.
   const bool use_gemm = k->gemm != nullptr && n_tokens > 1;
+  const bool use_gemv = k->gemv != nullptr && n_tokens == 1;
   const int64_t rows_per_block =
-      use_gemm ? kGemmRowsPerBlock
+      use_gemm || use_gemv ? kGemmRowsPerBlock
                : std::max<int64_t>(1, std::min<int64_t>(16, (32 * 1024) / std::max<int64_t>(1, w_row_bytes)));
   const int64_t n_blocks = (n_out + rows_per_block - 1) / rows_per_block;
   if (use_gemm) {
@@ -55,6 +56,18 @@ void matmul(const void* w, uint32_t w_type, int64_t n_in, int64_t n_out, const f
           for (int64_t t = 0; t < n_tokens; ++t)
             for (int64_t r = r0; r < r1; ++r) y[t * n_out + r] += bias[r];
       }
+    });
+    return;
+  }
+  if (use_gemv) {
+    // Decode: each thread takes a contiguous range of row blocks; the kernel tiles them several rows at a
+    // time so every activation block is loaded once per tile instead of once per row.
+    pool.parallel_for(n_blocks, [&](int64_t bb, int64_t be, int) {
+      const int64_t r0 = bb * rows_per_block, r1 = std::min(n_out, be * rows_per_block);
+      if (r1 <= r0) return;
+      k->gemv(n_in, wb + r0 * w_row_bytes, w_row_bytes, r1 - r0, act, y + r0);
+      if (bias != nullptr)
+        for (int64_t r = r0; r < r1; ++r) y[r] += bias[r];
     });
     return;
   }

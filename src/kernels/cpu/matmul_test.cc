@@ -42,7 +42,7 @@ TEST(Matmul, MatchesReferenceForEveryTypeIsaAndThreadCount) {
       continue;
     }
     for (int64_t n_in : {256, 512}) {
-      const int64_t n_out = 48;
+      const int64_t n_out = n_in == 256 ? 48 : 37;  // 37: a partial row block and gemv row tile
       auto w = random_matrix(type, n_in, n_out, rng);
       for (int64_t n_tokens : {1, 3, 9}) {
         std::normal_distribution<float> nd(0.0f, 1.0f);
