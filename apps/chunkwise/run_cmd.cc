@@ -199,7 +199,9 @@ int run_main(int argc, char** argv) {
                                            std::to_string(n_ctx)));
   }
 
-  model::Session session(m, n_ctx, model::KvType::kF16, static_cast<int>(threads));
+  auto created = model::Session::create(m, n_ctx, model::KvType::kF16, static_cast<int>(threads));
+  if (!created.is_ok()) return report_error(kCmd, created.status());
+  model::Session& session = **created;
   runtime::Sampler sampler(sp, static_cast<int32_t>(m.hparams().n_vocab));
   runtime::GenerateOptions opts;
   opts.n_predict = n_predict;

@@ -45,10 +45,10 @@ Result<BenchResult> bench(const model::Model& m, const BenchOptions& opt) {
   BenchResult r;
   for (const auto& t : m.file().tensors()) r.model_bytes += t.n_bytes;
   r.weight_bytes_per_token = weight_bytes_per_token(m);
-  model::Session s(m, n_ctx, opt.kv_type, opt.n_threads);
+  CW_ASSIGN_OR_RETURN(std::unique_ptr<model::Session> session, model::Session::create(m, n_ctx, opt.kv_type, opt.n_threads));
+  model::Session& s = *session;
   const model::HParams& hp = m.hparams();
-  r.kv_bytes = static_cast<uint64_t>(2 * hp.n_layer * n_ctx * hp.n_head_kv * hp.head_dim) *
-               (opt.kv_type == model::KvType::kF16 ? 2 : 4);
+  r.kv_bytes = model::Session::kv_bytes(hp, n_ctx, opt.kv_type);
   std::vector<float> logits;
   // Deterministic pseudo-random tokens (avoid special ids 0..2).
   std::vector<int32_t> prompt(static_cast<size_t>(opt.n_prompt));

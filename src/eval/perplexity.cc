@@ -18,7 +18,8 @@ Result<PerplexityResult> perplexity(const model::Model& m, std::span<const int32
   auto t0 = std::chrono::steady_clock::now();
   PerplexityResult r;
   double sum_nll = 0, sum_nll2 = 0;
-  model::Session session(m, opt.n_ctx, opt.kv_type);
+  CW_ASSIGN_OR_RETURN(std::unique_ptr<model::Session> owned, model::Session::create(m, opt.n_ctx, opt.kv_type));
+  model::Session& session = *owned;
   std::vector<int32_t> window(static_cast<size_t>(opt.n_ctx));
   std::vector<float> logits, chunk_logits;
   const int64_t first = opt.n_ctx / 2;

@@ -5,8 +5,11 @@
 //   logits = Wout · norm(x)
 // Matmuls run on the thread pool with the ISA's kernels (kernels/cpu/matmul.h); attention is split across
 // threads by (token, head). Shapes are written outermost-first.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
+#include <memory>
 
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/fp16.h"
@@ -27,6 +30,23 @@ Session::Session(const Model& model, int64_t n_ctx, KvType kv_type, int n_thread
     k32_.assign(n, 0.0f);
     v32_.assign(n, 0.0f);
   }
+}
+
+uint64_t Session::kv_bytes(const HParams& hp, int64_t n_ctx, KvType kv_type) {
+  return 2ull * static_cast<uint64_t>(hp.n_layer * n_ctx * hp.n_head_kv * hp.head_dim) * (kv_type == KvType::kF16 ? 2 : 4);
+}
+
+Result<std::unique_ptr<Session>> Session::create(const Model& model, int64_t n_ctx, KvType kv_type, int n_threads) {
+  if (n_ctx < 1 || n_ctx > (int64_t{1} << 24))
+    return out_of_range("context size " + std::to_string(n_ctx) + " is outside [1, 16777216]");
+  if (n_threads < 1 || n_threads > 1024) return out_of_range("thread count must be in [1, 1024]");
+  const uint64_t need = kv_bytes(model.hparams(), n_ctx, kv_type);
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  const uint64_t phys = pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : 0;
+  if (phys > 0 && need > phys / 10 * 9)
+    return out_of_range("a KV cache of " + std::to_string(n_ctx) + " positions needs " + std::to_string(need >> 20) +
+                      " MiB, more than this machine's memory (" + std::to_string(phys >> 20) + " MiB); lower --ctx");
+  return std::make_unique<Session>(model, n_ctx, kv_type, n_threads);
 }
 
 void Session::ensure_buffers(int64_t n) {

@@ -68,7 +68,14 @@ enum class KvType { kF16, kF32 };
 class Session {
  public:
   // n_ctx: KV capacity in positions (1 .. 2^24); n_threads >= 1 (the caller's thread counts as one).
+  // Out-of-range arguments are bugs (CW_CHECK): use create() for values a user controls.
   Session(const Model& model, int64_t n_ctx, KvType kv_type = KvType::kF16, int n_threads = 1);
+  // Validates user-controlled sizes first: n_ctx in [1, 2^24], n_threads in [1, 1024], and a KV cache that
+  // fits in 90% of this machine's physical memory (out_of_range, with the sizes in the message).
+  static Result<std::unique_ptr<Session>> create(const Model& model, int64_t n_ctx, KvType kv_type = KvType::kF16,
+                                                 int n_threads = 1);
+  // Bytes of the KV cache for n_ctx positions.
+  static uint64_t kv_bytes(const HParams& hp, int64_t n_ctx, KvType kv_type);
 
   // Appends `tokens` at positions n_past() .. and runs the forward pass. Writes logits to `logits`:
   // [n_tokens, n_vocab] when all_logits, else [n_vocab] for the last token. Errors: empty input, token id

@@ -285,3 +285,23 @@ TEST(ModelLoad, WrongTensorShapeIsAnError) {
 
 }  // namespace
 }  // namespace cw::model
+
+namespace cw::model {
+namespace {
+
+TEST(SessionCreate, RejectsContextsThatCannotFit) {
+  CW_REQUIRE_SHARED_DATA(dir);
+  auto m = Model::load(dir + "/models/stories260K.gguf");
+  ASSERT_TRUE(m.is_ok());
+  EXPECT_EQ(Session::create(**m, 0).status().code(), StatusCode::kOutOfRange);
+  EXPECT_EQ(Session::create(**m, (int64_t{1} << 24) + 1).status().code(), StatusCode::kOutOfRange);
+  EXPECT_EQ(Session::create(**m, 64, KvType::kF16, 0).status().code(), StatusCode::kOutOfRange);
+  auto ok = Session::create(**m, 64, KvType::kF16, 2);
+  ASSERT_TRUE(ok.is_ok());
+  EXPECT_EQ((*ok)->n_ctx(), 64);
+  // 5 layers x 4 kv heads x 8 dims x 2 (K, V) x 2 bytes per position.
+  EXPECT_EQ(Session::kv_bytes((*m)->hparams(), 64, KvType::kF16), 64u * 5 * 4 * 8 * 2 * 2);
+}
+
+}  // namespace
+}  // namespace cw::model

@@ -13,23 +13,12 @@
 #include <cstring>
 
 #include "base/status.h"
+#include "kernels/cpu/block_io.h"
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/quant_ref.h"
 
 namespace cw::kernels {
 namespace {
-
-template <typename Block>
-Block load_block(const void* src, int64_t i) {
-  Block b;
-  std::memcpy(&b, static_cast<const uint8_t*>(src) + i * static_cast<int64_t>(sizeof(Block)), sizeof(Block));
-  return b;
-}
-
-template <typename Block>
-void store_block(void* dst, int64_t i, const Block& b) {
-  std::memcpy(static_cast<uint8_t*>(dst) + i * static_cast<int64_t>(sizeof(Block)), &b, sizeof(Block));
-}
 
 int64_t n_blocks(int64_t n) {
   CW_CHECK_MSG(n >= 0 && n % kQK == 0, "row length must be a multiple of 32");
