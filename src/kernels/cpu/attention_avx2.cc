@@ -5,19 +5,12 @@
 
 #include <algorithm>
 
+#include "kernels/cpu/x86_simd.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/ops_ref.h"
 
 namespace cw::kernels {
 namespace {
-
-inline float hsum(__m256 v) {
-  __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
-  lo = _mm_add_ps(lo, hi);
-  lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-  lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
-  return _mm_cvtss_f32(lo);
-}
 
 inline __m256 load_h8(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
 
@@ -41,7 +34,7 @@ void attention_f16_avx2(const AttentionShape& s, const float* q, const uint16_t*
       const uint16_t* kj = k + j * s.kv_stride + kvh * D;
       __m256 acc = _mm256_mul_ps(_mm256_loadu_ps(qr), load_h8(kj));
       for (int64_t d = 8; d < D; d += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(qr + d), load_h8(kj + d), acc);
-      scores[j] = hsum(acc) * s.scale;
+      scores[j] = hsum8(acc) * s.scale;
     }
     softmax_ref(scores, n_kv);
     float* o = out + h * D;

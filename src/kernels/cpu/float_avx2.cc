@@ -7,20 +7,13 @@
 
 #include <cstring>
 
+#include "kernels/cpu/x86_simd.h"
 #include "kernels/cpu/float_kernels.h"
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/quant_ref.h"
 
 namespace cw::kernels {
 namespace {
-
-inline float hsum(__m256 v) {
-  __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
-  lo = _mm_add_ps(lo, hi);
-  lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-  lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
-  return _mm_cvtss_f32(lo);
-}
 
 inline __m256 load_f16(const uint8_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
 inline __m256 load_bf16(const uint8_t* p) {
@@ -42,7 +35,7 @@ float dot(int64_t n, const void* w, const void* a) {
     s3 = _mm256_fmadd_ps(Load(x + kBytes * (i + 24)), Load(y + kBytes * (i + 24)), s3);
   }
   for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(Load(x + kBytes * i), Load(y + kBytes * i), s0);
-  float acc = hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+  float acc = hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
   for (; i < n; ++i) acc += Cvt(x + kBytes * i) * Cvt(y + kBytes * i);
   return acc;
 }

@@ -21,6 +21,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "kernels/cpu/x86_simd.h"
 #include "kernels/cpu/quant_ref.h"
 
 namespace cw::kernels {
@@ -40,13 +41,6 @@ inline float f32_at(const uint8_t* p) {
 
 inline __m256i load256(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
 inline __m128i load128(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
-
-inline float hsum_ps(__m256 v) {
-  __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-  lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
-  return _mm_cvtss_f32(lo);
-}
 
 // acc + (pairwise products of int16 p and scales s, summed into int32).
 inline __m256i madd_acc(__m256i acc, __m256i p, __m256i s) {
@@ -128,7 +122,7 @@ float vec_dot_q2_K(int64_t n, const void* w, const void* a) {
     acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), acc);
     acc_min = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(msum), acc_min);
   }
-  return hsum_ps(_mm256_sub_ps(acc, acc_min));
+  return hsum8(_mm256_sub_ps(acc, acc_min));
 }
 
 // 16 signed 6-bit Q3_K scales (code - 32) as int8, byte i = sub-block i, decoded in one register. `block`
@@ -191,7 +185,7 @@ float vec_dot_q3_K(int64_t n, const void* w, const void* a) {
     const float d = half_at(x + offsetof(BlockQ3_K, d)) * f32_at(y + kActD);
     acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
   }
-  return hsum_ps(acc);
+  return hsum8(acc);
 }
 
 // Q4_K / Q5_K scales and mins: 8 6-bit codes each (packing as get_scale_min_k4 in quant_ref_k.cc), decoded
@@ -248,7 +242,7 @@ float vec_dot_q45_K(int64_t n, const void* w, const void* a) {
     acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), acc);
     acc_min = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(msum), acc_min);
   }
-  return hsum_ps(_mm256_sub_ps(acc, acc_min));
+  return hsum8(_mm256_sub_ps(acc, acc_min));
 }
 
 template <int h>
@@ -292,7 +286,7 @@ float vec_dot_q6_K(int64_t n, const void* w, const void* a) {
     const float d = half_at(x + offsetof(BlockQ6_K, d)) * f32_at(y + kActD);
     acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
   }
-  return hsum_ps(acc);
+  return hsum8(acc);
 }
 
 // ---- Q8_K activation quantizer -------------------------------------------------------------------------

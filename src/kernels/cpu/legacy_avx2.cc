@@ -26,6 +26,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "kernels/cpu/x86_simd.h"
 #include "kernels/cpu/legacy_kernels.h"
 #include "kernels/cpu/quant_ref.h"
 
@@ -108,13 +109,6 @@ struct Q8_0 {
   static __m256i idot(const uint8_t* w, const uint8_t* aq) { return dot_ss(load32(w + 2), load32(aq)); }
 };
 
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
 inline uint16_t load_u16(const uint8_t* p) {
   uint16_t v;
   std::memcpy(&v, p, sizeof(v));
@@ -156,7 +150,7 @@ float vec_dot(int64_t n, const void* vw, const void* va) {
     acc3 = step<T>(ht, wb + 3 * T::kWBytes, ab + 3 * kABytes, acc3, mins1);
   }
   for (; i < nb; ++i) acc0 = step<T>(ht, w + i * T::kWBytes, a + i * kABytes, acc0, mins0);
-  return hsum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3))) + (mins0 + mins1);
+  return hsum8(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3))) + (mins0 + mins1);
 }
 
 // ---- multi-row GEMV (decode) -----------------------------------------------------------------------------
@@ -233,7 +227,7 @@ void gemv_tile(int64_t nb, const uint8_t* w, int64_t ws, const uint8_t* a, float
       if constexpr (T::kMin) mins[r] += ht[load_u16(wr + 2)] * sa;
     }
   }
-  for (int r = 0; r < R; ++r) y[r] = hsum(acc[r]) + mins[r];
+  for (int r = 0; r < R; ++r) y[r] = hsum8(acc[r]) + mins[r];
 }
 
 // Q4_0 decode tile of R rows (R even) as R / 2 row pairs: a pair shares one 256-bit register, row 2k in
