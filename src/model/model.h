@@ -18,6 +18,8 @@
 #include "base/thread_pool.h"
 #include "gguf/reader.h"
 #include "kernels/cpu/matmul.h"
+#include "model/forward.h"
+#include "model/kv_cache.h"
 #include "model/hparams.h"
 
 namespace cw::model {
@@ -60,11 +62,9 @@ class Model {
   std::vector<float> rope_freqs_;
 };
 
-// Precision of the KV cache. kF16 (default) stores K and V as fp16 and, like llama.cpp's CPU attention,
-// rounds Q and the softmax probabilities to fp16 for the two attention products; kF32 keeps everything
-// in fp32 (exact chunked-prefill invariance).
-enum class KvType { kF16, kF32 };
-
+// Session: one sequence over a private contiguous KV cache of n_ctx positions (a KvCache of one block),
+// the single-sequence path behind `run`, `perplexity` and `bench`. The Engine (runtime/) drives
+// Forward directly over a shared paged cache for many sequences.
 class Session {
  public:
   // n_ctx: KV capacity in positions (1 .. 2^24); n_threads >= 1 (the caller's thread counts as one).
@@ -81,9 +81,12 @@ class Session {
   // [n_tokens, n_vocab] when all_logits, else [n_vocab] for the last token. Errors: empty input, token id
   // out of range, context overflow (invalid_argument / out_of_range; the session is unchanged).
   Status eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>* logits);
+  // Like eval, but returns the final-normed hidden states [n_tokens, n_embd] of every token (the input of
+  // the output projection; what an embedder pools) and skips the output matmul.
+  Status eval_hidden(std::span<const int32_t> tokens, std::vector<float>* hidden);
 
-  // The position of the first token of the next eval (default: n_past()). Lets tests run at a large
-  // position offset without filling the cache; positions only affect RoPE.
+  // Added to every cache slot to get its RoPE position (default 0: position = slot). Lets tests run at a
+  // large position offset without filling the cache; positions only affect RoPE.
   void set_position_offset(double offset) { pos_offset_ = offset; }
 
   int64_t n_past() const { return n_past_; }
@@ -91,25 +94,16 @@ class Session {
   void reset() { n_past_ = 0; }
 
  private:
-  // Activations of one eval, sized for the largest batch seen (no allocation per token afterwards).
-  struct Buffers {
-    std::vector<float> x, h, q, k, v, attn, proj, gate, up, attn_scratch;
-  };
-  void ensure_buffers(int64_t n_tokens);
-  void attention(int64_t layer, int64_t n_tokens);
+  Status run(std::span<const int32_t> tokens, OutputMode mode, std::vector<float>* logits, std::vector<float>* hidden);
 
   const Model& m_;
   int64_t n_ctx_;
-  KvType kv_type_;
   int64_t n_past_ = 0;
-  double pos_offset_ = 0;
-  // [n_layer, n_ctx, n_head_kv * head_dim]; fp16 bit patterns or fp32 depending on kv_type_.
-  std::vector<uint16_t> k16_, v16_;
-  std::vector<float> k32_, v32_;
-  ThreadPool pool_;
-  kernels::MatmulScratch mm_scratch_;
-  Buffers buf_;
-  int64_t buf_tokens_ = 0;
+  double pos_offset_ = 0;  // RoPE position = pos_offset_ + slot
+  KvCache kv_;
+  Forward fwd_;
+  Batch batch_;
+  static constexpr int32_t kBlockTable[1] = {0};
 };
 
 }  // namespace cw::model

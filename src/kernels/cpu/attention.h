@@ -22,16 +22,45 @@ struct AttentionShape {
   float scale;        // usually 1/sqrt(head_dim)
 };
 
-// q: [n_head, head_dim]; k, v: [n_kv, kv_stride]; out: [n_head, head_dim];
+// A paged cache: position j lives in block j / block_size at row j % block_size; k[b] and v[b] point at
+// block b's first row (block_size rows of kv_stride elements, fp32 or fp16 bits by the function).
+// A contiguous cache is one block with block_size >= n_kv.
+struct KvBlocks {
+  const void* const* k;
+  const void* const* v;
+  int64_t block_size;
+};
+
+// q: [n_head, head_dim]; attends positions [0, n_kv); out: [n_head, head_dim];
 // scratch: attention_scratch_floats(n_kv, head_dim) floats (no allocation inside).
-// Heads [h0, h1) only (callers split heads across threads).
-void attention_f32(const AttentionShape& s, const float* q, const float* k, const float* v, int64_t n_kv, float* out,
+// Heads [h0, h1) only (callers split heads across threads). The result does not depend on block_size.
+void attention_f32(const AttentionShape& s, const float* q, const KvBlocks& kv, int64_t n_kv, float* out,
                    float* scratch, int64_t h0, int64_t h1);
 // Dispatches to the AVX2 version (attention_avx2.cc) when the active ISA has it and head_dim % 8 == 0.
-void attention_f16(const AttentionShape& s, const float* q, const uint16_t* k, const uint16_t* v, int64_t n_kv,
-                   float* out, float* scratch, int64_t h0, int64_t h1);
+void attention_f16(const AttentionShape& s, const float* q, const KvBlocks& kv, int64_t n_kv, float* out,
+                   float* scratch, int64_t h0, int64_t h1);
 // The portable version (the reference for the AVX2 one).
-void attention_f16_scalar(const AttentionShape& s, const float* q, const uint16_t* k, const uint16_t* v, int64_t n_kv,
-                          float* out, float* scratch, int64_t h0, int64_t h1);
+void attention_f16_scalar(const AttentionShape& s, const float* q, const KvBlocks& kv, int64_t n_kv, float* out,
+                          float* scratch, int64_t h0, int64_t h1);
+
+// Contiguous-cache conveniences: k, v: [n_kv, kv_stride].
+inline void attention_f32(const AttentionShape& s, const float* q, const float* k, const float* v, int64_t n_kv,
+                          float* out, float* scratch, int64_t h0, int64_t h1) {
+  const void* kp = k;
+  const void* vp = v;
+  attention_f32(s, q, KvBlocks{&kp, &vp, n_kv}, n_kv, out, scratch, h0, h1);
+}
+inline void attention_f16(const AttentionShape& s, const float* q, const uint16_t* k, const uint16_t* v, int64_t n_kv,
+                          float* out, float* scratch, int64_t h0, int64_t h1) {
+  const void* kp = k;
+  const void* vp = v;
+  attention_f16(s, q, KvBlocks{&kp, &vp, n_kv}, n_kv, out, scratch, h0, h1);
+}
+inline void attention_f16_scalar(const AttentionShape& s, const float* q, const uint16_t* k, const uint16_t* v,
+                                 int64_t n_kv, float* out, float* scratch, int64_t h0, int64_t h1) {
+  const void* kp = k;
+  const void* vp = v;
+  attention_f16_scalar(s, q, KvBlocks{&kp, &vp, n_kv}, n_kv, out, scratch, h0, h1);
+}
 
 }  // namespace cw::kernels

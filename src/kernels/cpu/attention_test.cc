@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -84,6 +85,54 @@ TEST(Attention, Fp32AndFp16CachesMatchDoubleReference) {
       // probability across an fp16 rounding boundary, so paths agree to fp16 precision, not bit for bit).
       for (size_t i = 0; i < out.size(); ++i)
         ASSERT_NEAR(out[i], ref16[i], 1e-3) << isa_name(static_cast<Isa>(isa)) << " D=" << D << " i=" << i;
+    }
+    set_isa(detected);
+  }
+}
+
+// A paged cache (positions scattered over blocks in shuffled order) gives bit-identical results to the
+// contiguous cache, for every block size and ISA: only the addressing changes, not the arithmetic.
+TEST(Attention, PagedCacheIsBitIdenticalToContiguous) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  const Isa detected = detected_isa();
+  const Case c{8, 2, 16, 45};
+  const int64_t D = c.head_dim, stride = c.n_head_kv * D;
+  std::vector<float> q(static_cast<size_t>(c.n_head * D)), k(static_cast<size_t>(c.n_kv * stride)), v(k.size());
+  for (auto* vec : {&q, &k, &v})
+    for (float& x : *vec) x = nd(rng);
+  std::vector<uint16_t> k16(k.size()), v16(v.size());
+  for (size_t i = 0; i < k.size(); ++i) k16[i] = fp32_to_fp16(k[i]), v16[i] = fp32_to_fp16(v[i]);
+  const AttentionShape shape{c.n_head, c.n_head_kv, D, stride, 0.25f};
+  std::vector<float> scratch(static_cast<size_t>(attention_scratch_floats(c.n_kv, D)));
+  for (int64_t bs : {1, 3, 16, 64}) {
+    const int64_t n_blocks = (c.n_kv + bs - 1) / bs;
+    std::vector<int64_t> order(static_cast<size_t>(n_blocks));
+    for (int64_t b = 0; b < n_blocks; ++b) order[static_cast<size_t>(b)] = b;
+    std::shuffle(order.begin(), order.end(), rng);
+    // Pool slot order[b] holds logical block b.
+    std::vector<float> pk(static_cast<size_t>(n_blocks * bs * stride)), pv(pk.size());
+    std::vector<uint16_t> pk16(pk.size()), pv16(pk.size());
+    std::vector<const void*> kb32, vb32, kb16, vb16;
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      const size_t at = static_cast<size_t>(order[static_cast<size_t>(b)] * bs * stride);
+      for (int64_t r = 0; r < bs && b * bs + r < c.n_kv; ++r)
+        for (int64_t i = 0; i < stride; ++i) {
+          const size_t src = static_cast<size_t>((b * bs + r) * stride + i), dst = at + static_cast<size_t>(r * stride + i);
+          pk[dst] = k[src], pv[dst] = v[src], pk16[dst] = k16[src], pv16[dst] = v16[src];
+        }
+      kb32.push_back(&pk[at]), vb32.push_back(&pv[at]), kb16.push_back(&pk16[at]), vb16.push_back(&pv16[at]);
+    }
+    std::vector<float> want(q.size()), got(q.size());
+    attention_f32(shape, q.data(), k.data(), v.data(), c.n_kv, want.data(), scratch.data(), 0, c.n_head);
+    attention_f32(shape, q.data(), KvBlocks{kb32.data(), vb32.data(), bs}, c.n_kv, got.data(), scratch.data(), 0, c.n_head);
+    ASSERT_EQ(want, got) << "f32 block_size " << bs;
+    for (int isa = 0; isa <= static_cast<int>(detected); ++isa) {
+      set_isa(static_cast<Isa>(isa));
+      attention_f16(shape, q.data(), k16.data(), v16.data(), c.n_kv, want.data(), scratch.data(), 0, c.n_head);
+      attention_f16(shape, q.data(), KvBlocks{kb16.data(), vb16.data(), bs}, c.n_kv, got.data(), scratch.data(), 0,
+                    c.n_head);
+      ASSERT_EQ(want, got) << "f16 " << isa_name(static_cast<Isa>(isa)) << " block_size " << bs;
     }
     set_isa(detected);
   }

@@ -1,0 +1,79 @@
+// Forward: the forward pass of a llama-family decoder over a batch that mixes several sequences, each
+// with its own slots in a paged KvCache (DESIGN.md §3). Matmuls see all rows of the batch at once (the
+// point of batching); attention is per sequence over that sequence's blocks, causal.
+//
+// A batch row is one token of one sequence. For sequence s with rows [first, first + count):
+//   row first + i has cache slot n_past + i, stored in block block_table[slot / block_size] at
+//   offset slot % block_size, RoPE position pos_offset + n_past + i, and attends to slots [0, n_past + i].
+// The caller (Session, Engine) owns the block tables and must have copied shared blocks (copy-on-write)
+// before calling. Results do not depend on how a prompt is split into batches beyond float rounding of
+// the matmul paths (the chunked-prefill tests bound it).
+//
+// Thread-safety: a Forward is single-threaded (it owns a thread pool it fans work out to); the Model
+// may be shared by many Forwards.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "base/status.h"
+#include "base/thread_pool.h"
+#include "kernels/cpu/matmul.h"
+#include "model/kv_cache.h"
+
+namespace cw::model {
+
+class Model;
+
+enum class OutputMode : uint8_t { kNone, kLast, kAll };
+
+struct BatchSeq {
+  std::span<const int32_t> block_table;  // blocks of this sequence covering slots [0, n_past + count)
+  int64_t n_past = 0;                    // slots already filled before this batch
+  int64_t first = 0;                     // first row of this sequence in Batch::tokens
+  int64_t count = 0;                     // rows (>= 1)
+  double pos_offset = 0;                 // added to the slot index to get the RoPE position
+  OutputMode output = OutputMode::kLast;
+};
+
+struct Batch {
+  std::vector<int32_t> tokens;  // [n_tokens]
+  std::vector<BatchSeq> seqs;   // rows of different seqs must not overlap; together they cover tokens
+};
+
+class Forward {
+ public:
+  // n_threads >= 1 (CW_CHECK; the caller's thread counts as one).
+  Forward(const Model& model, int n_threads);
+  ~Forward();
+
+  // Runs the batch, writing K/V of every row into `kv` and, per sequence in order, the requested output
+  // rows: logits [rows, n_vocab] into *logits and, when `hidden` is non-null, the final-normed hidden
+  // states [rows, n_embd] into *hidden (logits may be null to skip the output matmul).
+  // Errors (nothing is computed): empty batch, token id out of range, bad row ranges, a block table too
+  // short for n_past + count or naming a block outside the cache, kv shape not matching the model.
+  Status run(const Batch& batch, KvCache& kv, std::vector<float>* logits, std::vector<float>* hidden = nullptr);
+
+  const Model& model() const { return m_; }
+  int n_threads() const { return pool_.size(); }
+
+ private:
+  struct Buffers {
+    std::vector<float> x, h, q, k, v, attn, proj, gate, up, attn_scratch;
+  };
+  void ensure_buffers(int64_t n_tokens, int64_t max_kv);
+  void attention(const Batch& batch, KvCache& kv, int64_t layer);
+
+  const Model& m_;
+  ThreadPool pool_;
+  kernels::MatmulScratch mm_scratch_;
+  Buffers buf_;
+  int64_t buf_tokens_ = 0, buf_kv_ = 0;
+  std::vector<int64_t> row_seq_;                // [n_tokens] -> index into batch.seqs
+  std::vector<uint8_t> row_covered_;            // validation scratch
+  std::vector<const void*> k_ptrs_, v_ptrs_;     // per (seq, block) pointers of the current layer
+  std::vector<int64_t> seq_ptr_off_;            // per seq: first index into k_ptrs_/v_ptrs_
+};
+
+}  // namespace cw::model

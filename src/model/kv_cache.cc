@@ -1,0 +1,69 @@
+#include "model/kv_cache.h"
+
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+
+namespace cw::model {
+namespace {
+
+uint64_t physical_memory_bytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : 0;
+}
+
+}  // namespace
+
+KvCache::KvCache(const KvShape& shape) : shape_(shape) {
+  CW_CHECK(shape.n_layer > 0 && shape.kv_dim > 0 && shape.n_blocks > 0 && shape.block_size > 0);
+  const size_t half = static_cast<size_t>(shape.total_bytes() / 2);
+  k_.assign(half, 0);
+  v_.assign(half, 0);
+}
+
+Result<std::unique_ptr<KvCache>> KvCache::create(const KvShape& shape) {
+  CW_RETURN_IF_ERROR(check_fits(shape));
+  return std::make_unique<KvCache>(shape);
+}
+
+Status KvCache::check_fits(const KvShape& shape) {
+  if (shape.n_layer <= 0 || shape.kv_dim <= 0 || shape.n_blocks <= 0 || shape.block_size <= 0)
+    return invalid_argument("KV cache: every dimension must be positive (blocks " + std::to_string(shape.n_blocks) +
+                            ", block size " + std::to_string(shape.block_size) + ")");
+  const uint64_t need = shape.total_bytes(), phys = physical_memory_bytes();
+  if (phys > 0 && need > phys / 10 * 9)
+    return out_of_range("a KV cache of " + std::to_string(int64_t{shape.n_blocks} * shape.block_size) +
+                        " positions needs " + std::to_string(need >> 20) + " MiB, more than this machine's memory (" +
+                        std::to_string(phys >> 20) + " MiB); lower --ctx or --kv-mem");
+  return Status::ok();
+}
+
+int32_t KvCache::blocks_for_bytes(const KvShape& s, uint64_t bytes) {
+  const uint64_t per = s.block_bytes();
+  if (per == 0) return 0;
+  const uint64_t n = bytes / per;
+  return n > static_cast<uint64_t>(INT32_MAX) ? INT32_MAX : static_cast<int32_t>(n);
+}
+
+size_t KvCache::offset(int64_t layer, int32_t block) const {
+  CW_CHECK(layer >= 0 && layer < shape_.n_layer && block >= 0 && block < shape_.n_blocks);
+  const int64_t per_block = int64_t{shape_.block_size} * shape_.kv_dim * shape_.element_bytes();
+  return static_cast<size_t>((layer * shape_.n_blocks + block) * per_block);
+}
+
+void* KvCache::k_block(int64_t layer, int32_t block) { return k_.data() + offset(layer, block); }
+void* KvCache::v_block(int64_t layer, int32_t block) { return v_.data() + offset(layer, block); }
+const void* KvCache::k_block(int64_t layer, int32_t block) const { return k_.data() + offset(layer, block); }
+const void* KvCache::v_block(int64_t layer, int32_t block) const { return v_.data() + offset(layer, block); }
+
+void KvCache::copy_block(int32_t src, int32_t dst) {
+  if (src == dst) return;
+  const size_t n = static_cast<size_t>(int64_t{shape_.block_size} * shape_.kv_dim * shape_.element_bytes());
+  for (int64_t l = 0; l < shape_.n_layer; ++l) {
+    std::memcpy(k_block(l, dst), k_block(l, src), n);
+    std::memcpy(v_block(l, dst), v_block(l, src), n);
+  }
+}
+
+}  // namespace cw::model

@@ -1,0 +1,71 @@
+// KvCache: the K and V tensors of a paged KV cache — n_blocks blocks of block_size token slots, for every
+// layer. Which block belongs to which sequence is the business of kv::BlockManager (bookkeeping only);
+// this class only owns the bytes and copies blocks when the block manager asks for copy-on-write.
+//
+// Layout: K and V each [n_layer, n_blocks, block_size, kv_dim] (kv_dim = n_head_kv * head_dim), so one
+// block of one layer is contiguous. Keys are stored after RoPE at their position. Element type fp16 bits
+// (KvType::kF16, the default) or fp32 (KvType::kF32).
+//
+// Thread-safety: none; the owner (a Session or the Engine's step loop) serializes access.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "base/status.h"
+#include "model/hparams.h"
+
+namespace cw::model {
+
+// Precision of the KV cache. kF16 (default) stores K and V as fp16 and, like llama.cpp's CPU attention,
+// rounds Q and the softmax probabilities to fp16 for the two attention products; kF32 keeps everything
+// in fp32 (exact chunked-prefill invariance).
+enum class KvType { kF16, kF32 };
+
+struct KvShape {
+  int64_t n_layer = 0;
+  int64_t kv_dim = 0;  // n_head_kv * head_dim
+  int32_t n_blocks = 0;
+  int32_t block_size = 0;
+  KvType type = KvType::kF16;
+
+  static KvShape for_model(const HParams& hp, int32_t n_blocks, int32_t block_size, KvType type) {
+    return {hp.n_layer, hp.n_head_kv * hp.head_dim, n_blocks, block_size, type};
+  }
+  int64_t element_bytes() const { return type == KvType::kF16 ? 2 : 4; }
+  // Bytes of K + V of one block over all layers.
+  uint64_t block_bytes() const {
+    return 2ull * static_cast<uint64_t>(n_layer * block_size * kv_dim * element_bytes());
+  }
+  uint64_t total_bytes() const { return block_bytes() * static_cast<uint64_t>(n_blocks); }
+};
+
+class KvCache {
+ public:
+  // Precondition (CW_CHECK): every dimension > 0. Memory is zero-filled.
+  explicit KvCache(const KvShape& shape);
+  // Validated: dimensions > 0 and the total fits in 90% of physical memory (kOutOfRange naming the sizes).
+  static Result<std::unique_ptr<KvCache>> create(const KvShape& shape);
+  // The validation of create() without allocating.
+  static Status check_fits(const KvShape& shape);
+  // The largest number of blocks whose K+V fit in `bytes` (0 when not even one fits).
+  static int32_t blocks_for_bytes(const KvShape& per_block_shape, uint64_t bytes);
+
+  const KvShape& shape() const { return shape_; }
+  // Start of block `block` of layer `layer`: block_size * kv_dim elements (uint16_t fp16 bits or float).
+  void* k_block(int64_t layer, int32_t block);
+  void* v_block(int64_t layer, int32_t block);
+  const void* k_block(int64_t layer, int32_t block) const;
+  const void* v_block(int64_t layer, int32_t block) const;
+  // Copies every slot of block src into block dst, all layers, K and V (copy-on-write).
+  void copy_block(int32_t src, int32_t dst);
+
+ private:
+  size_t offset(int64_t layer, int32_t block) const;
+  KvShape shape_;
+  std::vector<uint8_t> k_, v_;
+};
+
+}  // namespace cw::model

@@ -1,0 +1,58 @@
+#include <memory>
+#include <string>
+
+#include "model/model.h"
+
+namespace cw::model {
+namespace {
+
+KvShape session_shape(const HParams& hp, int64_t n_ctx, KvType kv_type) {
+  CW_CHECK(n_ctx > 0 && n_ctx <= (int64_t{1} << 24));
+  return KvShape::for_model(hp, 1, static_cast<int32_t>(n_ctx), kv_type);
+}
+
+}  // namespace
+
+Session::Session(const Model& model, int64_t n_ctx, KvType kv_type, int n_threads)
+    : m_(model),
+      n_ctx_(n_ctx),
+      kv_(session_shape(model.hparams(), n_ctx, kv_type)),
+      fwd_(model, n_threads) {}
+
+uint64_t Session::kv_bytes(const HParams& hp, int64_t n_ctx, KvType kv_type) {
+  return KvShape::for_model(hp, 1, static_cast<int32_t>(n_ctx), kv_type).total_bytes();
+}
+
+Result<std::unique_ptr<Session>> Session::create(const Model& model, int64_t n_ctx, KvType kv_type, int n_threads) {
+  if (n_ctx < 1 || n_ctx > (int64_t{1} << 24))
+    return out_of_range("context size " + std::to_string(n_ctx) + " is outside [1, 16777216]");
+  if (n_threads < 1 || n_threads > 1024) return out_of_range("thread count must be in [1, 1024]");
+  // Validates the cache size against this machine's memory before allocating it for real.
+  const KvShape shape = KvShape::for_model(model.hparams(), 1, static_cast<int32_t>(n_ctx), kv_type);
+  CW_RETURN_IF_ERROR(KvCache::check_fits(shape));
+  return std::make_unique<Session>(model, n_ctx, kv_type, n_threads);
+}
+
+Status Session::run(std::span<const int32_t> tokens, OutputMode mode, std::vector<float>* logits,
+                    std::vector<float>* hidden) {
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  if (n == 0) return invalid_argument("eval: no tokens");
+  if (n_past_ + n > n_ctx_)
+    return out_of_range("context overflow: " + std::to_string(n_past_) + " cached + " + std::to_string(n) +
+                        " new tokens exceed the context of " + std::to_string(n_ctx_) + " (raise --ctx)");
+  batch_.tokens.assign(tokens.begin(), tokens.end());
+  batch_.seqs.assign(1, BatchSeq{std::span<const int32_t>(kBlockTable), n_past_, 0, n, pos_offset_, mode});
+  CW_RETURN_IF_ERROR(fwd_.run(batch_, kv_, logits, hidden));
+  n_past_ += n;
+  return Status::ok();
+}
+
+Status Session::eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>* logits) {
+  return run(tokens, all_logits ? OutputMode::kAll : OutputMode::kLast, logits, nullptr);
+}
+
+Status Session::eval_hidden(std::span<const int32_t> tokens, std::vector<float>* hidden) {
+  return run(tokens, OutputMode::kAll, nullptr, hidden);
+}
+
+}  // namespace cw::model
