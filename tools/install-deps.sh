@@ -2,6 +2,7 @@
 # Installs the Debian packages of tools/debian-packages.txt (as root; skips apt when all are present).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
+"$root/tools/install-grammars.sh"  # tree-sitter grammars for the code chunker (npm, outside git)
 mapfile -t pkgs < <(grep -vE '^\s*(#|$)' "$root/tools/debian-packages.txt")
 missing=()
 for p in "${pkgs[@]}"; do

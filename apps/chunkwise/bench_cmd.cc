@@ -1,4 +1,5 @@
 // chunkwise bench -m MODEL [-p 128] [-n 32] [-t THREADS] [-r REPS] [--kv f16|f32] [--json]
+// chunkwise bench -m MODEL --scenario mixed|prefix [--schedule chunked|prefill-first] [scenario options]
 #include <unistd.h>
 
 #include <cstdio>
@@ -8,10 +9,108 @@
 #include "base/json.h"
 #include "commands.h"
 #include "eval/bench.h"
+#include "eval/scenario.h"
 #include "kernels/cpu/dispatch.h"
 #include "model/model.h"
 
 namespace cw::app {
+
+namespace {
+
+struct ScenarioArgs {
+  std::string scenario, schedule;
+  int64_t batch_tokens = 128, block_size = 16, streams = 4, stream_tokens = 48, long_prompts = 2,
+          long_tokens = 1024, prefix = 4096, suffix = 64;
+};
+
+// `bench --scenario`: the engine scenarios of eval/scenario.h, printed as a table or one JSON object.
+int run_scenario(const model::Model& m, const std::string& model_path, const ScenarioArgs& a, int threads, int reps,
+                 model::KvType kv_type, const std::string& kv, bool json) {
+  runtime::EngineOptions eo;
+  eo.n_threads = threads;
+  eo.kv_type = kv_type;
+  eo.batch_tokens = a.batch_tokens;
+  eo.block_size = static_cast<int32_t>(a.block_size);
+  JsonWriter w;
+  w.begin_object().key("model").value(model_path).key("scenario").value(a.scenario).key("threads").value(int64_t{threads});
+  w.key("kv").value(kv).key("batch_tokens").value(a.batch_tokens).key("block_size").value(a.block_size);
+  if (a.scenario == "prefix") {
+    eval::PrefixScenarioOptions o;
+    o.prefix = a.prefix;
+    o.suffix = a.suffix;
+    o.reps = reps;
+    o.engine = eo;
+    auto r = eval::run_prefix_scenario(m, o);
+    if (!r.is_ok()) return report_error("bench", r.status());
+    if (json) {
+      w.key("prefix_tokens").value(a.prefix).key("suffix_tokens").value(a.suffix);
+      w.key("cold_ttft_ms").value(r->cold_ttft_ms).key("warm_ttft_ms").value(r->warm_ttft_ms);
+      w.key("warm_samples_ms").begin_array();
+      for (double v : r->warm_samples_ms) w.value(v);
+      w.end_array().key("warm_cached_tokens").value(r->warm_cached_tokens);
+      w.key("warm_computed_tokens").value(r->warm_computed_tokens).key("speedup").value(r->speedup).end_object();
+      std::printf("%s\n", w.str().c_str());
+      return kExitOk;
+    }
+    std::printf("| scenario | prompt | cached tokens | computed tokens | TTFT ms |\n|---|---|---|---|---|\n");
+    std::printf("| prefix cold | %lld + %lld | 0 | %lld | %.1f |\n", static_cast<long long>(a.prefix),
+                static_cast<long long>(a.suffix), static_cast<long long>(a.prefix + a.suffix), r->cold_ttft_ms);
+    std::printf("| prefix warm (median of %d) | %lld + %lld | %lld | %lld | %.1f |\n", reps,
+                static_cast<long long>(a.prefix), static_cast<long long>(a.suffix),
+                static_cast<long long>(r->warm_cached_tokens), static_cast<long long>(r->warm_computed_tokens),
+                r->warm_ttft_ms);
+    std::printf("\nwarm TTFT %.1fx faster than cold\n", r->speedup);
+    return kExitOk;
+  }
+  std::vector<std::string> schedules = {"chunked", "prefill-first"};
+  if (!a.schedule.empty()) schedules = {a.schedule};
+  std::vector<eval::MixedScenarioResult> results;
+  for (const std::string& name : schedules) {
+    eval::MixedScenarioOptions o;
+    o.n_streams = a.streams;
+    o.stream_tokens = a.stream_tokens;
+    o.n_long = a.long_prompts;
+    o.long_prompt = a.long_tokens;
+    o.engine = eo;
+    o.engine.schedule = *runtime::schedule_from_name(name);
+    auto r = eval::run_mixed_scenario(m, o);
+    if (!r.is_ok()) return report_error("bench", r.status());
+    results.push_back(*r);
+  }
+  if (json) {
+    w.key("streams").value(a.streams).key("stream_tokens").value(a.stream_tokens);
+    w.key("long_prompts").value(a.long_prompts).key("long_prompt_tokens").value(a.long_tokens);
+    w.key("runs").begin_array();
+    for (size_t i = 0; i < results.size(); ++i) {
+      const auto& r = results[i];
+      w.begin_object().key("schedule").value(schedules[i]).key("itl_p50_ms").value(r.itl_p50_ms);
+      w.key("itl_p99_ms").value(r.itl_p99_ms).key("itl_max_ms").value(r.itl_max_ms);
+      w.key("itl_samples").value(r.itl_samples).key("long_ttft_ms").value(r.long_ttft_ms);
+      w.key("total_tokens").value(r.total_tokens).key("wall_s").value(r.wall_s);
+      w.key("total_tok_s").value(r.total_tok_s).key("steps").value(r.steps).end_object();
+    }
+    w.end_array().end_object();
+    std::printf("%s\n", w.str().c_str());
+    return kExitOk;
+  }
+  std::printf("| schedule | ITL p50 ms | ITL p99 ms | ITL max ms | long-prompt TTFT ms | total tok/s | wall s | steps |\n"
+              "|---|---|---|---|---|---|---|---|\n");
+  for (size_t i = 0; i < results.size(); ++i) {
+    const auto& r = results[i];
+    std::printf("| %s | %.1f | %.1f | %.1f | %.0f | %.2f | %.1f | %lld |\n", schedules[i].c_str(), r.itl_p50_ms,
+                r.itl_p99_ms, r.itl_max_ms, r.long_ttft_ms, r.total_tok_s, r.wall_s, static_cast<long long>(r.steps));
+  }
+  std::printf("\n%lld streams x %lld tokens; %lld prompts of %lld tokens arrive after 4 stream tokens; batch tokens %lld\n",
+              static_cast<long long>(a.streams), static_cast<long long>(a.stream_tokens),
+              static_cast<long long>(a.long_prompts), static_cast<long long>(a.long_tokens),
+              static_cast<long long>(a.batch_tokens));
+  if (results.size() == 2 && results[0].itl_p99_ms > 0 && results[1].total_tok_s > 0)
+    std::printf("p99 ITL: prefill-first / chunked = %.1fx; throughput chunked / prefill-first = %.3f\n",
+                results[1].itl_p99_ms / results[0].itl_p99_ms, results[0].total_tok_s / results[1].total_tok_s);
+  return kExitOk;
+}
+
+}  // namespace
 
 int bench_main(int argc, char** argv) {
   std::string model_path, kv = "f16";
@@ -29,6 +128,19 @@ int bench_main(int argc, char** argv) {
   p.option("-r,--reps", &reps, "N", "repetitions (default 5)", 1, 1000);
   p.option("--kv", &kv, "TYPE", "KV cache precision: f16 (default) or f32");
   p.flag("--json", &json, "print one JSON object");
+  ScenarioArgs sc;
+  p.option("--scenario", &sc.scenario, "NAME",
+           "engine scenario instead of pp/tg: mixed (decodes + arriving long prompts; ITL p50/p99,\n"
+           "throughput) or prefix (TTFT of shared prefix + suffix, cold vs warm); -r = warm repetitions");
+  p.option("--schedule", &sc.schedule, "NAME", "mixed: chunked or prefill-first (default: both, compared)");
+  p.option("--batch-tokens", &sc.batch_tokens, "N", "scenario: token budget per step (default 128)", 1, 1 << 20);
+  p.option("--block-size", &sc.block_size, "N", "scenario: tokens per KV block (default 16)", 1, 4096);
+  p.option("--streams", &sc.streams, "N", "mixed: decoding streams (default 4)", 1, 4096);
+  p.option("--stream-tokens", &sc.stream_tokens, "N", "mixed: tokens each stream generates (default 48)", 6, 1 << 20);
+  p.option("--long-prompts", &sc.long_prompts, "N", "mixed: long prompts arriving (default 2)", 1, 4096);
+  p.option("--long-prompt-tokens", &sc.long_tokens, "N", "mixed: their length (default 1024)", 1, 1 << 20);
+  p.option("--prefix-tokens", &sc.prefix, "N", "prefix: shared prefix tokens (default 4096)", 1, 1 << 20);
+  p.option("--suffix-tokens", &sc.suffix, "N", "prefix: suffix tokens (default 64)", 1, 1 << 20);
   if (Status s = p.parse(argc, argv); !s.is_ok()) return report_error("bench", s);
   if (p.help_requested()) {
     std::fputs(p.help().c_str(), stdout);
@@ -36,8 +148,23 @@ int bench_main(int argc, char** argv) {
   }
   if (model_path.empty()) return report_error("bench", invalid_argument("-m MODEL is required (see --help)"));
   if (kv != "f16" && kv != "f32") return report_error("bench", invalid_argument("--kv must be f16 or f32, got '" + kv + "'"));
+  if (!sc.scenario.empty() && sc.scenario != "mixed" && sc.scenario != "prefix")
+    return report_error("bench", invalid_argument("--scenario must be mixed or prefix, got '" + sc.scenario + "'"));
+  for (const char* opt : {"--schedule", "--batch-tokens", "--block-size", "--streams", "--stream-tokens",
+                          "--long-prompts", "--long-prompt-tokens", "--prefix-tokens", "--suffix-tokens"})
+    if (sc.scenario.empty() && p.given(opt))
+      return report_error("bench", invalid_argument(std::string(opt) + " needs --scenario"));
+  if (!sc.schedule.empty()) {
+    if (sc.scenario != "mixed") return report_error("bench", invalid_argument("--schedule needs --scenario mixed"));
+    if (auto s = runtime::schedule_from_name(sc.schedule); !s.is_ok()) return report_error("bench", s.status());
+  }
+  if (!sc.scenario.empty() && (p.given("--n-prompt") || p.given("--n-gen")))
+    return report_error("bench", invalid_argument("-p / -n do not apply to --scenario"));
   auto model = model::Model::load(model_path);
   if (!model.is_ok()) return report_error("bench", model.status());
+  if (!sc.scenario.empty())
+    return run_scenario(**model, model_path, sc, static_cast<int>(threads), p.given("--reps") ? static_cast<int>(reps) : 3,
+                        kv == "f16" ? model::KvType::kF16 : model::KvType::kF32, kv, json);
 
   eval::BenchOptions opt;
   opt.n_prompt = n_prompt;

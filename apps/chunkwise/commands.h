@@ -15,14 +15,18 @@ int make_model_main(int argc, char** argv);
 int tokenize_main(int argc, char** argv);
 int perplexity_main(int argc, char** argv);
 int run_main(int argc, char** argv);
+int batch_main(int argc, char** argv);
 int bench_main(int argc, char** argv);
+int chunk_main(int argc, char** argv);
 
 inline constexpr Subcommand kSubcommands[] = {
     {"inspect", "show a GGUF file's metadata and tensor table", inspect_main},
     {"tokenize", "tokenize text with the vocabulary of a GGUF file", tokenize_main},
     {"perplexity", "perplexity of a text file (llama.cpp's method)", perplexity_main},
     {"run", "generate text from a prompt", run_main},
+    {"batch", "generate for many prompts at once (JSON lines in, JSON lines out)", batch_main},
     {"bench", "prefill / decode throughput (like llama-bench)", bench_main},
+    {"chunk", "split documents into chunks with exact offsets (JSON lines)", chunk_main},
     {"make-model", "write a random-weight GGUF model at a real shape (llama, qwen2)", make_model_main},
 };
 

@@ -1,0 +1,30 @@
+// The `full` KV policy: keep every slot, attend to all of them (causal), reuse cached chunks only at their
+// original position (exact prefix reuse). The baseline every other policy is measured against.
+#include "kv/policy.h"
+
+namespace cw::kv {
+namespace {
+
+class FullPolicy final : public KvPolicy {
+ public:
+  std::string spec() const override { return "full"; }
+  std::vector<SlotRange> evict_after_append(const SeqView&) const override { return {}; }
+  AttendPlan attend(const SeqView&, int64_t, int64_t, int64_t) const override { return {}; }
+  Placement place_reused(const ReusedChunk& chunk) const override {
+    Placement p;
+    p.reuse = chunk.src_position == chunk.dst_position;
+    return p;
+  }
+};
+
+Result<std::unique_ptr<KvPolicy>> create_full(const PolicySpec& spec) {
+  if (!spec.params.empty())
+    return invalid_argument("kv policy 'full' takes no parameters, got '" + spec.params.begin()->first + "'");
+  return std::unique_ptr<KvPolicy>(std::make_unique<FullPolicy>());
+}
+
+}  // namespace
+
+extern const KvPolicyFactory kFullPolicy = {"full", "keep every KV slot; exact prefix reuse (default)", &create_full};
+
+}  // namespace cw::kv

@@ -1,0 +1,117 @@
+// KvPolicy: the long-context KV policy interface of DESIGN.md §3. The engine asks a policy three questions:
+//
+//   1. evict_after_append(seq): after tokens were appended to a sequence, which of its KV slots to drop
+//      (StreamingLLM's sink+window, WindowKV, ...);
+//   2. attend(seq, ...): which cached slots each query head attends to for the rows of one batch
+//      (chunk-selective attention: LongHeads, InfiniRetri, DHSA, ...);
+//   3. place_reused(chunk): whether and how a reused cached chunk is placed at a new position (prefix
+//      reuse at the same position, Cache-Craft-style reuse at another offset with partial recompute).
+//
+// `full` (policies/full.cc) is the identity policy: it never evicts, every row attends to every slot
+// [0, slot] of its sequence (causal), and a cached chunk is reused only at exactly its original position
+// (the verified prefix reuse of kv::BlockManager). The engine executes exactly what these answers say;
+// today's forward pass implements causal-all attention and position-preserving reuse, and the engine
+// reports kUnimplemented for a request whose policy answers anything else (no policy registered today
+// does).
+//
+// A policy is created from a spec string "name[:key=value,key=value...]" through the registry below, e.g.
+// `--kv-policy full` or (later) `sink_window:sinks=4,window=2044`. Adding a policy: docs/howto/add_kv_policy.md.
+//
+// Thread-safety: a policy object is immutable after creation (the methods are const) and may be shared by
+// many sequences and threads. Failure: make_kv_policy() validates the spec (unknown name, unknown or
+// malformed parameter -> kInvalidArgument naming the problem and the allowed values); the questions
+// themselves cannot fail.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/status.h"
+
+namespace cw::kv {
+
+// Half-open range of KV slots [begin, end) of one sequence.
+struct SlotRange {
+  int64_t begin = 0;
+  int64_t end = 0;
+  bool operator==(const SlotRange&) const = default;
+};
+
+// What a policy sees of one sequence.
+struct SeqView {
+  int64_t n_slots = 0;      // KV slots holding keys/values (after the append, for question 1)
+  int64_t n_appended = 0;   // slots written by the append that triggered question 1 (0 otherwise)
+  int64_t n_positions = 0;  // RoPE position of the next token (== n_slots while nothing was evicted)
+};
+
+// Answer to question 2 for the rows of one sequence in one batch.
+struct AttendPlan {
+  enum class Kind : uint8_t {
+    kCausalAll,  // every row attends to every slot [0, row's slot] (the `full` policy)
+    kPerHead,    // rows attend causally to each other, and to the cached slots in per_head[head]
+  };
+  Kind kind = Kind::kCausalAll;
+  // kPerHead: for each query head, sorted disjoint ranges of cached slots (< the batch's first slot).
+  std::vector<std::vector<SlotRange>> per_head;
+};
+
+// Question 3: a cached chunk of n_tokens, computed at position src_position, that a new request would
+// reuse at dst_position.
+struct ReusedChunk {
+  int64_t src_position = 0;
+  int64_t dst_position = 0;
+  int64_t n_tokens = 0;
+};
+struct Placement {
+  bool reuse = false;             // false: compute the chunk from scratch
+  double position_delta = 0;      // re-rotate the cached keys by this many positions (exact fp32 RoPE)
+  std::vector<SlotRange> recompute;  // chunk-relative slots to recompute after placing (Cache-Craft)
+};
+
+class KvPolicy {
+ public:
+  virtual ~KvPolicy() = default;
+
+  // The canonical spec string this policy was created from (name plus every parameter, defaults included).
+  virtual std::string spec() const = 0;
+
+  // Question 1. Slot ranges of the sequence to drop, sorted and disjoint; empty = keep everything.
+  virtual std::vector<SlotRange> evict_after_append(const SeqView& seq) const = 0;
+
+  // Question 2. `first_slot` is the slot of the sequence's first row in this batch (== seq.n_slots before
+  // the batch), `n_rows` its row count, `n_head` the model's query heads.
+  virtual AttendPlan attend(const SeqView& seq, int64_t first_slot, int64_t n_rows, int64_t n_head) const = 0;
+
+  // Question 3.
+  virtual Placement place_reused(const ReusedChunk& chunk) const = 0;
+};
+
+// A parsed spec: "name:key=value,key=value". Keys are unique; values are non-empty strings.
+struct PolicySpec {
+  std::string name;
+  std::map<std::string, std::string> params;
+};
+// Errors (kInvalidArgument): empty name, a parameter without '=', an empty key or value, a repeated key.
+Result<PolicySpec> parse_policy_spec(std::string_view spec);
+
+// One registry entry. `create` must reject unknown parameters (kInvalidArgument listing the known ones).
+struct KvPolicyFactory {
+  const char* name;
+  const char* summary;  // one line for --help
+  Result<std::unique_ptr<KvPolicy>> (*create)(const PolicySpec& spec);
+};
+
+// The registered policies (registry in policy.cc: one line per policy).
+const std::vector<const KvPolicyFactory*>& kv_policies();
+// "full, ..." for error messages and --help.
+std::string supported_kv_policies();
+
+// Creates a policy from its spec string. Errors: malformed spec, unknown name (listing the supported ones),
+// parameters the policy rejects.
+Result<std::unique_ptr<KvPolicy>> make_kv_policy(std::string_view spec);
+
+}  // namespace cw::kv

@@ -1,0 +1,427 @@
+#include "runtime/scheduler.h"
+
+#include <algorithm>
+#include <span>
+
+namespace cw::runtime {
+
+Result<Schedule> schedule_from_name(std::string_view name) {
+  if (name == "chunked") return Schedule::kChunked;
+  if (name == "prefill-first") return Schedule::kPrefillFirst;
+  return invalid_argument("unknown schedule '" + std::string(name) + "' (supported: chunked, prefill-first)");
+}
+
+const char* schedule_name(Schedule s) { return s == Schedule::kChunked ? "chunked" : "prefill-first"; }
+
+const char* finish_reason_name(FinishReason r) {
+  switch (r) {
+    case FinishReason::kLength: return "length";
+    case FinishReason::kEos: return "eos";
+    case FinishReason::kCancelled: return "cancelled";
+    case FinishReason::kError: return "error";
+  }
+  return "?";
+}
+
+void StepPlan::clear() {
+  batch.tokens.clear();
+  batch.seqs.clear();
+  tables.clear();
+  ids.clear();
+  copies.clear();
+  n_decode_rows = n_prefill_rows = n_output_rows = 0;
+}
+
+Result<std::unique_ptr<Scheduler>> Scheduler::create(const SchedulerOptions& o, const kv::KvPolicy* policy) {
+  if (o.n_blocks <= 0) return invalid_argument("the KV cache must have at least one block");
+  if (o.block_size <= 0) return invalid_argument("the KV block size must be > 0");
+  if (o.batch_tokens < 1) return invalid_argument("batch_tokens must be >= 1");
+  if (o.max_running < 1) return invalid_argument("max_running (--parallel) must be >= 1");
+  if (o.n_vocab <= 0) return invalid_argument("n_vocab must be > 0");
+  if (policy == nullptr) return invalid_argument("a KV policy is required");
+  CW_ASSIGN_OR_RETURN(kv::BlockManager bm, kv::BlockManager::create(o.n_blocks, o.block_size));
+  return std::unique_ptr<Scheduler>(new Scheduler(o, policy, std::move(bm)));
+}
+
+Scheduler::Scheduler(const SchedulerOptions& options, const kv::KvPolicy* policy, kv::BlockManager bm)
+    : opt_(options), policy_(policy), bm_(std::move(bm)) {}
+
+int64_t Scheduler::max_request_tokens() const {
+  // One block stays spare: the copy-on-write of a fully cached prompt holds source and copy at once.
+  return static_cast<int64_t>(opt_.n_blocks - 1) * opt_.block_size;
+}
+
+Status Scheduler::validate(const SeqRequest& r) const {
+  if (r.prompt.empty()) return invalid_argument("the prompt has no tokens");
+  for (size_t i = 0; i < r.prompt.size(); ++i) {
+    if (r.prompt[i] < 0 || r.prompt[i] >= opt_.n_vocab)
+      return invalid_argument("prompt token " + std::to_string(i) + " has id " + std::to_string(r.prompt[i]) +
+                              ", outside the vocabulary [0, " + std::to_string(opt_.n_vocab) + ")");
+  }
+  if (r.n_predict < 0) return invalid_argument("n_predict must be >= 0");
+  CW_RETURN_IF_ERROR(runtime::validate(r.sampling));
+  const int64_t need = static_cast<int64_t>(r.prompt.size()) + std::max<int64_t>(r.n_predict - 1, 0);
+  if (need > max_request_tokens()) {
+    return out_of_range("the request needs " + std::to_string(need) + " tokens of KV cache (prompt " +
+                        std::to_string(r.prompt.size()) + " + n_predict " + std::to_string(r.n_predict) +
+                        "), but one request can hold at most " + std::to_string(max_request_tokens()) +
+                        " (" + std::to_string(opt_.n_blocks) + " blocks of " + std::to_string(opt_.block_size) +
+                        " tokens); raise --kv-mem / --ctx or lower n_predict");
+  }
+  return Status::ok();
+}
+
+Status Scheduler::add(RequestId id, SeqRequest request) {
+  CW_CHECK(seqs_.count(id) == 0);
+  CW_RETURN_IF_ERROR(validate(request));
+  Seq s;
+  s.id = id;
+  s.tokens = request.prompt;
+  s.sampler = std::make_unique<Sampler>(request.sampling, opt_.n_vocab);
+  for (int32_t t : request.prompt) s.sampler->accept(t);
+  s.req = std::move(request);
+  seqs_.emplace(id, std::move(s));
+  waiting_.push_back(id);
+  return Status::ok();
+}
+
+Scheduler::Seq& Scheduler::seq(RequestId id) {
+  auto it = seqs_.find(id);
+  CW_CHECK(it != seqs_.end());
+  return it->second;
+}
+
+bool Scheduler::cancel(RequestId id, StepEvents* events) {
+  auto it = seqs_.find(id);
+  if (it == seqs_.end()) return false;
+  finish(it->second, FinishReason::kCancelled, Status::ok(), events);
+  return true;
+}
+
+void Scheduler::finish(Seq& s, FinishReason reason, Status error, StepEvents* events) {
+  if (s.kv >= 0) {
+    bm_.free_sequence(s.kv);
+    running_.erase(std::find(running_.begin(), running_.end(), s.id));
+  } else {
+    auto w = std::find(waiting_.begin(), waiting_.end(), s.id);
+    if (w != waiting_.end()) waiting_.erase(w);
+  }
+  SeqResult r;
+  r.id = s.id;
+  r.reason = reason;
+  r.error = std::move(error);
+  r.tokens.assign(s.tokens.begin() + static_cast<int64_t>(s.req.prompt.size()), s.tokens.end());
+  r.prompt_tokens = static_cast<int64_t>(s.req.prompt.size());
+  r.cached_tokens = std::max<int64_t>(s.cached_tokens, 0);
+  r.computed_tokens = s.computed_tokens;
+  r.n_preemptions = s.n_preemptions;
+  r.logits = std::move(s.logits);
+  events->finished.push_back(std::move(r));
+  seqs_.erase(s.id);
+}
+
+void Scheduler::preempt(RequestId id) {
+  Seq& s = seq(id);
+  CW_CHECK(s.kv >= 0 && s.step_rows == 0);
+  bm_.free_sequence(s.kv);
+  s.kv = -1;
+  s.n_computed = 0;
+  ++s.n_preemptions;
+  ++stats_.preemptions;
+  running_.erase(std::find(running_.begin(), running_.end(), id));
+  waiting_.push_front(id);
+}
+
+RequestId Scheduler::preemption_victim(int64_t than) const {
+  for (auto it = running_.rbegin(); it != running_.rend(); ++it) {
+    const Seq& s = seqs_.at(*it);
+    if (s.admit_order <= than) break;
+    if (s.step_rows == 0) return *it;
+  }
+  return -1;
+}
+
+bool Scheduler::try_append(Seq& s, int64_t n, StepEvents* events, bool* failed) {
+  *failed = false;
+  // Ask the policy before anything is written: the engine executes only keep-all / causal-all answers.
+  const kv::SeqView view{s.n_computed + n, n, s.n_computed + n};
+  const bool evicts = !policy_->evict_after_append(view).empty();
+  const bool selective =
+      policy_->attend({s.n_computed, 0, s.n_computed}, s.n_computed, n, 1).kind != kv::AttendPlan::Kind::kCausalAll;
+  if (evicts || selective) {
+    *failed = true;
+    finish(s, FinishReason::kError,
+           unimplemented("kv policy '" + policy_->spec() + "' asks for " +
+                         (evicts ? "slot eviction" : "selective attention") +
+                         ", which this engine does not execute yet"),
+           events);
+    return false;
+  }
+  const auto first = static_cast<size_t>(s.n_computed);
+  if (!bm_.append_tokens(s.kv, std::span<const int32_t>(s.tokens).subspan(first, static_cast<size_t>(n))).is_ok())
+    return false;
+  const std::span<const int32_t> table = bm_.block_table(s.kv);
+  const int64_t bs = opt_.block_size;
+  for (int64_t b = s.n_computed / bs; b <= (s.n_computed + n - 1) / bs; ++b)
+    dirty_blocks_.push_back(table[static_cast<size_t>(b)]);
+  s.step_rows = n;
+  step_order_.push_back(s.id);
+  return true;
+}
+
+int64_t Scheduler::append_prefill(Seq& s, int64_t n, bool may_preempt, StepEvents* events) {
+  bool failed = false;
+  while (true) {
+    if (try_append(s, n, events, &failed)) return n;
+    if (failed) return 0;
+    if (!may_preempt) break;
+    const RequestId victim = preemption_victim(s.admit_order);
+    if (victim < 0) break;
+    preempt(victim);
+  }
+  // Shrink to what fits: the room left in the last block plus the available blocks, less one block when
+  // the last block would be copied first; then step down (a failed append changes nothing).
+  const int64_t bs = opt_.block_size;
+  const int64_t room = static_cast<int64_t>(bm_.block_table(s.kv).size()) * bs - bm_.n_tokens(s.kv);
+  int64_t fit = std::min<int64_t>(n - 1, room + static_cast<int64_t>(bm_.n_available_blocks()) * bs);
+  for (; fit > 0; --fit) {
+    if (try_append(s, fit, events, &failed)) return fit;
+    if (failed) return 0;
+  }
+  return 0;
+}
+
+bool Scheduler::admit_front(int64_t max_rows, StepEvents* events) {
+  const RequestId id = waiting_.front();
+  Seq& s = seq(id);
+  auto added = bm_.add_sequence();
+  if (!added.is_ok()) {  // the id space of the block manager is exhausted: fail this request only
+    waiting_.pop_front();
+    finish(s, FinishReason::kError, added.status(), events);
+    return true;
+  }
+  s.kv = *added;
+  auto cached = bm_.match_prefix(s.kv, s.tokens);
+  CW_CHECK(cached.is_ok());
+  int64_t n_cached = *cached;
+  if (n_cached > 0) {
+    // Blocks written by this very step hold no K/V yet: wait a step rather than read them.
+    std::sort(dirty_blocks_.begin(), dirty_blocks_.end());
+    bool dirty = false;
+    for (int32_t b : bm_.block_table(s.kv))
+      dirty = dirty || std::binary_search(dirty_blocks_.begin(), dirty_blocks_.end(), b);
+    const kv::Placement place = policy_->place_reused({0, 0, n_cached});
+    if (dirty || !place.reuse || place.position_delta != 0 || !place.recompute.empty()) {
+      bm_.free_sequence(s.kv);
+      s.kv = -1;
+      if (dirty) return false;
+      auto fresh = bm_.add_sequence();
+      if (!fresh.is_ok()) {
+        waiting_.pop_front();
+        finish(s, FinishReason::kError, fresh.status(), events);
+        return true;
+      }
+      s.kv = *fresh;
+      n_cached = 0;
+    }
+  }
+  s.n_computed = n_cached;
+  s.admit_order = next_admit_++;
+  waiting_.pop_front();
+  running_.push_back(id);
+  const int64_t rows = append_prefill(s, std::min(s.pending(), max_rows), /*may_preempt=*/false, events);
+  if (!seqs_.count(id)) return true;  // failed (policy): finished already
+  if (rows == 0) {
+    // Nothing fits now: undo (matched blocks go back to the cache untouched) and wait.
+    bm_.free_sequence(s.kv);
+    s.kv = -1;
+    s.n_computed = 0;
+    s.admit_order = -1;
+    running_.pop_back();
+    waiting_.push_front(id);
+    --next_admit_;
+    return false;
+  }
+  if (s.cached_tokens < 0) {
+    s.cached_tokens = n_cached;
+    stats_.cached_tokens += n_cached;
+  }
+  return true;
+}
+
+void Scheduler::plan_chunked(StepEvents* events) {
+  int64_t budget = opt_.batch_tokens;
+  // 1. Decodes, oldest admission first.
+  const std::vector<RequestId> order = running_;
+  for (RequestId id : order) {
+    if (budget == 0) break;
+    auto it = seqs_.find(id);
+    if (it == seqs_.end() || it->second.kv < 0 || !it->second.decoding()) continue;
+    Seq& s = it->second;
+    bool failed = false;
+    while (!try_append(s, 1, events, &failed) && !failed) {
+      const RequestId victim = preemption_victim(s.admit_order - 1);  // may be s itself
+      CW_CHECK(victim >= 0);  // s itself is always a candidate
+      preempt(victim);
+      if (victim == id) break;
+    }
+    if (!failed && seqs_.count(id) && seq(id).step_rows > 0) --budget;
+  }
+  // 2. Prefill chunks of admitted sequences.
+  for (RequestId id : std::vector<RequestId>(running_)) {
+    if (budget == 0) break;
+    auto it = seqs_.find(id);
+    if (it == seqs_.end() || it->second.kv < 0 || it->second.step_rows > 0 || it->second.decoding()) continue;
+    Seq& s = it->second;
+    const int64_t rows = append_prefill(s, std::min(s.pending(), budget), /*may_preempt=*/true, events);
+    if (rows == 0 && seqs_.count(id)) break;  // the KV cache is full for now
+    budget -= rows;
+  }
+  // 3. Admissions.
+  while (budget > 0 && !waiting_.empty() && static_cast<int64_t>(running_.size()) < opt_.max_running) {
+    const RequestId id = waiting_.front();
+    if (!admit_front(budget, events)) break;
+    if (seqs_.count(id)) budget -= seq(id).step_rows;
+  }
+}
+
+void Scheduler::plan_prefill_first(StepEvents* events) {
+  int64_t used = 0;
+  // Whole prompts (pending tokens) of admitted sequences, then of new admissions.
+  for (RequestId id : std::vector<RequestId>(running_)) {
+    auto it = seqs_.find(id);
+    if (it == seqs_.end() || it->second.kv < 0 || it->second.decoding()) continue;
+    Seq& s = it->second;
+    if (used > 0 && used + s.pending() > opt_.batch_tokens) break;
+    const int64_t rows = append_prefill(s, s.pending(), /*may_preempt=*/true, events);
+    if (rows == 0 && seqs_.count(id)) break;
+    used += rows;
+  }
+  while (!waiting_.empty() && static_cast<int64_t>(running_.size()) < opt_.max_running) {
+    const Seq& next = seq(waiting_.front());
+    if (used > 0 && used + next.pending() > opt_.batch_tokens) break;
+    const RequestId id = next.id;
+    if (!admit_front(next.pending(), events)) break;
+    if (seqs_.count(id)) used += seq(id).step_rows;
+  }
+  if (!step_order_.empty()) return;
+  // No prompt to run: every decode (the budget still bounds the rows).
+  int64_t budget = opt_.batch_tokens;
+  for (RequestId id : std::vector<RequestId>(running_)) {
+    if (budget == 0) break;
+    auto it = seqs_.find(id);
+    if (it == seqs_.end() || it->second.kv < 0 || !it->second.decoding()) continue;
+    Seq& s = it->second;
+    bool failed = false;
+    while (!try_append(s, 1, events, &failed) && !failed) {
+      const RequestId victim = preemption_victim(s.admit_order - 1);
+      CW_CHECK(victim >= 0);
+      preempt(victim);
+      if (victim == id) break;
+    }
+    if (!failed && seqs_.count(id) && seq(id).step_rows > 0) --budget;
+  }
+}
+
+void Scheduler::build_batch(StepPlan* plan) {
+  plan->tables.reserve(step_order_.size());
+  for (RequestId id : step_order_) {
+    Seq& s = seq(id);
+    CW_CHECK(s.kv >= 0 && s.step_rows > 0);
+    model::BatchSeq bs;
+    bs.n_past = s.n_computed;
+    bs.first = static_cast<int64_t>(plan->batch.tokens.size());
+    bs.count = s.step_rows;
+    const bool reaches_end = s.n_computed + s.step_rows == static_cast<int64_t>(s.tokens.size());
+    bs.output = reaches_end ? model::OutputMode::kLast : model::OutputMode::kNone;
+    plan->n_output_rows += reaches_end ? 1 : 0;
+    (s.decoding() ? plan->n_decode_rows : plan->n_prefill_rows) += s.step_rows;
+    plan->batch.tokens.insert(plan->batch.tokens.end(), s.tokens.begin() + s.n_computed,
+                              s.tokens.begin() + s.n_computed + s.step_rows);
+    const std::span<const int32_t> table = bm_.block_table(s.kv);
+    plan->tables.emplace_back(table.begin(), table.end());
+    plan->ids.push_back(id);
+    plan->batch.seqs.push_back(bs);
+  }
+  for (size_t i = 0; i < plan->tables.size(); ++i) plan->batch.seqs[i].block_table = plan->tables[i];
+  plan->copies = bm_.take_pending_copies();
+}
+
+bool Scheduler::plan(StepPlan* plan, StepEvents* events) {
+  plan->clear();
+  step_order_.clear();
+  dirty_blocks_.clear();
+  if (opt_.schedule == Schedule::kChunked) {
+    plan_chunked(events);
+  } else {
+    plan_prefill_first(events);
+  }
+  // A preempted sequence can have rows only if it was re-admitted later in this step: drop stale entries.
+  std::vector<RequestId> live;
+  for (RequestId id : step_order_) {
+    auto it = seqs_.find(id);
+    if (it != seqs_.end() && it->second.kv >= 0 && it->second.step_rows > 0 &&
+        std::find(live.begin(), live.end(), id) == live.end())
+      live.push_back(id);
+  }
+  step_order_ = std::move(live);
+  build_batch(plan);
+  for (RequestId id : step_order_) seq(id).step_rows = 0;
+  if (plan->batch.tokens.empty()) return false;
+  ++stats_.steps;
+  stats_.decode_rows += plan->n_decode_rows;
+  stats_.prefill_rows += plan->n_prefill_rows;
+  return true;
+}
+
+void Scheduler::complete(const StepPlan& plan, const std::vector<float>& logits, StepEvents* events) {
+  const auto V = static_cast<size_t>(opt_.n_vocab);
+  CW_CHECK(logits.size() >= static_cast<size_t>(plan.n_output_rows) * V);
+  size_t out_row = 0;
+  for (size_t i = 0; i < plan.ids.size(); ++i) {
+    const model::BatchSeq& bs = plan.batch.seqs[i];
+    auto it = seqs_.find(plan.ids[i]);
+    CW_CHECK(it != seqs_.end());  // nothing finishes a sequence between plan() and complete()
+    Seq& s = it->second;
+    s.n_computed += bs.count;
+    s.computed_tokens += bs.count;
+    if (bs.output == model::OutputMode::kNone) continue;
+    const std::span<const float> row(logits.data() + out_row * V, V);
+    ++out_row;
+    if (s.req.n_predict == 0) {
+      if (s.req.keep_logits) s.logits.assign(row.begin(), row.end());
+      finish(s, FinishReason::kLength, Status::ok(), events);
+      continue;
+    }
+    if (s.req.keep_logits) s.logits.insert(s.logits.end(), row.begin(), row.end());
+    const int32_t token = s.sampler->sample(row);
+    s.sampler->accept(token);
+    s.tokens.push_back(token);
+    events->tokens.push_back({s.id, token});
+    if (token == s.req.eos) {
+      finish(s, FinishReason::kEos, Status::ok(), events);
+    } else if (s.n_generated() >= s.req.n_predict) {
+      finish(s, FinishReason::kLength, Status::ok(), events);
+    }
+  }
+}
+
+void Scheduler::fail(const StepPlan& plan, const Status& error, StepEvents* events) {
+  for (RequestId id : plan.ids) {
+    auto it = seqs_.find(id);
+    if (it != seqs_.end()) finish(it->second, FinishReason::kError, error, events);
+  }
+  // The forward may have written part of the batch: no block content can be trusted. Requeue the rest
+  // (oldest first at the front) and start from an empty pool.
+  for (auto it = running_.rbegin(); it != running_.rend(); ++it) {
+    Seq& s = seq(*it);
+    s.kv = -1;
+    s.n_computed = 0;
+    ++s.n_preemptions;
+    waiting_.push_front(*it);
+  }
+  running_.clear();
+  bm_ = kv::BlockManager(opt_.n_blocks, opt_.block_size);
+}
+
+}  // namespace cw::runtime

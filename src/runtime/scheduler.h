@@ -1,0 +1,221 @@
+// Scheduler: decides what one forward pass computes (DESIGN.md §3). It owns the sequences of the
+// requests, the block accounting (kv::BlockManager) and the per-request samplers; it never touches the KV
+// tensors or the model. A StepExecutor (the Forward pass over a KvCache in the Engine, a fake in tests)
+// runs the plans it produces.
+//
+// A sequence is the token list prompt ++ generated; its KV cache holds the first n_computed of them; the
+// rest are "pending". A step (plan()) builds one batch under a token budget (batch_tokens):
+//
+//   kChunked (SARATHI): 1. every decoding sequence (pending == 1 after the prompt) gets its row, oldest
+//     admission first; 2. sequences still prefilling get chunks of their pending tokens, oldest first, as
+//     long as budget remains; 3. waiting requests are admitted (FIFO) while budget remains and fewer than
+//     max_running run, each with a first chunk.
+//   kPrefillFirst (the baseline): while any prompt is waiting or prefilling, a step holds only whole
+//     prompts (at least one, then more while the budget holds them) and the decodes wait; otherwise a
+//     step holds every decode.
+//
+// Admission first asks BlockManager::match_prefix for a cached prefix (cached_tokens; the policy's
+// place_reused() must accept it) and computes only the rest. Blocks written in the current step are never
+// matched (their K/V do not exist before the forward pass ends): such an admission waits one step.
+//
+// KV exhaustion. A decode that cannot get a block preempts the most recently admitted running sequence
+// that has no rows in this step (possibly itself): its blocks are freed (full ones stay cached, so a
+// re-admission usually matches them) and it goes back to the front of the queue to recompute prompt +
+// generated tokens; its sampler keeps its state, so the output is what it would have been. A prefill chunk
+// that does not fit preempts newer sequences the same way, then shrinks to what fits; new admissions
+// never preempt. The oldest running sequence therefore always progresses, and a request is accepted only
+// if it fits alone (validate()): no deadlock, no lost request.
+//
+// A row's logits are requested only where its sequence reaches the end of its tokens; complete() samples
+// the next token from them (greedy when temperature == 0), streams it, and finishes the request at
+// n_predict tokens or eos.
+//
+// Thread-safety: none; one thread (the Engine's step loop) drives a Scheduler. validate() is const and
+// reads only immutable configuration, so it may be called from any thread.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/status.h"
+#include "kv/block_manager.h"
+#include "kv/policy.h"
+#include "model/forward.h"
+#include "runtime/sampler.h"
+
+namespace cw::runtime {
+
+using RequestId = int64_t;
+
+enum class Schedule : uint8_t { kChunked, kPrefillFirst };
+// "chunked" | "prefill-first"; anything else -> kInvalidArgument listing both.
+Result<Schedule> schedule_from_name(std::string_view name);
+const char* schedule_name(Schedule s);
+
+struct SchedulerOptions {
+  int32_t n_blocks = 0;        // KV blocks in the pool (> 0)
+  int32_t block_size = 16;     // token slots per block (> 0)
+  int64_t batch_tokens = 512;  // token budget of one step (>= 1)
+  int64_t max_running = 16;    // sequences admitted at once (>= 1)
+  Schedule schedule = Schedule::kChunked;
+  int32_t n_vocab = 0;         // > 0
+};
+
+// One generation request, as token ids.
+struct SeqRequest {
+  std::vector<int32_t> prompt;  // non-empty, ids in [0, n_vocab)
+  int64_t n_predict = 64;       // >= 0; 0 = prompt only
+  SamplerParams sampling;
+  int32_t eos = -1;             // stop token (reported, not evaluated); -1 = none
+  // Keep the logits each generated token was sampled from (rows [n_tokens, n_vocab]); with n_predict == 0,
+  // the logits after the prompt (one row).
+  bool keep_logits = false;
+};
+
+enum class FinishReason : uint8_t { kLength, kEos, kCancelled, kError };
+const char* finish_reason_name(FinishReason r);
+
+struct SeqResult {
+  RequestId id = -1;
+  FinishReason reason = FinishReason::kLength;
+  Status error;                 // non-ok only for kError
+  std::vector<int32_t> tokens;  // generated (a final eos included)
+  int64_t prompt_tokens = 0;
+  int64_t cached_tokens = 0;    // prompt tokens reused from the cache at (first) admission
+  int64_t computed_tokens = 0;  // tokens this request ran through the forward pass (recomputes included)
+  int n_preemptions = 0;
+  std::vector<float> logits;    // keep_logits: [rows, n_vocab]
+};
+
+// The work of one step. `batch.seqs[i].block_table` points into `tables[i]`: move, never copy, a plan.
+struct StepPlan {
+  model::Batch batch;
+  std::vector<std::vector<int32_t>> tables;  // [batch.seqs.size()] block tables
+  std::vector<RequestId> ids;                // [batch.seqs.size()] request of each batch sequence
+  std::vector<kv::BlockCopy> copies;         // apply to the KV tensors, in order, before the forward
+  int64_t n_decode_rows = 0;
+  int64_t n_prefill_rows = 0;
+  int64_t n_output_rows = 0;                 // rows whose logits the forward must return, in seq order
+  void clear();
+};
+
+// What a step produced, for the caller to deliver.
+struct StepEvents {
+  struct Token {
+    RequestId id;
+    int32_t token;
+  };
+  std::vector<Token> tokens;          // in generation order
+  std::vector<SeqResult> finished;
+  void clear() {
+    tokens.clear();
+    finished.clear();
+  }
+};
+
+// Runs plans. execute() applies plan.copies, then the forward pass of plan.batch, writing the logits of
+// the output rows ([plan.n_output_rows, n_vocab], in sequence order) into *logits.
+class StepExecutor {
+ public:
+  virtual ~StepExecutor() = default;
+  virtual Status execute(const StepPlan& plan, std::vector<float>* logits) = 0;
+};
+
+struct SchedulerStats {
+  int64_t steps = 0;
+  int64_t preemptions = 0;
+  int64_t decode_rows = 0;
+  int64_t prefill_rows = 0;
+  int64_t cached_tokens = 0;  // prompt tokens served from the prefix cache
+};
+
+class Scheduler {
+ public:
+  // Errors: option out of range (kInvalidArgument naming it). `policy` must outlive the scheduler.
+  static Result<std::unique_ptr<Scheduler>> create(const SchedulerOptions& options, const kv::KvPolicy* policy);
+
+  // Checks a request against the configuration: prompt empty or a token id out of range
+  // (kInvalidArgument), n_predict < 0, bad sampling parameters, or a request that cannot fit in the KV
+  // cache even alone (kOutOfRange naming the sizes).
+  Status validate(const SeqRequest& request) const;
+
+  // Queues a request under a caller-chosen unique id (CW_CHECK). Validates first; on error nothing changes.
+  Status add(RequestId id, SeqRequest request);
+  // Cancels a queued or running request: its result (kCancelled) goes to `events`. False when unknown
+  // (never added, or already finished).
+  bool cancel(RequestId id, StepEvents* events);
+
+  // Builds the next step into `plan` (cleared first). Requests that fail before computing (a policy
+  // answer the engine cannot execute) finish in `events`. Returns false when there is nothing to run.
+  bool plan(StepPlan* plan, StepEvents* events);
+  // Consumes the executor's output for `plan`: advances the sequences, samples, streams, finishes.
+  void complete(const StepPlan& plan, const std::vector<float>& logits, StepEvents* events);
+  // The executor failed on `plan`: the requests in it finish with `error`, the KV contents are treated as
+  // lost (the block pool and prefix cache are reset; other running requests are requeued to recompute).
+  void fail(const StepPlan& plan, const Status& error, StepEvents* events);
+
+  bool idle() const { return running_.empty() && waiting_.empty(); }
+  size_t n_running() const { return running_.size(); }
+  size_t n_waiting() const { return waiting_.size(); }
+  const SchedulerStats& stats() const { return stats_; }
+  const SchedulerOptions& options() const { return opt_; }
+  const kv::BlockManager& blocks() const { return bm_; }
+  // Tokens one request may hold in the KV cache (prompt + n_predict - 1).
+  int64_t max_request_tokens() const;
+
+ private:
+  struct Seq {
+    RequestId id = -1;
+    SeqRequest req;
+    std::vector<int32_t> tokens;  // prompt ++ generated
+    std::unique_ptr<Sampler> sampler;
+    kv::SeqId kv = -1;            // >= 0 while running
+    int64_t n_computed = 0;
+    int64_t admit_order = -1;
+    int64_t cached_tokens = -1;   // at first admission
+    int64_t computed_tokens = 0;
+    int n_preemptions = 0;
+    int64_t step_rows = 0;        // rows in the plan being built
+    std::vector<float> logits;
+    int64_t n_generated() const { return static_cast<int64_t>(tokens.size() - req.prompt.size()); }
+    int64_t pending() const { return static_cast<int64_t>(tokens.size()) - n_computed; }
+    bool decoding() const { return n_generated() > 0 && pending() == 1; }
+  };
+
+  Scheduler(const SchedulerOptions& options, const kv::KvPolicy* policy, kv::BlockManager bm);
+  Seq& seq(RequestId id);
+  // Appends seq's next `n` pending tokens to the KV accounting and records the rows; false (nothing
+  // changed) when they do not fit. Asks the policy first; a policy answer we cannot execute fails the
+  // request (returns false, *failed = true).
+  bool try_append(Seq& s, int64_t n, StepEvents* events, bool* failed);
+  // Appends up to `n` pending tokens, preempting newer unscheduled sequences (when allowed) and then
+  // shrinking the chunk; returns the rows appended (0: none fit).
+  int64_t append_prefill(Seq& s, int64_t n, bool may_preempt, StepEvents* events);
+  // The newest running sequence with no rows in this step, newer than `than` (admit order); -1: none.
+  RequestId preemption_victim(int64_t than) const;
+  void preempt(RequestId id);
+  // Admits waiting_.front() with at most `max_rows` first-chunk rows; false when it cannot start now.
+  bool admit_front(int64_t max_rows, StepEvents* events);
+  void finish(Seq& s, FinishReason reason, Status error, StepEvents* events);
+  void build_batch(StepPlan* plan);
+  void plan_chunked(StepEvents* events);
+  void plan_prefill_first(StepEvents* events);
+
+  SchedulerOptions opt_;
+  const kv::KvPolicy* policy_;
+  kv::BlockManager bm_;
+  std::map<RequestId, Seq> seqs_;
+  std::deque<RequestId> waiting_;   // front = next to admit
+  std::vector<RequestId> running_;  // in admission order
+  std::vector<RequestId> step_order_;  // sequences with rows in the plan being built, in row order
+  std::vector<int32_t> dirty_blocks_;  // blocks written by the plan being built (sorted at admission)
+  int64_t next_admit_ = 0;
+  SchedulerStats stats_;
+};
+
+}  // namespace cw::runtime

@@ -1,0 +1,22 @@
+// JSON Lines output of chunks:
+//   {"doc":..,"index":..,"byte_begin":..,"byte_end":..,"char_begin":..,"char_end":..,"n_tokens":..,
+//    "text":..[,"headings":[..]][,"kind":..]}
+// Strings are escaped per RFC 8259; an invalid UTF-8 byte in the text is written as U+FFFD (the offsets
+// still index the original bytes).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "text/chunker.h"
+
+namespace cw::text {
+
+// Appends `s` as a quoted JSON string. `known_valid`: the caller guarantees `s` is valid UTF-8 (skips the
+// per-code-point check; a fast path for whole documents validated once).
+void append_json_string(std::string& out, std::string_view s, bool known_valid = false);
+
+// Appends one line (with '\n') for chunk `c` of the document `input`.
+void append_chunk_jsonl(std::string& out, const Chunk& c, std::string_view input, bool input_valid_utf8 = false);
+
+}  // namespace cw::text
