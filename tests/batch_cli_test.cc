@@ -57,12 +57,18 @@ struct Prompt {
   int64_t n_predict;
 };
 
+std::string prompt_id(size_t i) {
+  std::string id = "p";
+  id += std::to_string(i);
+  return id;
+}
+
 std::string write_jsonl(const std::string& name, const std::vector<Prompt>& prompts) {
   const std::string path = testing::temp_dir() + "/" + name;
   std::ofstream f(path);
   for (size_t i = 0; i < prompts.size(); ++i) {
     JsonWriter w;
-    w.begin_object().key("id").value("p" + std::to_string(i)).key("prompt").value(prompts[i].text);
+    w.begin_object().key("id").value(prompt_id(i)).key("prompt").value(prompts[i].text);
     w.key("n_predict").value(prompts[i].n_predict).key("temperature").value(0.0).end_object();
     f << w.str() << "\n";
   }
@@ -76,7 +82,10 @@ std::vector<Prompt> mixed_prompts(int n, int max_words) {
   for (int i = 0; i < n; ++i) {
     std::string text;
     const int words = 1 + (i * 7) % max_words;
-    for (int w = 0; w < words; ++w) text += (w ? " " : "") + std::string(kWords[(i + w * 3) % 21]);
+    for (int w = 0; w < words; ++w) {
+      if (w > 0) text += ' ';
+      text += kWords[(i + w * 3) % 21];
+    }
     out.push_back({text, 1 + (i * 13) % 48});
   }
   return out;
@@ -84,11 +93,11 @@ std::vector<Prompt> mixed_prompts(int n, int max_words) {
 
 // Greedy `run` of each prompt, then `batch` at several settings: the tokens must be identical.
 void expect_batch_equals_run(const std::string& model, const std::vector<Prompt>& prompts, const std::string& name,
-                             const std::vector<std::string>& settings) {
+                             const std::vector<std::string>& settings, const std::string& run_flags = "") {
   std::vector<std::vector<int64_t>> want;
   for (const Prompt& p : prompts) {
     auto r = run_command(chunkwise_binary() + " run -m " + quote(model) + " -p " + quote(p.text) + " -n " +
-                         std::to_string(p.n_predict) + " --temp 0 --json");
+                         std::to_string(p.n_predict) + " --temp 0 --json " + run_flags);
     ASSERT_EQ(r.exit_code, 0) << r.err;
     auto j = JsonValue::parse(r.out);
     ASSERT_TRUE(j.is_ok());
@@ -102,7 +111,7 @@ void expect_batch_equals_run(const std::string& model, const std::vector<Prompt>
     const auto lines = parse_lines(r.out);
     ASSERT_EQ(lines.size(), prompts.size());
     for (size_t i = 0; i < lines.size(); ++i) {
-      EXPECT_EQ(lines[i].get("id")->as_string(), "p" + std::to_string(i));
+      EXPECT_EQ(lines[i].get("id")->as_string(), prompt_id(i));
       EXPECT_EQ(ints(lines[i].get("tokens")), want[i]) << "prompt " << i << ": " << prompts[i].text;
       EXPECT_GT(lines[i].get("prompt_tokens")->as_number(), 0);
     }
@@ -128,7 +137,22 @@ TEST(BatchCli, GreedyEqualsRunGeneratedModel) {
   ASSERT_EQ(made.exit_code, 0) << made.err;
   expect_batch_equals_run(model, mixed_prompts(12, 40), "tiny.jsonl",
                           {"--batch-tokens 512 --threads 2", "--batch-tokens 16 --parallel 16",
-                           "--batch-tokens 5 --parallel 2 --kv-mem 1M"});
+                           "--batch-tokens 5 --parallel 2 --kv-mem 1M", "--batch-tokens 64 --parallel 16 --kv-mem 256K"});
+}
+
+// Quantized weights: `batch --batch-invariant` equals `run --batch-invariant` by construction (every matmul
+// on the multi-row kernels), whatever the batching.
+TEST(BatchCli, BatchInvariantGreedyEqualsRunQuantized) {
+  CW_REQUIRE_SHARED_DATA(dir);
+  const std::string model = testing::temp_dir() + "/batch-tiny-q4_0.gguf";
+  auto made = run_command(chunkwise_binary() + " make-model --arch llama --shape tiny --type q4_0 --vocab " +
+                          quote(dir + "/vocab/ggml-vocab-llama-spm.gguf") + " -o " + quote(model));
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  expect_batch_equals_run(model, mixed_prompts(12, 40), "tiny-q4_0.jsonl",
+                          {"--batch-invariant --batch-tokens 512 --threads 2",
+                           "--batch-invariant --batch-tokens 9 --parallel 16",
+                           "--batch-invariant --batch-tokens 5 --parallel 3 --kv-mem 1M"},
+                          "--batch-invariant");
 }
 
 TEST(BatchCli, SharedPrefixIsReportedAndOrderKept) {

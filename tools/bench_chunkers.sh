@@ -53,10 +53,12 @@ row() {  # name, command...
 
 vocab=$data/vocab/ggml-vocab-gpt-2.gguf
 row "chunkwise recursive, 512 chars" "$bin" chunk --method recursive --size 512 --unit chars --threads "$threads" -o /dev/null "$corpus"/*.txt
+row "chunkwise recursive, 512 chars, --no-text" "$bin" chunk --method recursive --size 512 --unit chars --threads "$threads" --no-text -o /dev/null "$corpus"/*.txt
 row "chunkwise token, 512 chars" "$bin" chunk --method token --size 512 --unit chars --threads "$threads" -o /dev/null "$corpus"/*.txt
 row "chunkwise markdown, 512 chars" "$bin" chunk --method markdown --size 512 --unit chars --threads "$threads" -o /dev/null "$corpus"/*.txt
 row "chunkwise sentence, 512 chars" "$bin" chunk --method sentence --size 512 --unit chars --threads "$threads" -o /dev/null "$corpus"/*.txt
 row "chunkwise recursive, 512 gpt-2 tokens" "$bin" chunk --method recursive --size 512 --tokenizer "$vocab" --threads "$threads" -o /dev/null "$corpus"/*.txt
+row "chunkwise recursive, 512 gpt-2 tokens, --no-text" "$bin" chunk --method recursive --size 512 --tokenizer "$vocab" --threads "$threads" --no-text -o /dev/null "$corpus"/*.txt
 row "chunkwise token, 512 gpt-2 tokens" "$bin" chunk --method token --size 512 --tokenizer "$vocab" --threads "$threads" -o /dev/null "$corpus"/*.txt
 
 if [ "${CW_SKIP_PEERS:-0}" != 1 ]; then

@@ -177,10 +177,12 @@ int batch_main(int argc, char** argv) {
   int64_t parallel = 16, batch_tokens = 512, ctx = 0, threads = 1, block_size = 16, n_predict = 64, seed = 0;
   double temp = 0.8;
   bool no_progress = false;
+  bool batch_invariant = false;
   ArgParser p(kCmd,
               "-m MODEL.gguf -f PROMPTS.jsonl [-o OUT.jsonl] [--parallel N] [--batch-tokens N]\n"
               "       [--kv-mem BYTES | --ctx N] [--threads N] [--block-size 16|32] [--kv-type f16|f32]\n"
-              "       [--schedule chunked|prefill-first] [--kv-policy SPEC] [-n N] [--temp T] [--seed S]",
+              "       [--schedule chunked|prefill-first] [--kv-policy SPEC] [-n N] [--temp T] [--seed S]\n"
+              "       [--batch-invariant] [--no-progress]",
               "Generates completions for many prompts at once (continuous batching with chunked prefill and\n"
               "prefix reuse). Each input line is a JSON object:\n"
               "  {\"id\": ..., \"prompt\": \"...\", \"n_predict\": N, \"temperature\": T, \"seed\": S}\n"
@@ -206,6 +208,9 @@ int batch_main(int argc, char** argv) {
   p.option("--temp", &temp, "T", "default temperature (default 0.8; 0 = greedy)", 0, 1e9);
   p.option("--seed", &seed, "S", "default sampling seed (default 0)", 0, int64_t{1} << 53);
   p.flag("--no-progress", &no_progress, "never draw the progress bar");
+  p.flag("--batch-invariant", &batch_invariant,
+         "outputs bit-identical to `run --batch-invariant` whatever the batching, for every weight type "
+         "(slower decoding; F32/F16/BF16 models are batch-invariant anyway)");
   if (Status s = p.parse(argc, argv); !s.is_ok()) return report_error(kCmd, s);
   if (p.help_requested()) {
     std::fputs(p.help().c_str(), stdout);
@@ -231,6 +236,7 @@ int batch_main(int argc, char** argv) {
   cfg.parallel = parallel;
   cfg.schedule = schedule;
   cfg.kv_policy = kv_policy;
+  cfg.batch_invariant = batch_invariant;
 
   auto text = read_file(input);
   if (!text.is_ok()) return report_error(kCmd, text.status());

@@ -55,12 +55,13 @@ bool stderr_is_tty() { return ::isatty(2) == 1; }
 
 int chunk_main(int argc, char** argv) {
   std::string method, unit, tokenizer, spec, lang, output;
+  bool no_text = false;
   int64_t size = 512, overlap = 0;
   int64_t threads = std::max(1u, std::thread::hardware_concurrency());
   std::vector<std::string> files;
   ArgParser p(kCmd,
               "[--method M] [--size N] [--overlap N] [--unit tokens|chars|bytes|words] [--tokenizer GGUF] "
-              "[--spec SPEC] [FILES... | -] [-o out.jsonl] [--threads N]",
+              "[--spec SPEC] [FILES... | -] [-o out.jsonl] [--threads N] [--no-text]",
               describe_methods());
   p.option("-m,--method", &method, "M", "chunking method (default recursive; see above)");
   p.option("-s,--size", &size, "N", "largest chunk size in the unit (default 512)", 1, int64_t{1} << 40);
@@ -71,6 +72,7 @@ int chunk_main(int argc, char** argv) {
   p.option("--spec", &spec, "SPEC", "METHOD:key=value,... (see above)");
   p.option("--lang", &lang, "L", "language for methods that take one (spec key lang=)");
   p.option("-o,--output", &output, "FILE", "write the JSON lines to FILE instead of stdout");
+  p.flag("--no-text", &no_text, "leave \"text\" out of each line (offsets only; the input stays the reference)");
   p.option("-t,--threads", &threads, "N", "documents chunked in parallel (default: all cores)", 1, 1024);
   p.positionals(&files, "FILES...", "documents to chunk (one document per file); none or '-' reads stdin");
   if (Status s = p.parse(argc, argv); !s.is_ok()) return report_error(kCmd, s);
@@ -176,8 +178,8 @@ int chunk_main(int argc, char** argv) {
       slot.error = Status(r.status().code(), "'" + in.id + "': " + r.status().message());
       return;
     }
-    slot.out.reserve(text.size() + r->size() * 160);
-    for (const text::Chunk& c : *r) text::append_chunk_jsonl(slot.out, c, text);
+    slot.out.reserve((no_text ? 0 : text.size()) + r->size() * 160);
+    for (const text::Chunk& c : *r) text::append_chunk_jsonl(slot.out, c, text, !no_text);
     slot.bytes = static_cast<int64_t>(text.size());
     slot.chunks = static_cast<int64_t>(r->size());
   };

@@ -121,11 +121,13 @@ int run_main(int argc, char** argv) {
   double temp = 0.8, top_p = 0.95, min_p = 0.05, repeat_penalty = 1.0, presence_penalty = 0.0,
          frequency_penalty = 0.0;
   bool json = false;
+  bool batch_invariant = false;
   constexpr double kBig = 1e9;
   ArgParser p(kCmd,
               "-m MODEL.gguf (-p PROMPT | -f FILE) [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
               "       [--repeat-penalty R] [--repeat-last-n N] [--presence-penalty X] [--frequency-penalty X]\n"
-              "       [--seed S] [--ctx N] [--ubatch N] [--threads N] [--json] [--logits-top K]",
+              "       [--seed S] [--ctx N] [--ubatch N] [--threads N] [--json] [--logits-top K]\n"
+              "       [--batch-invariant]",
               "Generates text from a prompt (BOS added as the model's vocabulary asks). Streams the text to\n"
               "stdout and prints timings on stderr, or prints one JSON object with --json. Sampling follows\n"
               "llama.cpp's chain: penalties, top-k, top-p, min-p, temperature; --temp 0 is greedy.");
@@ -151,6 +153,9 @@ int run_main(int argc, char** argv) {
   p.option("--ubatch", &ubatch, "N", "prompt tokens per forward pass (default 512)", 1, int64_t{1} << 20);
   p.option("--threads", &threads, "N", "threads for the forward pass (default 1)", 1, 1024);
   p.flag("--json", &json, "print one JSON object: prompt_tokens, tokens, text, timings");
+  p.flag("--batch-invariant", &batch_invariant,
+         "every matmul on the multi-row kernels: the output then equals `batch --batch-invariant` bit for bit "
+         "(slower decoding of quantized models)");
   p.option("--logits-top", &logits_top, "K", "with --json: the K highest logits of every step", 0, 1 << 20);
   if (Status s = p.parse(argc, argv); !s.is_ok()) return report_error(kCmd, s);
   if (p.help_requested()) {
@@ -202,6 +207,7 @@ int run_main(int argc, char** argv) {
   auto created = model::Session::create(m, n_ctx, model::KvType::kF16, static_cast<int>(threads));
   if (!created.is_ok()) return report_error(kCmd, created.status());
   model::Session& session = **created;
+  session.set_batch_invariant(batch_invariant);
   runtime::Sampler sampler(sp, static_cast<int32_t>(m.hparams().n_vocab));
   runtime::GenerateOptions opts;
   opts.n_predict = n_predict;

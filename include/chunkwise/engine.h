@@ -40,6 +40,7 @@ struct EngineConfig {
   int64_t parallel = 16;         // requests running at once
   std::string schedule = "chunked";  // "chunked" | "prefill-first"
   std::string kv_policy = "full";    // KV policy spec (kv/policy.h)
+  bool batch_invariant = false;      // outputs independent of batching for every weight type (slower)
 };
 
 struct SamplingConfig {

@@ -141,7 +141,7 @@ Status Forward::run(const Batch& batch, KvCache& kv, std::vector<float>* logits,
   float *proj = buf_.proj.data(), *gate = buf_.gate.data(), *up = buf_.up.data();
   auto mm = [&](const WeightRef& w, const float* in, float* out, const std::vector<float>& bias, int64_t rows) {
     kernels::matmul(w.data, w.type, w.n_in, w.n_out, in, rows, out, bias.empty() ? nullptr : bias.data(), pool_,
-                    mm_scratch_);
+                    mm_scratch_, batch_invariant_);
   };
   static const std::vector<float> kNoBias;
 

@@ -9,6 +9,15 @@
 // before calling. Results do not depend on how a prompt is split into batches beyond float rounding of
 // the matmul paths (the chunked-prefill tests bound it).
 //
+// Batch invariance. A matmul over several rows (the prefill path) computes each row in an order that does
+// not depend on the other rows (tested bit for bit in kernels/cpu/matmul_test.cc); a one-row matmul takes
+// the GEMV path, whose fp32 order differs for quantized weight types (F32/F16/BF16: identical). So by
+// default a decode step's logits can depend, in the last bits, on how many rows share its batch. With
+// set_batch_invariant(true) every matmul takes the multi-row path, also for one row: a sequence's results
+// are then bit-identical whatever shares its batch and however its prompt was chunked (Sessions and the
+// Engine in this mode agree exactly). The price: one-row matmuls repack the weights they read (slower
+// single-stream decoding).
+//
 // Thread-safety: a Forward is single-threaded (it owns a thread pool it fans work out to); the Model
 // may be shared by many Forwards.
 #pragma once
@@ -55,6 +64,8 @@ class Forward {
   // short for n_past + count or naming a block outside the cache, kv shape not matching the model.
   Status run(const Batch& batch, KvCache& kv, std::vector<float>* logits, std::vector<float>* hidden = nullptr);
 
+  void set_batch_invariant(bool on) { batch_invariant_ = on; }
+  bool batch_invariant() const { return batch_invariant_; }
   const Model& model() const { return m_; }
   int n_threads() const { return pool_.size(); }
 
@@ -72,6 +83,7 @@ class Forward {
   int64_t buf_tokens_ = 0, buf_kv_ = 0;
   std::vector<int64_t> row_seq_;                // [n_tokens] -> index into batch.seqs
   std::vector<uint8_t> row_covered_;            // validation scratch
+  bool batch_invariant_ = false;
   std::vector<const void*> k_ptrs_, v_ptrs_;     // per (seq, block) pointers of the current layer
   std::vector<int64_t> seq_ptr_off_;            // per seq: first index into k_ptrs_/v_ptrs_
 };

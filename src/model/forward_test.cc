@@ -30,11 +30,13 @@ float max_abs_diff(const float* a, const float* b, size_t n) {
 
 // Three sequences fed in two batches with different chunkings, each batch mixing all of them, against
 // one Session per sequence fed the same chunks.
+// tol < 0: bit-identical, with the Forward in batch-invariant mode.
 void check_interleaved(const Model& m, KvType type, int32_t block_size, float tol) {
   const int64_t V = m.hparams().n_vocab;
   const std::vector<std::vector<int32_t>> seq_tokens = {tokens_for(1, 45), tokens_for(2, 6), tokens_for(3, 70)};
   // [batch][seq] = rows of that sequence in that batch
-  const std::vector<std::vector<int>> split = {{37, 5, 70}, {8, 1, 0}};
+  // Batch 3 has two single-row sequences next to each other and a multi-row one.
+  const std::vector<std::vector<int>> split = {{37, 4, 60}, {7, 1, 0}, {1, 1, 10}};
   const std::vector<OutputMode> modes = {OutputMode::kAll, OutputMode::kLast, OutputMode::kLast};
 
   const int32_t per_seq = (75 + block_size - 1) / block_size, n_blocks = 3 * per_seq;
@@ -47,9 +49,13 @@ void check_interleaved(const Model& m, KvType type, int32_t block_size, float to
     for (int32_t b = 0; b < per_seq; ++b) tables[s].push_back(ids[next++]);
 
   std::vector<std::unique_ptr<Session>> alone;
-  for (int s = 0; s < 3; ++s) alone.push_back(std::make_unique<Session>(m, 128, type));
+  for (int s = 0; s < 3; ++s) {
+    alone.push_back(std::make_unique<Session>(m, 128, type));
+    alone.back()->set_batch_invariant(tol < 0);
+  }
 
   Forward fwd(m, 2);
+  fwd.set_batch_invariant(tol < 0);
   std::vector<int64_t> n_past(3, 0);
   for (const auto& counts : split) {
     Batch batch;
@@ -65,8 +71,17 @@ void check_interleaved(const Model& m, KvType type, int32_t block_size, float to
       bs.output = modes[s];
       batch.tokens.insert(batch.tokens.end(), src, src + counts[s]);
       batch.seqs.push_back(bs);
-      ASSERT_TRUE(alone[s]->eval(std::span<const int32_t>(src, static_cast<size_t>(counts[s])),
-                                 modes[s] == OutputMode::kAll, &want[s]).is_ok());
+      if (tol >= 0) {
+        ASSERT_TRUE(alone[s]->eval(std::span<const int32_t>(src, static_cast<size_t>(counts[s])),
+                                   modes[s] == OutputMode::kAll, &want[s]).is_ok());
+      } else {
+        // Batch-invariant mode must not depend on the chunking either: feed the sequence one token at a time.
+        for (int i = 0; i < counts[s]; ++i) {
+          std::vector<float> one;
+          ASSERT_TRUE(alone[s]->eval(std::span<const int32_t>(src + i, 1), false, &one).is_ok());
+          if (modes[s] == OutputMode::kAll || i == counts[s] - 1) want[s].insert(want[s].end(), one.begin(), one.end());
+        }
+      }
       n_past[s] += counts[s];
     }
     std::vector<float> got;
@@ -76,8 +91,12 @@ void check_interleaved(const Model& m, KvType type, int32_t block_size, float to
     for (size_t s = 0; s < 3; ++s) {
       if (want[s].empty()) continue;
       ASSERT_LE(at + want[s].size(), got.size());
-      EXPECT_LE(max_abs_diff(got.data() + at, want[s].data(), want[s].size()), tol)
-          << "sequence " << s << " block size " << block_size;
+      if (tol < 0)
+        EXPECT_TRUE(std::equal(want[s].begin(), want[s].end(), got.begin() + static_cast<std::ptrdiff_t>(at)))
+            << "sequence " << s << " block size " << block_size << " not bit-identical";
+      else
+        EXPECT_LE(max_abs_diff(got.data() + at, want[s].data(), want[s].size()), tol)
+            << "sequence " << s << " block size " << block_size;
       at += want[s].size();
     }
     EXPECT_EQ(at, got.size());
@@ -92,6 +111,19 @@ TEST(Forward, InterleavedSequencesMatchSeparateSessions) {
   for (int32_t bs : {1, 4, 16}) check_interleaved(**m, KvType::kF32, bs, 1e-4f);
   // fp16 K/V: a different matmul row count can move a value across an fp16 rounding boundary.
   check_interleaved(**m, KvType::kF16, 16, 2e-2f);
+}
+
+// Batch-invariant mode: every sequence's logits are bit-identical to running it alone (in a Session in the
+// same mode), also for quantized weights (whose one-row GEMV and multi-row GEMM differ in fp32 order).
+TEST(Forward, BatchInvariantModeIsBitIdenticalToSessions) {
+  CW_REQUIRE_SHARED_DATA(dir);
+  for (const char* type : {"Q4_0", "Q8_0", "Q4_K_M", "F16"}) {
+    auto m = Model::load(dir + "/models/synth-tiny/seed1-" + type + ".gguf");
+    ASSERT_TRUE(m.is_ok()) << m.status().to_string();
+    SCOPED_TRACE(type);
+    check_interleaved(**m, KvType::kF16, 16, -1.0f);
+    check_interleaved(**m, KvType::kF32, 4, -1.0f);
+  }
 }
 
 TEST(Forward, HiddenStatesProjectToTheLogits) {

@@ -89,6 +89,10 @@ class Session {
   // large position offset without filling the cache; positions only affect RoPE.
   void set_position_offset(double offset) { pos_offset_ = offset; }
 
+  // See Forward::set_batch_invariant: every matmul on the multi-row path, so results match the Engine's
+  // batch-invariant mode bit for bit whatever the chunking.
+  void set_batch_invariant(bool on) { fwd_.set_batch_invariant(on); }
+
   int64_t n_past() const { return n_past_; }
   int64_t n_ctx() const { return n_ctx_; }
   void reset() { n_past_ = 0; }

@@ -12,8 +12,10 @@ namespace {
 // Applies the copy-on-write copies, then runs the Forward pass over the paged cache.
 class ForwardExecutor final : public StepExecutor {
  public:
-  ForwardExecutor(const model::Model& m, std::unique_ptr<model::KvCache> kv, int n_threads)
-      : kv_(std::move(kv)), fwd_(m, n_threads) {}
+  ForwardExecutor(const model::Model& m, std::unique_ptr<model::KvCache> kv, int n_threads, bool batch_invariant)
+      : kv_(std::move(kv)), fwd_(m, n_threads) {
+    fwd_.set_batch_invariant(batch_invariant);
+  }
   Status execute(const StepPlan& plan, std::vector<float>* logits) override {
     for (const kv::BlockCopy& c : plan.copies) kv_->copy_block(c.src, c.dst);
     return fwd_.run(plan.batch, *kv_, logits);
@@ -67,7 +69,7 @@ Result<std::unique_ptr<Engine>> Engine::create(const model::Model& model, const 
   so.n_vocab = static_cast<int32_t>(model.hparams().n_vocab);
   CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::KvPolicy> policy, kv::make_kv_policy(o.kv_policy));
   CW_ASSIGN_OR_RETURN(std::unique_ptr<Scheduler> sched, Scheduler::create(so, policy.get()));
-  auto exec = std::make_unique<ForwardExecutor>(model, std::move(kv), o.n_threads);
+  auto exec = std::make_unique<ForwardExecutor>(model, std::move(kv), o.n_threads, o.batch_invariant);
   return std::unique_ptr<Engine>(new Engine(std::move(exec), std::move(policy), std::move(sched), shape.total_bytes()));
 }
 
@@ -196,6 +198,7 @@ void Engine::step_once() {
     }
   }
   for (RequestId id : cancels) sched_->cancel(id, &events_);
+  publish_stats(0);  // before deliver(): a waiter woken by a result must see the blocks it released
   deliver(&events_);
 
   const auto t0 = std::chrono::steady_clock::now();
@@ -210,16 +213,18 @@ void Engine::step_once() {
     }
   }
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stats_.scheduler = sched_->stats();
-    stats_.running = static_cast<int64_t>(sched_->n_running());
-    stats_.waiting = static_cast<int64_t>(sched_->n_waiting());
-    stats_.free_blocks = sched_->blocks().n_free_blocks();
-    stats_.cached_blocks = sched_->blocks().n_cached_blocks();
-    stats_.busy_ms += ms;
-  }
+  publish_stats(ms);
   deliver(&events_);
+}
+
+void Engine::publish_stats(double busy_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.scheduler = sched_->stats();
+  stats_.running = static_cast<int64_t>(sched_->n_running());
+  stats_.waiting = static_cast<int64_t>(sched_->n_waiting());
+  stats_.free_blocks = sched_->blocks().n_free_blocks();
+  stats_.cached_blocks = sched_->blocks().n_cached_blocks();
+  stats_.busy_ms += busy_ms;
 }
 
 void Engine::loop() {
@@ -262,6 +267,7 @@ void Engine::loop() {
       events_.finished.back().error = fatal;
     }
   }
+  publish_stats(0);
   deliver(&events_);
 }
 

@@ -50,6 +50,11 @@ struct EngineOptions {
   int64_t max_running = 16;    // sequences admitted at once
   Schedule schedule = Schedule::kChunked;
   std::string kv_policy = "full";
+  // Every matmul on the multi-row kernels (model::Forward::set_batch_invariant): each request's tokens are
+  // then bit-identical to a batch-invariant single-sequence run, whatever shares its batches, for every
+  // weight type. Off by default: F32/F16/BF16 weights are batch-invariant anyway; quantized decoding is
+  // faster without it.
+  bool batch_invariant = false;
 };
 
 // The number of KV blocks `o` asks for on a model with `hp` (validated: sizes > 0, at least two blocks,
@@ -106,6 +111,8 @@ class Engine {
   void loop();
   void step_once();
   void deliver(StepEvents* events);
+  // Copies the scheduler's counters into stats_ (under mu_); called before every deliver().
+  void publish_stats(double busy_ms);
 
   std::unique_ptr<StepExecutor> exec_;
   std::unique_ptr<kv::KvPolicy> policy_;

@@ -67,6 +67,7 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineConfig& c) {
   o.batch_tokens = c.batch_tokens;
   o.max_running = c.parallel;
   o.kv_policy = c.kv_policy;
+  o.batch_invariant = c.batch_invariant;
 
   auto impl = std::make_unique<Impl>();
   impl->config = c;

@@ -214,6 +214,37 @@ TEST(SchedulerTest, ChunkedStepsPutDecodesFirstUnderTheBudget) {
   EXPECT_EQ(h.results[1].tokens, oracle(b));
 }
 
+TEST(SchedulerTest, PrefillFirstRunsWholePromptsAndPausesDecodes) {
+  Harness h({256, 8, 16, 8, Schedule::kPrefillFirst, 0});
+  SeqRequest a;
+  a.prompt = {1, 2, 3};
+  a.n_predict = 10;
+  a.sampling.temperature = 0;
+  ASSERT_TRUE(h.sched->add(0, a).is_ok());
+  ASSERT_TRUE(h.step());  // a's prompt -> first token
+  ASSERT_TRUE(h.step());  // a decodes
+  SeqRequest b;
+  b.prompt.assign(40, 6);  // longer than the budget: still one whole-prompt step
+  b.n_predict = 2;
+  b.sampling.temperature = 0;
+  ASSERT_TRUE(h.sched->add(1, b).is_ok());
+  ASSERT_TRUE(h.sched->plan(&h.plan, &h.events));
+  EXPECT_EQ(h.plan.n_prefill_rows, 40);
+  EXPECT_EQ(h.plan.n_decode_rows, 0);
+  ASSERT_TRUE(h.exec->execute(h.plan, &h.logits).is_ok());
+  h.sched->complete(h.plan, h.logits, &h.events);
+  h.deliver();
+  ASSERT_TRUE(h.sched->plan(&h.plan, &h.events));  // no prompt left: both decode
+  EXPECT_EQ(h.plan.n_decode_rows, 2);
+  EXPECT_EQ(h.plan.n_prefill_rows, 0);
+  ASSERT_TRUE(h.exec->execute(h.plan, &h.logits).is_ok());
+  h.sched->complete(h.plan, h.logits, &h.events);
+  h.deliver();
+  h.run_to_idle();
+  EXPECT_EQ(h.results[0].tokens, oracle(a));
+  EXPECT_EQ(h.results[1].tokens, oracle(b));
+}
+
 TEST(SchedulerTest, PrefixIsReusedAndFullyCachedPromptIsCopiedOnWrite) {
   Harness h({64, 4, 512, 4, Schedule::kChunked, 0});
   SeqRequest a;

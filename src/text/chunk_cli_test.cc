@@ -117,6 +117,22 @@ TEST(ChunkCli, SpecAndFlagsCombine) {
   EXPECT_EQ(num(rows[0], "byte_end"), 10);
 }
 
+TEST(ChunkCli, NoTextKeepsOffsets) {
+  const std::string in = write_file("notext.txt", "alpha beta gamma delta");
+  auto with = run_command(chunkwise_binary() + " chunk --size 8 " + in);
+  auto without = run_command(chunkwise_binary() + " chunk --size 8 --no-text " + in);
+  ASSERT_EQ(with.exit_code, 0) << with.err;
+  ASSERT_EQ(without.exit_code, 0) << without.err;
+  const auto a = parse_lines(with.out), b = parse_lines(without.out);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(b[i].get("text"), nullptr);
+    for (const char* k : {"byte_begin", "byte_end", "char_begin", "char_end", "n_tokens"}) {
+      EXPECT_EQ(num(a[i], k), num(b[i], k)) << k;
+    }
+  }
+}
+
 TEST(ChunkCli, ErrorsAreOneLineWithExitCode2) {
   const std::string in = write_file("err.txt", "a \xF0\x9F\x98\x80 b");
   struct Bad {

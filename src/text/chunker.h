@@ -5,7 +5,8 @@
 // Keys common to every method (the same names as the `chunkwise chunk` flags):
 //   size=N       limit per chunk in the unit (>= 1, default 512)
 //   overlap=N    0 <= N < size (default 0): each chunk after the first starts with at most N units of the
-//                end of the previous chunk, aligned to the method's pieces (see pack.h)
+//                end of the previous chunk, aligned to the method's pieces (sentences, blocks, tokens: see
+//                pack.h) or, for recursive, to a word start
 //   unit=U       tokens | chars | bytes | words (default: tokens when tokenizer= is given, else chars)
 //   tokenizer=F  a GGUF file whose vocabulary measures unit=tokens (required for it, readable)
 // Methods add their own keys (MethodInfo::keys); unknown keys and bad values are invalid_argument errors that

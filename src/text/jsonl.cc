@@ -95,7 +95,7 @@ void append_json_string(std::string& out, std::string_view s, bool known_valid) 
   out.push_back('"');
 }
 
-void append_chunk_jsonl(std::string& out, const Chunk& c, std::string_view input, bool input_valid_utf8) {
+void append_chunk_jsonl(std::string& out, const Chunk& c, std::string_view input, bool with_text) {
   out += "{\"doc\":";
   append_json_string(out, c.doc);
   out += ",\"index\":";
@@ -110,8 +110,10 @@ void append_chunk_jsonl(std::string& out, const Chunk& c, std::string_view input
   append_int(out, c.char_end);
   out += ",\"n_tokens\":";
   append_int(out, c.n_tokens);
-  out += ",\"text\":";
-  append_json_string(out, c.text_in(input), input_valid_utf8);
+  if (with_text) {
+    out += ",\"text\":";
+    append_json_string(out, c.text_in(input));
+  }
   if (!c.headings.empty()) {
     out += ",\"headings\":[";
     for (size_t i = 0; i < c.headings.size(); ++i) {

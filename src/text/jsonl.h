@@ -16,7 +16,8 @@ namespace cw::text {
 // per-code-point check; a fast path for whole documents validated once).
 void append_json_string(std::string& out, std::string_view s, bool known_valid = false);
 
-// Appends one line (with '\n') for chunk `c` of the document `input`.
-void append_chunk_jsonl(std::string& out, const Chunk& c, std::string_view input, bool input_valid_utf8 = false);
+// Appends one line (with '\n') for chunk `c` of the document `input`. with_text = false leaves out "text"
+// (offsets only: the chunk is input[byte_begin, byte_end)).
+void append_chunk_jsonl(std::string& out, const Chunk& c, std::string_view input, bool with_text = true);
 
 }  // namespace cw::text

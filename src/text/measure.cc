@@ -385,7 +385,7 @@ class TokenMeasure;
 // WordPiece) every estimate is an exact encode and atoms are code points.
 class TokenSizer final : public DocSizer {
  public:
-  TokenSizer(const DocText& doc, const tok::Tokenizer& tok, const std::vector<std::string>& pieces,
+  TokenSizer(const DocText& doc, const tok::Tokenizer& tok, const std::string& blob, const std::vector<uint32_t>& off,
              bool space_prefix)
       : DocSizer(doc), tok_(tok) {
     const std::string_view t = doc.text();
@@ -401,11 +401,12 @@ class TokenSizer final : public DocSizer {
     bool ok = true;
     for (size_t k = 0; k < ids.size() && ok; ++k) {
       const int32_t id = ids[k];
-      if (id < 0 || static_cast<size_t>(id) >= pieces.size()) {
+      if (id < 0 || static_cast<size_t>(id) + 1 >= off.size()) {
         ok = false;
         break;
       }
-      std::string_view piece = pieces[static_cast<size_t>(id)];
+      std::string_view piece(blob.data() + off[static_cast<size_t>(id)],
+                             off[static_cast<size_t>(id) + 1] - off[static_cast<size_t>(id)]);
       if (skip > 0 && !piece.empty()) {  // the space SPM prefixes to the text
         if (piece[0] != ' ') {
           ok = false;
@@ -415,12 +416,14 @@ class TokenSizer final : public DocSizer {
         skip = 0;
       }
       if (piece.empty()) continue;
-      if (static_cast<size_t>(pos) + piece.size() > t.size() ||
-          std::memcmp(t.data() + pos, piece.data(), piece.size()) != 0) {
+      if (static_cast<size_t>(pos) + piece.size() > t.size()) {
         ok = false;
         break;
       }
-      const int64_t s = doc.ceil_boundary(pos);
+      const char* a = t.data() + pos;  // pieces are short: an inline compare beats a memcmp call
+      for (size_t q = 0; q < piece.size(); ++q) ok &= a[q] == piece[q];
+      if (!ok) break;
+      const int64_t s = doc.is_boundary(pos) ? pos : doc.ceil_boundary(pos);
       if (s < doc.size() && (starts_.empty() || starts_.back() != s)) starts_.push_back(s);
       pos += static_cast<int64_t>(piece.size());
     }
@@ -495,8 +498,12 @@ class TokenMeasure final : public SizeMeasure {
  public:
   explicit TokenMeasure(std::shared_ptr<const tok::Tokenizer> t) : SizeMeasure(Unit::kTokens, std::move(t)) {
     const int32_t n = tokenizer()->n_vocab();
-    pieces_.resize(static_cast<size_t>(std::max(n, 0)));
-    for (int32_t id = 0; id < n; ++id) pieces_[static_cast<size_t>(id)] = tokenizer()->token_to_piece(id);
+    off_.reserve(static_cast<size_t>(std::max(n, 0)) + 1);
+    for (int32_t id = 0; id < n; ++id) {
+      off_.push_back(static_cast<uint32_t>(blob_.size()));
+      blob_ += tokenizer()->token_to_piece(id);
+    }
+    off_.push_back(static_cast<uint32_t>(blob_.size()));
     // Does encode() prefix a space (SentencePiece add_space_prefix)? Probe with a plain letter.
     std::string probe;
     for (int32_t id : tokenizer()->encode("a", false, false)) probe += tokenizer()->token_to_piece(id);
@@ -507,11 +514,12 @@ class TokenMeasure final : public SizeMeasure {
     return static_cast<int64_t>(tokenizer()->encode(text, false, false).size());
   }
   std::unique_ptr<DocSizer> bind(const DocText& doc) const override {
-    return std::make_unique<TokenSizer>(doc, *tokenizer(), pieces_, space_prefix_);
+    return std::make_unique<TokenSizer>(doc, *tokenizer(), blob_, off_, space_prefix_);
   }
 
  private:
-  std::vector<std::string> pieces_;  // token_to_piece of every id
+  std::string blob_;           // token_to_piece of every id, concatenated
+  std::vector<uint32_t> off_;  // piece of id i: blob_[off_[i], off_[i + 1])
   bool space_prefix_ = false;
 };
 

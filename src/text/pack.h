@@ -1,6 +1,7 @@
-// The shared machinery of all chunkers: split a document into pieces, then pack pieces into chunks that
-// never exceed the limit, with optional overlap. Chunkers (token, sentence, recursive, markdown, code,
-// semantic) differ only in how they produce pieces.
+// The shared machinery of the chunkers: split a document into pieces, then pack pieces into chunks that
+// never exceed the limit, with optional overlap. Chunkers built on it (token, sentence, markdown, code,
+// semantic) differ only in how they produce pieces. (recursive uses the separator presets below with its
+// own one-pass window search, see recursive_chunker.cc.)
 //
 //   split_recursive  splits a byte range along a separator hierarchy (a preset: plain, markdown, latex,
 //                    html, code) until every piece's estimate fits, then at the unit's atoms.

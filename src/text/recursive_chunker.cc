@@ -1,168 +1,21 @@
-// recursive: a separator hierarchy (preset= plain | markdown | latex | html | code), applied greedily.
-//
-// Each chunk starts where the previous one ended (or inside it, for overlap) and takes the largest window
-// that fits the size by estimate (DocSizer::advance). It ends at the LAST cut of the COARSEST separator level
-// that has a cut inside the window (paragraph breaks before line breaks before sentence ends before spaces),
-// else at the window's end (an atom boundary: code point, token or word). This is what merging the
-// splits of each level greedily does (LangChain's RecursiveCharacterTextSplitter), computed with one
-// backward search per chunk instead of materializing every split. Non-additive units (tokens, words) are
-// verified on the chunk's own text; a chunk over the limit retries with a smaller window, and one under it
-// tries a larger one.
-//
-// Overlap: the next chunk starts at the first word start (after whitespace) at or after
-// retreat(end, overlap) -- or at that atom boundary when the tail holds no word start -- such that the
-// repeated text measures <= overlap; no overlap when that would not leave room for new text.
-#include <cstring>
-
+// recursive: a separator hierarchy (preset= plain | markdown | latex | html | code) applied greedily: each
+// chunk takes the largest window that fits and ends at the last cut of the coarsest separator level inside
+// it (window.h); overlap is aligned to a word start.
 #include "text/chunker.h"
-#include "text/pack.h"
+#include "text/window.h"
 
 namespace cw::text {
 namespace {
-
-// The last cut c of `sep` with s < c <= w (match inside the text, c on a code point boundary), or -1.
-int64_t last_cut(const DocText& doc, int64_t s, int64_t w, const Separator& sep) {
-  const std::string_view t = doc.text();
-  const auto len = static_cast<int64_t>(sep.text.size());
-  const int64_t lo = std::max<int64_t>(0, s - sep.cut + 1);
-  int64_t hi = std::min<int64_t>(w - sep.cut, static_cast<int64_t>(t.size()) - len);
-  const char first = sep.text[0];
-  while (hi >= lo) {
-    const void* p = ::memrchr(t.data() + lo, first, static_cast<size_t>(hi - lo + 1));
-    if (p == nullptr) return -1;
-    const int64_t m = static_cast<const char*>(p) - t.data();
-    if (std::memcmp(t.data() + m, sep.text.data(), static_cast<size_t>(len)) == 0 && doc.is_boundary(m + sep.cut)) {
-      return m + sep.cut;
-    }
-    hi = m - 1;
-  }
-  return -1;
-}
-
-bool space_cp(std::string_view t, int64_t i, int64_t& next) {
-  const auto c = static_cast<unsigned char>(t[static_cast<size_t>(i)]);
-  if (c < 0x80) {
-    next = i + 1;
-    return c == ' ' || (c >= '\t' && c <= '\r');
-  }
-  // Non-ASCII spaces (NBSP, em space...) are rare; treat them as word characters here (alignment only).
-  size_t j = static_cast<size_t>(i);
-  size_t len = 1;
-  if (c >= 0xC0) len = c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
-  j += len;
-  next = std::min<int64_t>(static_cast<int64_t>(j), static_cast<int64_t>(t.size()));
-  return false;
-}
 
 class RecursiveChunker final : public Chunker {
  public:
   RecursiveChunker(ChunkerConfig config, const SeparatorPreset* preset) : Chunker(std::move(config)), preset_(preset) {}
 
   Result<std::vector<Chunk>> chunk(std::string_view doc_id, std::string_view text) const override {
-    const DocText doc(text);
-    std::unique_ptr<DocSizer> sizer = config().measure->bind(doc);
-    const DocSizer& z = *sizer;
-    const int64_t n = doc.size(), size = config().size, overlap = config().overlap;
-    const bool verify = !z.estimate_is_exact();
-    std::vector<PackedChunk> packed;
-    int64_t s = 0, prev_end = 0;
-    while (prev_end < n) {
-      int64_t cut = -1, measured = 0;
-      fit(z, s, cut, measured, verify);
-      if (cut <= prev_end) {
-        if (s < prev_end) {  // the overlap leaves no room: restart at the previous end without it
-          s = prev_end;
-          continue;
-        }
-        const int64_t e = doc.next_boundary(s);
-        return out_of_range("a single indivisible unit at byte " + std::to_string(s) + " (" +
-                            std::to_string(e - s) + " bytes) measures " + std::to_string(z.exact(s, e)) +
-                            " > size=" + std::to_string(size) + "; raise the size or choose another unit");
-      }
-      packed.push_back(PackedChunk{s, cut, measured, -1});
-      prev_end = cut;
-      s = cut;
-      if (overlap > 0 && cut < n) s = overlap_start(z, packed.back().begin, cut, overlap);
-    }
-    std::vector<Chunk> chunks;
-    chunks.reserve(packed.size());
-    to_chunks(doc, doc_id, packed, 0, chunks, config().measure->unit() == Unit::kChars);
-    return chunks;
+    return window_chunk(config(), doc_id, text, preset_->levels, /*word_overlap=*/true);
   }
 
  private:
-  // The best cut in (s, w]: the last cut of the coarsest level present, else w.
-  int64_t best_cut(const DocText& doc, int64_t s, int64_t w) const {
-    if (w >= doc.size()) return doc.size();
-    for (const SeparatorLevel& level : preset_->levels) {
-      int64_t best = -1;
-      for (const Separator& sep : level) best = std::max(best, last_cut(doc, s, w, sep));
-      if (best > s) return best;
-    }
-    return w;
-  }
-
-  // Chooses [s, cut) with measured size <= size; cut <= s when even one atom does not fit.
-  void fit(const DocSizer& z, int64_t s, int64_t& cut, int64_t& measured, bool verify) const {
-    const int64_t size = config().size;
-    int64_t budget = size;
-    cut = -1;
-    for (int attempt = 0; attempt < 64 && budget >= 1; ++attempt) {
-      const int64_t w = z.advance(s, budget);
-      if (w <= s) return;
-      const int64_t c = best_cut(z.doc(), s, w);
-      const int64_t m = verify ? z.exact(s, c) : z.estimate(s, c);
-      if (m <= size) {
-        cut = c;
-        measured = m;
-        break;
-      }
-      budget -= std::max<int64_t>(1, std::min(m - size, budget / 2 + 1));
-    }
-    if (cut < 0 || !verify) return;
-    // Grow while the exact size leaves room (estimates of token ranges are approximate at the edges).
-    for (int round = 0; round < 3 && measured < size && cut < z.doc().size(); ++round) {
-      budget += size - measured;
-      const int64_t w = z.advance(s, budget);
-      const int64_t c = best_cut(z.doc(), s, w);
-      if (c <= cut) break;
-      const int64_t m = z.exact(s, c);
-      if (m > size) break;
-      cut = c;
-      measured = m;
-    }
-  }
-
-  int64_t overlap_start(const DocSizer& z, int64_t begin, int64_t end, int64_t overlap) const {
-    const std::string_view t = z.doc().text();
-    int64_t k = overlap;
-    for (int attempt = 0; attempt < 16 && k >= 1; ++attempt) {
-      const int64_t p0 = std::max(z.retreat(end, k), z.doc().next_boundary(begin));
-      // Align to the first word start at or after p0 (a non-space after a space).
-      int64_t q = p0, next = 0;
-      bool prev_space = p0 > 0 && [&] {
-        int64_t nx;
-        return space_cp(t, z.doc().floor_boundary(p0 - 1), nx);
-      }();
-      int64_t found = -1;
-      while (q < end) {
-        const bool sp = space_cp(t, q, next);
-        if (!sp && prev_space) {
-          found = q;
-          break;
-        }
-        prev_space = sp;
-        q = next;
-      }
-      const int64_t p = found >= 0 ? found : p0;
-      if (p >= end) return end;
-      const int64_t m = z.estimate_is_exact() ? z.estimate(p, end) : z.exact(p, end);
-      if (m <= overlap) return p;
-      k -= std::max<int64_t>(1, m - overlap);
-    }
-    return end;
-  }
-
   const SeparatorPreset* preset_;
 };
 
@@ -177,7 +30,7 @@ Result<std::unique_ptr<Chunker>> create(const ChunkerConfig& config) {
 const MethodInfo& recursive_method() {
   static const MethodInfo kInfo{
       "recursive",
-      "separator hierarchy (paragraphs, lines, sentences, words...) with presets, packed to the size",
+      "separator hierarchy with presets: each chunk ends at the coarsest break (paragraph, line, sentence, word) that fits",
       {{"preset", "separator preset: plain (default), markdown, latex, html, code"}},
       create};
   return kInfo;

@@ -1,9 +1,10 @@
 // token: fixed-size chunks of N units (tokens of a GGUF vocabulary, chars, bytes or words) with overlap.
-// Tokens and words: the document's atoms (tokens snapped to code point boundaries / words with their
-// trailing spaces) packed N at a time, each chunk verified on its own text. Chars and bytes: direct
-// arithmetic over code point boundaries (no per-unit allocation).
+// Tokens and words: windows of N document tokens (snapped to code point boundaries) / words with their
+// trailing spaces (window.h, no separators), each chunk verified on its own text; overlap in whole units.
+// Chars and bytes: direct arithmetic over code point boundaries.
 #include "text/chunker.h"
 #include "text/pack.h"
+#include "text/window.h"
 
 namespace cw::text {
 namespace {
@@ -13,23 +14,11 @@ class TokenChunker final : public Chunker {
   using Chunker::Chunker;
 
   Result<std::vector<Chunk>> chunk(std::string_view doc_id, std::string_view text) const override {
-    const DocText doc(text);
     const Unit unit = config().measure->unit();
-    if (unit == Unit::kChars || unit == Unit::kBytes) return fixed_additive(doc, doc_id, unit);
-    std::unique_ptr<DocSizer> sizer = config().measure->bind(doc);
-    std::vector<int64_t> cuts;
-    sizer->atom_cuts(0, doc.size(), cuts);
-    cuts.push_back(doc.size());
-    std::vector<Piece> pieces;
-    pieces.reserve(cuts.size());
-    int64_t prev = 0;
-    for (int64_t c : cuts) {
-      if (c <= prev) continue;
-      // One document token (or word) per piece: estimate 1 unless it is not a single atom's text.
-      pieces.push_back(Piece{prev, c, -1, false, -1});
-      prev = c;
-    }
-    return pack_to_chunks(config(), *sizer, doc_id, pieces);
+    if (unit == Unit::kChars || unit == Unit::kBytes) return fixed_additive(DocText(text), doc_id, unit);
+    // Tokens and words: fixed windows of `size` document tokens / words, each verified on its own text.
+    static const std::vector<SeparatorLevel> kNoLevels;
+    return window_chunk(config(), doc_id, text, kNoLevels, /*word_overlap=*/false);
   }
 
  private:

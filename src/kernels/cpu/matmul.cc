@@ -15,7 +15,7 @@ constexpr int64_t kGemmRowsPerBlock = 16;
 bool matmul_supports(uint32_t w_type) { return dot_kernels(w_type, Isa::kScalar) != nullptr; }
 
 void matmul(const void* w, uint32_t w_type, int64_t n_in, int64_t n_out, const float* x, int64_t n_tokens, float* y,
-            const float* bias, ThreadPool& pool, MatmulScratch& scratch) {
+            const float* bias, ThreadPool& pool, MatmulScratch& scratch, bool multi_row_path) {
   const DotKernels* k = dot_kernels(w_type);
   CW_CHECK_MSG(k != nullptr, "no dot kernels for type " + std::to_string(w_type));
   const QuantTraits* wt = quant_traits(w_type);
@@ -38,8 +38,9 @@ void matmul(const void* w, uint32_t w_type, int64_t n_in, int64_t n_out, const f
 
   // Row blocks small enough that a block of weight rows stays in L1/L2 while every token passes over it.
   // The GEMM path packs its rows into panels of 8 (legacy_gemm_avx2.cc), so it takes whole panels.
-  const bool use_gemm = k->gemm != nullptr && n_tokens > 1;
-  const bool use_gemv = k->gemv != nullptr && n_tokens == 1;
+  // multi_row_path (matmul.h): a single token takes the same kernel as a multi-token call.
+  const bool use_gemm = k->gemm != nullptr && (n_tokens > 1 || multi_row_path);
+  const bool use_gemv = k->gemv != nullptr && n_tokens == 1 && !multi_row_path;
   const int64_t rows_per_block =
       use_gemm || use_gemv ? kGemmRowsPerBlock
                : std::max<int64_t>(1, std::min<int64_t>(16, (32 * 1024) / std::max<int64_t>(1, w_row_bytes)));

@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <random>
 
@@ -95,6 +97,51 @@ TEST(Matmul, MatchesReferenceForEveryTypeIsaAndThreadCount) {
   }
   set_isa(detected);
   std::printf("checked %d (type, shape, isa, threads) combinations; detected ISA %s\n", checked, isa_name(detected));
+}
+
+}  // namespace
+}  // namespace cw::kernels
+
+namespace cw::kernels {
+namespace {
+
+// The multi-row (prefill) path computes each (row, token) in an order that does not depend on the other
+// tokens of the call: any split of the tokens into calls of >= 2 tokens gives bit-identical results. The
+// engine's batch-invariant mode relies on this (model/forward.h). Single-token calls take the GEMV path,
+// whose order may differ for quantized types (the test reports which types agree bit for bit) unless
+// forced onto the multi-row path.
+TEST(Matmul, MultiTokenRowsDoNotDependOnTheOtherTokens) {
+  std::mt19937 rng(11);
+  const Isa detected = detected_isa();
+  ThreadPool pool(2);
+  MatmulScratch scratch;
+  const int64_t n_in = 512, n_out = 40, n_tokens = 9;
+  for (uint32_t type : kTypes) {
+    auto w = random_matrix(type, n_in, n_out, rng);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    std::vector<float> x(static_cast<size_t>(n_tokens * n_in));
+    for (auto& v : x) v = nd(rng);
+    for (int isa = 0; isa <= static_cast<int>(detected); ++isa) {
+      set_isa(static_cast<Isa>(isa));
+      std::vector<float> all(static_cast<size_t>(n_tokens * n_out)), split(all.size()), one(static_cast<size_t>(n_out));
+      matmul(w.data(), type, n_in, n_out, x.data(), n_tokens, all.data(), nullptr, pool, scratch);
+      for (int64_t t0 = 0; t0 < n_tokens;) {
+        const int64_t len = t0 == 0 ? 2 : (t0 == 2 ? 4 : n_tokens - t0);
+        matmul(w.data(), type, n_in, n_out, x.data() + t0 * n_in, len, split.data() + t0 * n_out, nullptr, pool, scratch);
+        t0 += len;
+      }
+      EXPECT_EQ(all, split) << "type " << type << " " << isa_name(static_cast<Isa>(isa));
+      matmul(w.data(), type, n_in, n_out, x.data() + 5 * n_in, 1, one.data(), nullptr, pool, scratch);
+      const bool same = std::equal(one.begin(), one.end(), all.begin() + 5 * n_out);
+      std::printf("type %-5s %-6s single-token (GEMV) == multi-token row: %s\n", quant_traits(type)->name,
+                  isa_name(static_cast<Isa>(isa)), same ? "yes" : "no");
+      // Forced onto the multi-row path, a single token gets exactly its multi-token row.
+      matmul(w.data(), type, n_in, n_out, x.data() + 5 * n_in, 1, one.data(), nullptr, pool, scratch, true);
+      EXPECT_TRUE(std::equal(one.begin(), one.end(), all.begin() + 5 * n_out))
+          << "type " << type << " " << isa_name(static_cast<Isa>(isa)) << ": forced multi-row path differs";
+    }
+    set_isa(detected);
+  }
 }
 
 }  // namespace
