@@ -12,7 +12,12 @@
 
 namespace cw::kernels {
 
-inline int64_t attention_scratch_floats(int64_t n_kv, int64_t head_dim) { return n_kv + 2 * head_dim; }
+// Query heads that share a KV head are processed together, up to this many at once (the AVX2 kernel reads
+// each cached K and V row once per group instead of once per head).
+inline constexpr int64_t kAttentionMaxGroup = 8;
+inline int64_t attention_scratch_floats(int64_t n_kv, int64_t head_dim) {
+  return kAttentionMaxGroup * (n_kv + head_dim) + head_dim;
+}
 
 struct AttentionShape {
   int64_t n_head;

@@ -21,44 +21,81 @@ inline float round_f16(float x) {
 }  // namespace
 
 // Requires head_dim % 8 == 0 (checked by the caller).
+//
+// The query heads of [h0, h1) that share a KV head (GQA) are processed together, up to kAttentionMaxGroup at
+// a time: each cached K row is loaded and converted once for the whole group, and each V row once per
+// 8-dim slice. For long contexts this divides the KV cache traffic by the group size. Per head the
+// arithmetic is unchanged — each score is the 8-lane FMA chain over head_dim then hsum8, and each output
+// lane accumulates its probability-weighted V values position after position — so the results are bit
+// for bit those of processing the heads one at a time.
+namespace {
+
+// Heads h .. h + G - 1 (all on KV head kvh); G is a template parameter so the accumulators stay in registers.
+template <int G>
+void head_group(const AttentionShape& s, const float* q, const KvBlocks& kv, int64_t n_kv, float* out,
+                float* scratch, int64_t h, int64_t kvh) {
+  const int64_t D = s.head_dim, bs = kv.block_size;
+  float* scores = scratch;                          // [G, n_kv]
+  float* qr = scratch + kAttentionMaxGroup * n_kv;  // [G, D]
+  for (int g = 0; g < G; ++g)
+    for (int64_t d = 0; d < D; d += 8)
+      _mm256_storeu_ps(qr + g * D + d,
+                       _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(q + (h + g) * D + d), _MM_FROUND_TO_NEAREST_INT)));
+  // Scores of the G heads, position by position.
+  for (int64_t b = 0, j = 0; j < n_kv; ++b) {
+    const uint16_t* kj = static_cast<const uint16_t*>(kv.k[b]) + kvh * D;
+    for (const int64_t end = std::min(n_kv, j + bs); j < end; ++j, kj += s.kv_stride) {
+      __m256 acc[G];
+      const __m256 k0 = load_h8(kj);
+      for (int g = 0; g < G; ++g) acc[g] = _mm256_mul_ps(_mm256_loadu_ps(qr + g * D), k0);
+      for (int64_t d = 8; d < D; d += 8) {
+        const __m256 kd = load_h8(kj + d);
+        for (int g = 0; g < G; ++g) acc[g] = _mm256_fmadd_ps(_mm256_loadu_ps(qr + g * D + d), kd, acc[g]);
+      }
+      for (int g = 0; g < G; ++g) scores[g * n_kv + j] = hsum8(acc[g]) * s.scale;
+    }
+  }
+  // Softmax per head, then the probabilities rounded to fp16 once (the V product's operand).
+  for (int g = 0; g < G; ++g) {
+    float* sg = scores + g * n_kv;
+    softmax_ref(sg, n_kv);
+    for (int64_t j = 0; j < n_kv; ++j) sg[j] = round_f16(sg[j]);
+  }
+  // out[h + g] = sum_j p[g][j] * V[j], one 8-dim slice at a time, positions in order.
+  for (int64_t d0 = 0; d0 < D; d0 += 8) {
+    __m256 acc[G];
+    for (int g = 0; g < G; ++g) acc[g] = _mm256_setzero_ps();
+    for (int64_t b = 0, j = 0; j < n_kv; ++b) {
+      const uint16_t* vj = static_cast<const uint16_t*>(kv.v[b]) + kvh * D + d0;
+      for (const int64_t end = std::min(n_kv, j + bs); j < end; ++j, vj += s.kv_stride) {
+        const __m256 v8 = load_h8(vj);
+        for (int g = 0; g < G; ++g) acc[g] = _mm256_fmadd_ps(_mm256_broadcast_ss(scores + g * n_kv + j), v8, acc[g]);
+      }
+    }
+    for (int g = 0; g < G; ++g) _mm256_storeu_ps(out + (h + g) * D + d0, acc[g]);
+  }
+}
+
+}  // namespace
+
 void attention_f16_avx2(const AttentionShape& s, const float* q, const KvBlocks& kv, int64_t n_kv, float* out,
                         float* scratch, int64_t h0, int64_t h1) {
-  const int64_t D = s.head_dim, group = s.n_head / s.n_head_kv, bs = kv.block_size;
-  float* scores = scratch;
-  float* qr = scratch + n_kv;
-  for (int64_t h = h0; h < h1; ++h) {
-    for (int64_t d = 0; d < D; d += 8)
-      _mm256_storeu_ps(qr + d, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(q + h * D + d), _MM_FROUND_TO_NEAREST_INT)));
+  const int64_t group = s.n_head / s.n_head_kv;
+  static_assert(kAttentionMaxGroup == 8);
+  for (int64_t h = h0; h < h1;) {
     const int64_t kvh = h / group;
-    for (int64_t b = 0, j = 0; j < n_kv; ++b) {
-      const uint16_t* kj = static_cast<const uint16_t*>(kv.k[b]) + kvh * D;
-      for (const int64_t end = std::min(n_kv, j + bs); j < end; ++j, kj += s.kv_stride) {
-        __m256 acc = _mm256_mul_ps(_mm256_loadu_ps(qr), load_h8(kj));
-        for (int64_t d = 8; d < D; d += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(qr + d), load_h8(kj + d), acc);
-        scores[j] = hsum8(acc) * s.scale;
-      }
+    const int G = static_cast<int>(std::min({h1, (kvh + 1) * group, h + kAttentionMaxGroup}) - h);
+    switch (G) {
+      case 1: head_group<1>(s, q, kv, n_kv, out, scratch, h, kvh); break;
+      case 2: head_group<2>(s, q, kv, n_kv, out, scratch, h, kvh); break;
+      case 3: head_group<3>(s, q, kv, n_kv, out, scratch, h, kvh); break;
+      case 4: head_group<4>(s, q, kv, n_kv, out, scratch, h, kvh); break;
+      case 5: head_group<5>(s, q, kv, n_kv, out, scratch, h, kvh); break;
+      case 6: head_group<6>(s, q, kv, n_kv, out, scratch, h, kvh); break;
+      case 7: head_group<7>(s, q, kv, n_kv, out, scratch, h, kvh); break;
+      default: head_group<8>(s, q, kv, n_kv, out, scratch, h, kvh); break;
     }
-    softmax_ref(scores, n_kv);
-    float* o = out + h * D;
-    for (int64_t d0 = 0; d0 < D; d0 += 32) {
-      // Up to four 8-wide accumulators over a 32-dim slice of the head, kept in registers across positions.
-      const int64_t w = std::min<int64_t>(32, D - d0);
-      __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-      for (int64_t b = 0, j = 0; j < n_kv; ++b) {
-        const uint16_t* vj = static_cast<const uint16_t*>(kv.v[b]) + kvh * D + d0;
-        for (const int64_t end = std::min(n_kv, j + bs); j < end; ++j, vj += s.kv_stride) {
-          const __m256 p = _mm256_set1_ps(round_f16(scores[j]));
-          a0 = _mm256_fmadd_ps(p, load_h8(vj), a0);
-          if (w > 8) a1 = _mm256_fmadd_ps(p, load_h8(vj + 8), a1);
-          if (w > 16) a2 = _mm256_fmadd_ps(p, load_h8(vj + 16), a2);
-          if (w > 24) a3 = _mm256_fmadd_ps(p, load_h8(vj + 24), a3);
-        }
-      }
-      _mm256_storeu_ps(o + d0, a0);
-      if (w > 8) _mm256_storeu_ps(o + d0 + 8, a1);
-      if (w > 16) _mm256_storeu_ps(o + d0 + 16, a2);
-      if (w > 24) _mm256_storeu_ps(o + d0 + 24, a3);
-    }
+    h += G;
   }
 }
 
