@@ -117,7 +117,8 @@ int bench_main(int argc, char** argv) {
   int64_t n_prompt = 128, n_gen = 32, reps = 5;
   int64_t threads = std::max(1u, std::thread::hardware_concurrency());
   bool json = false;
-  ArgParser p("bench", "-m MODEL [-p N] [-n N] [-t THREADS] [-r REPS] [--kv f16|f32] [--json]",
+  ArgParser p("bench", "-m MODEL [-p N] [-n N] [-t THREADS] [-r REPS] [--kv f16|f32] [--json]\n"
+              "       chunkwise bench -m MODEL --scenario mixed|prefix [--schedule chunked|prefill-first] [...] [--json]",
               "Measures prefill (pp: N prompt tokens from an empty cache) and decode (tg: N single-token steps\n"
               "from an empty cache) throughput like llama-bench, the median of REPS repetitions after one\n"
               "warm-up, plus the decode memory bandwidth (weight bytes read per token × tok/s) and peak RSS.");
