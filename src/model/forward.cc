@@ -9,6 +9,7 @@
 #include "model/forward.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <string>
 
@@ -100,23 +101,37 @@ void Forward::attention(const Batch& batch, KvCache& kv, int64_t layer) {
   const int64_t n = static_cast<int64_t>(batch.tokens.size());
   const int64_t scratch_floats = kernels::attention_scratch_floats(buf_kv_, hp.head_dim);
   const bool f16 = kv.shape().type == KvType::kF16;
-  pool_.parallel_for(n * hp.n_head, [&](int64_t b, int64_t e, int thread) {
+  // Heads [h0, h1) of row t.
+  auto run_heads = [&](int64_t t, int64_t h0, int64_t h1, float* scratch) {
+    const int64_t si = row_seq_[static_cast<size_t>(t)];
+    const BatchSeq& s = batch.seqs[static_cast<size_t>(si)];
+    const int64_t n_kv = s.n_past + (t - s.first) + 1;
+    const size_t off = static_cast<size_t>(seq_ptr_off_[static_cast<size_t>(si)]);
+    const kernels::KvBlocks blocks{&k_ptrs_[off], &v_ptrs_[off], bs};
+    const float* q = &buf_.q[static_cast<size_t>(t * q_dim)];
+    float* out = &buf_.attn[static_cast<size_t>(t * q_dim)];
+    if (f16)
+      kernels::attention_f16(shape, q, blocks, n_kv, out, scratch, h0, h1);
+    else
+      kernels::attention_f32(shape, q, blocks, n_kv, out, scratch, h0, h1);
+  };
+  if (n == 1) {
+    // Decode: the heads split evenly across threads.
+    pool_.parallel_for(hp.n_head, [&](int64_t h0, int64_t h1, int thread) {
+      if (h0 < h1) run_heads(0, h0, h1, buf_.attn_scratch.data() + thread * scratch_floats);
+    });
+    return;
+  }
+  // Several rows: causal rows differ in cost (n_kv grows along a prompt), so threads take work units —
+  // one row's query heads of one KV head (the grouped kernel's unit) — from a shared counter, latest rows
+  // (the most expensive) first, instead of a static split that leaves one thread with all the long rows.
+  const int64_t group = hp.n_head / hp.n_head_kv, n_units = n * hp.n_head_kv;
+  std::atomic<int64_t> next{0};
+  pool_.parallel_for(pool_.size(), [&](int64_t, int64_t, int thread) {
     float* scratch = buf_.attn_scratch.data() + thread * scratch_floats;
-    for (int64_t item = b; item < e;) {
-      const int64_t t = item / hp.n_head, h0 = item % hp.n_head;
-      const int64_t h1 = std::min(hp.n_head, h0 + (e - item));
-      const int64_t si = row_seq_[static_cast<size_t>(t)];
-      const BatchSeq& s = batch.seqs[static_cast<size_t>(si)];
-      const int64_t n_kv = s.n_past + (t - s.first) + 1;
-      const size_t off = static_cast<size_t>(seq_ptr_off_[static_cast<size_t>(si)]);
-      const kernels::KvBlocks blocks{&k_ptrs_[off], &v_ptrs_[off], bs};
-      const float* q = &buf_.q[static_cast<size_t>(t * q_dim)];
-      float* out = &buf_.attn[static_cast<size_t>(t * q_dim)];
-      if (f16)
-        kernels::attention_f16(shape, q, blocks, n_kv, out, scratch, h0, h1);
-      else
-        kernels::attention_f32(shape, q, blocks, n_kv, out, scratch, h0, h1);
-      item += h1 - h0;
+    for (int64_t u; (u = next.fetch_add(1, std::memory_order_relaxed)) < n_units;) {
+      const int64_t t = n - 1 - u / hp.n_head_kv, g = u % hp.n_head_kv;
+      run_heads(t, g * group, (g + 1) * group, scratch);
     }
   });
 }
