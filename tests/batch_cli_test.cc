@@ -20,18 +20,7 @@ namespace {
 
 using testing::chunkwise_binary;
 using testing::run_command;
-
-std::string quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out + "'";
-}
+using testing::shell_quote;
 
 std::vector<int64_t> ints(const JsonValue* v) {
   std::vector<int64_t> out;
@@ -96,8 +85,8 @@ void expect_batch_equals_run(const std::string& model, const std::vector<Prompt>
                              const std::vector<std::string>& settings, const std::string& run_flags = "") {
   std::vector<std::vector<int64_t>> want;
   for (const Prompt& p : prompts) {
-    auto r = run_command(chunkwise_binary() + " run -m " + quote(model) + " -p " + quote(p.text) + " -n " +
-                         std::to_string(p.n_predict) + " --temp 0 --json " + run_flags);
+    auto r = run_command(chunkwise_binary() + " run -m " + shell_quote(model) + " -p " + shell_quote(p.text) +
+                         " -n " + std::to_string(p.n_predict) + " --temp 0 --json " + run_flags);
     ASSERT_EQ(r.exit_code, 0) << r.err;
     auto j = JsonValue::parse(r.out);
     ASSERT_TRUE(j.is_ok());
@@ -106,7 +95,8 @@ void expect_batch_equals_run(const std::string& model, const std::vector<Prompt>
   const std::string input = write_jsonl(name, prompts);
   for (const std::string& setting : settings) {
     SCOPED_TRACE(setting);
-    auto r = run_command(chunkwise_binary() + " batch -m " + quote(model) + " -f " + quote(input) + " " + setting);
+    auto r = run_command(chunkwise_binary() + " batch -m " + shell_quote(model) + " -f " + shell_quote(input) + " " +
+                         setting);
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const auto lines = parse_lines(r.out);
     ASSERT_EQ(lines.size(), prompts.size());
@@ -133,7 +123,8 @@ TEST(BatchCli, GreedyEqualsRunGeneratedModel) {
   CW_REQUIRE_SHARED_DATA(dir);
   const std::string model = testing::temp_dir() + "/batch-tiny-f16.gguf";
   auto made = run_command(chunkwise_binary() + " make-model --arch llama --shape tiny --type f16 --vocab " +
-                          quote(dir + "/vocab/ggml-vocab-llama-spm.gguf") + " -o " + quote(model));
+                          shell_quote(dir + "/vocab/ggml-vocab-llama-spm.gguf") + " -o " +
+                          shell_quote(model));
   ASSERT_EQ(made.exit_code, 0) << made.err;
   expect_batch_equals_run(model, mixed_prompts(12, 40), "tiny.jsonl",
                           {"--batch-tokens 512 --threads 2", "--batch-tokens 16 --parallel 16",
@@ -146,7 +137,8 @@ TEST(BatchCli, BatchInvariantGreedyEqualsRunQuantized) {
   CW_REQUIRE_SHARED_DATA(dir);
   const std::string model = testing::temp_dir() + "/batch-tiny-q4_0.gguf";
   auto made = run_command(chunkwise_binary() + " make-model --arch llama --shape tiny --type q4_0 --vocab " +
-                          quote(dir + "/vocab/ggml-vocab-llama-spm.gguf") + " -o " + quote(model));
+                          shell_quote(dir + "/vocab/ggml-vocab-llama-spm.gguf") + " -o " +
+                          shell_quote(model));
   ASSERT_EQ(made.exit_code, 0) << made.err;
   expect_batch_equals_run(model, mixed_prompts(12, 40), "tiny-q4_0.jsonl",
                           {"--batch-invariant --batch-tokens 512 --threads 2",
@@ -167,7 +159,8 @@ TEST(BatchCli, SharedPrefixIsReportedAndOrderKept) {
     f << "\n";
     f << "{\"prompt\": " << "\"" << long_prompt << "The end.\", \"n_predict\": 4, \"temperature\": 0, \"seed\": 3}\n";
   }
-  auto r = run_command(chunkwise_binary() + " batch -m " + quote(model) + " -f " + quote(path) + " --parallel 1");
+  auto r = run_command(chunkwise_binary() + " batch -m " + shell_quote(model) + " -f " + shell_quote(path) +
+                       " --parallel 1");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto lines = parse_lines(r.out);
   ASSERT_EQ(lines.size(), 2u);
@@ -182,8 +175,8 @@ TEST(BatchCli, SharedPrefixIsReportedAndOrderKept) {
 
   // -o writes the same lines to a file.
   const std::string out_path = testing::temp_dir() + "/prefix-out.jsonl";
-  auto r2 = run_command(chunkwise_binary() + " batch -m " + quote(model) + " -f " + quote(path) + " --parallel 1 -o " +
-                        quote(out_path));
+  auto r2 = run_command(chunkwise_binary() + " batch -m " + shell_quote(model) + " -f " + shell_quote(path) +
+                        " --parallel 1 -o " + shell_quote(out_path));
   ASSERT_EQ(r2.exit_code, 0) << r2.err;
   EXPECT_TRUE(r2.out.empty());
   std::ifstream in(out_path);
@@ -217,7 +210,8 @@ TEST(BatchCli, BadInputIsOneLineErrorWithLineNumber) {
   for (size_t i = 0; i < cases.size(); ++i) {
     const std::string path = testing::temp_dir() + "/bad" + std::to_string(i) + ".jsonl";
     std::ofstream(path) << cases[i].content;
-    auto r = run_command(chunkwise_binary() + " batch -m " + quote(model) + " -f " + quote(path) + " --ctx 256");
+    auto r = run_command(chunkwise_binary() + " batch -m " + shell_quote(model) + " -f " + shell_quote(path) +
+                         " --ctx 256");
     EXPECT_EQ(r.exit_code, 2) << cases[i].content;
     EXPECT_TRUE(r.out.empty());
     EXPECT_NE(r.err.find(cases[i].expect), std::string::npos) << "got: " << r.err;
@@ -225,14 +219,14 @@ TEST(BatchCli, BadInputIsOneLineErrorWithLineNumber) {
   }
   const std::string ok = testing::temp_dir() + "/ok.jsonl";
   std::ofstream(ok) << "{\"prompt\": \"a\"}\n";
-  for (const std::string& args : {std::string(" -f ") + ok, " -m " + quote(model), " -m " + quote(model) + " -f /nonexistent.jsonl",
-                                  " -m " + quote(model) + " -f " + ok + " --kv-mem 1M --ctx 5",
-                                  " -m " + quote(model) + " -f " + ok + " --kv-mem 12Q",
-                                  " -m " + quote(model) + " -f " + ok + " --kv-mem 100",
-                                  " -m " + quote(model) + " -f " + ok + " --schedule fifo",
-                                  " -m " + quote(model) + " -f " + ok + " --kv-policy nope",
-                                  " -m " + quote(model) + " -f " + ok + " --kv-type q8",
-                                  " -m " + quote(model) + " -f " + ok + " --parallel 0"}) {
+  for (const std::string& args : {std::string(" -f ") + ok, " -m " + shell_quote(model), " -m " + shell_quote(model) + " -f /nonexistent.jsonl",
+                                  " -m " + shell_quote(model) + " -f " + ok + " --kv-mem 1M --ctx 5",
+                                  " -m " + shell_quote(model) + " -f " + ok + " --kv-mem 12Q",
+                                  " -m " + shell_quote(model) + " -f " + ok + " --kv-mem 100",
+                                  " -m " + shell_quote(model) + " -f " + ok + " --schedule fifo",
+                                  " -m " + shell_quote(model) + " -f " + ok + " --kv-policy nope",
+                                  " -m " + shell_quote(model) + " -f " + ok + " --kv-type q8",
+                                  " -m " + shell_quote(model) + " -f " + ok + " --parallel 0"}) {
     auto r = run_command(chunkwise_binary() + " batch" + args);
     EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << args << "\n" << r.err;

@@ -17,21 +17,10 @@ namespace {
 
 using testing::chunkwise_binary;
 using testing::run_command;
-
-std::string quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out + "'";
-}
+using testing::shell_quote;
 
 std::string run_cmd(const std::string& model, const std::string& args) {
-  return chunkwise_binary() + " run -m " + quote(model) + " " + args;
+  return chunkwise_binary() + " run -m " + shell_quote(model) + " " + args;
 }
 
 std::vector<int64_t> ints(const JsonValue* v) {
@@ -72,7 +61,8 @@ TEST(RunCli, GreedyMatchesLlamaCppReference) {
     SCOPED_TRACE("prompt: " + prompt);
     const auto& ref_steps = ref->get("steps")->items();
 
-    auto r = run_command(run_cmd(model, "-p " + quote(prompt) + " -n 128 --temp 0 --json --logits-top 5"));
+    auto r =
+        run_command(run_cmd(model, "-p " + shell_quote(prompt) + " -n 128 --temp 0 --json --logits-top 5"));
     ASSERT_EQ(r.exit_code, 0) << r.err;
     JsonValue got = parse_one_object(r.out);
     EXPECT_EQ(ints(got.get("prompt_tokens")), ints(ref->get("prompt_tokens")));
@@ -178,14 +168,14 @@ TEST(RunCli, PromptFromFileSmallUbatchAndPromptOnly) {
   const std::string prompt = "Once upon a time, in a small house, there lived a girl named Sue.";
   const std::string path = testing::temp_dir() + "/prompt.txt";
   std::ofstream(path) << prompt;
-  auto a = run_command(run_cmd(model, "-p " + quote(prompt) + " -n 16 --temp 0 --json"));
-  auto b = run_command(run_cmd(model, "-f " + quote(path) + " -n 16 --temp 0 --json --ubatch 3"));
+  auto a = run_command(run_cmd(model, "-p " + shell_quote(prompt) + " -n 16 --temp 0 --json"));
+  auto b = run_command(run_cmd(model, "-f " + shell_quote(path) + " -n 16 --temp 0 --json --ubatch 3"));
   ASSERT_EQ(a.exit_code, 0) << a.err;
   ASSERT_EQ(b.exit_code, 0) << b.err;
   JsonValue ja = parse_one_object(a.out), jb = parse_one_object(b.out);
   EXPECT_EQ(ints(ja.get("prompt_tokens")), ints(jb.get("prompt_tokens")));
   EXPECT_EQ(ints(ja.get("tokens")), ints(jb.get("tokens")));
-  auto c = run_command(run_cmd(model, "-p " + quote(prompt) + " -n 16 --temp 0 --json --threads 2"));
+  auto c = run_command(run_cmd(model, "-p " + shell_quote(prompt) + " -n 16 --temp 0 --json --threads 2"));
   ASSERT_EQ(c.exit_code, 0) << c.err;
   JsonValue jc = parse_one_object(c.out);
   EXPECT_EQ(ints(ja.get("tokens")), ints(jc.get("tokens")));
@@ -211,16 +201,16 @@ TEST(RunCli, ErrorsAreOneLineAndExitTwo) {
     std::string args;
     std::string message;  // a substring of the error line
   };
-  const std::string m = "-m " + quote(model) + " ";
+  const std::string m = "-m " + shell_quote(model) + " ";
   const std::vector<Case> cases = {
       {"-p hi", "-m MODEL.gguf is required"},
       {"-m " + tmp + "/missing.gguf -p hi", "missing.gguf"},
-      {"-m " + quote(not_gguf) + " -p hi", ""},
+      {"-m " + shell_quote(not_gguf) + " -p hi", ""},
       {m, "exactly one of -p"},
-      {m + "-p hi -f " + quote(empty), "exactly one of -p"},
-      {m + "-f " + quote(empty), "empty"},
+      {m + "-p hi -f " + shell_quote(empty), "exactly one of -p"},
+      {m + "-f " + shell_quote(empty), "empty"},
       {m + "-f " + tmp + "/nope.txt", "nope.txt"},
-      {m + "-f " + quote(tmp), ""},
+      {m + "-f " + shell_quote(tmp), ""},
       {m + "-p ''", "empty"},
       {m + "-p hi --temp -1", "--temp"},
       {m + "-p hi --temp abc", "--temp"},

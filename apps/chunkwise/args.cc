@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <sstream>
 
 namespace cw::app {
@@ -162,6 +163,21 @@ std::string ArgParser::help() const {
   }
   ss << "  -h, --help\n      show this help\n";
   return ss.str();
+}
+
+Result<std::string> read_input_file(const std::string& path, bool dash_is_stdin) {
+  const bool from_stdin = dash_is_stdin && path == "-";
+  std::FILE* f = from_stdin ? stdin : std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return not_found("cannot open '" + path + "': " + std::strerror(errno));
+  std::string text;
+  char buf[65536];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+  const bool failed = std::ferror(f) != 0;
+  const int err = errno;
+  if (!from_stdin) std::fclose(f);
+  if (failed) return invalid_argument("cannot read '" + path + "': " + std::strerror(err));
+  return text;
 }
 
 int report_error(const std::string& command, const Status& status) {

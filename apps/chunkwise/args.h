@@ -49,6 +49,10 @@ class ArgParser {
   bool help_requested_ = false;
 };
 
+// Reads a whole input file named on the command line ("-" is standard input when `dash_is_stdin`).
+// Errors name the path: not_found when it cannot be opened, invalid_argument on a read error.
+Result<std::string> read_input_file(const std::string& path, bool dash_is_stdin);
+
 // Exit codes shared by all subcommands.
 constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1;  // the work itself failed (I/O error while writing output, ...)

@@ -57,19 +57,6 @@ Result<uint64_t> parse_bytes(const std::string& s) {
   return static_cast<uint64_t>(v) * mul;
 }
 
-Result<std::string> read_file(const std::string& path) {
-  std::FILE* f = path == "-" ? stdin : std::fopen(path.c_str(), "rb");
-  if (f == nullptr) return not_found("cannot open '" + path + "': " + std::strerror(errno));
-  std::string text;
-  char buf[65536];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
-  const bool failed = std::ferror(f) != 0;
-  if (f != stdin) std::fclose(f);
-  if (failed) return invalid_argument("cannot read '" + path + "'");
-  return text;
-}
-
 Status line_error(int64_t line_no, const std::string& what) {
   return invalid_argument("line " + std::to_string(line_no) + ": " + what);
 }
@@ -238,7 +225,7 @@ int batch_main(int argc, char** argv) {
   cfg.kv_policy = kv_policy;
   cfg.batch_invariant = batch_invariant;
 
-  auto text = read_file(input);
+  auto text = read_input_file(input, /*dash_is_stdin=*/true);
   if (!text.is_ok()) return report_error(kCmd, text.status());
   GenerationRequest defaults;
   defaults.n_predict = n_predict;

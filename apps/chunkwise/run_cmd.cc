@@ -2,9 +2,7 @@
 //               [--threads N] [--json] [--logits-top K]
 // Generates a completion of a prompt: streamed text on stdout and a timing line on stderr, or one JSON
 // object with --json.
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <limits>
 #include <random>
 #include <string>
@@ -26,16 +24,7 @@ namespace {
 constexpr const char* kCmd = "run";
 
 Result<std::string> read_prompt_file(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) return not_found("cannot open '" + path + "': " + std::strerror(errno));
-  std::string text;
-  char buf[65536];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
-  const bool failed = std::ferror(f) != 0;
-  const int err = errno;
-  std::fclose(f);
-  if (failed) return invalid_argument("cannot read '" + path + "': " + std::strerror(err));
+  CW_ASSIGN_OR_RETURN(std::string text, read_input_file(path, /*dash_is_stdin=*/false));
   if (text.empty()) return invalid_argument("the prompt file '" + path + "' is empty");
   return text;
 }

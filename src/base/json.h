@@ -9,7 +9,8 @@
 
 namespace cw {
 
-// Appends `s` as a quoted JSON string to `out`.
+// Appends `s` as a quoted JSON string to `out` (RFC 8259 escapes, other control bytes as \u00xx; each
+// byte that does not start a valid UTF-8 sequence is written as U+FFFD).
 void json_append_string(std::string& out, std::string_view s);
 
 // A builder with automatic commas. Not thread-safe. Misuse (key outside an object) is a bug: CW_CHECK.

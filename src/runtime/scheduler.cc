@@ -249,11 +249,8 @@ bool Scheduler::admit_front(int64_t max_rows, StepEvents* events) {
   return true;
 }
 
-void Scheduler::plan_chunked(StepEvents* events) {
-  int64_t budget = opt_.batch_tokens;
-  // 1. Decodes, oldest admission first.
-  const std::vector<RequestId> order = running_;
-  for (RequestId id : order) {
+int64_t Scheduler::plan_decodes(int64_t budget, StepEvents* events) {
+  for (RequestId id : std::vector<RequestId>(running_)) {
     if (budget == 0) break;
     auto it = seqs_.find(id);
     if (it == seqs_.end() || it->second.kv < 0 || !it->second.decoding()) continue;
@@ -267,6 +264,12 @@ void Scheduler::plan_chunked(StepEvents* events) {
     }
     if (!failed && seqs_.count(id) && seq(id).step_rows > 0) --budget;
   }
+  return budget;
+}
+
+void Scheduler::plan_chunked(StepEvents* events) {
+  // 1. Decodes, oldest admission first.
+  int64_t budget = plan_decodes(opt_.batch_tokens, events);
   // 2. Prefill chunks of admitted sequences.
   for (RequestId id : std::vector<RequestId>(running_)) {
     if (budget == 0) break;
@@ -306,21 +309,7 @@ void Scheduler::plan_prefill_first(StepEvents* events) {
   }
   if (!step_order_.empty()) return;
   // No prompt to run: every decode (the budget still bounds the rows).
-  int64_t budget = opt_.batch_tokens;
-  for (RequestId id : std::vector<RequestId>(running_)) {
-    if (budget == 0) break;
-    auto it = seqs_.find(id);
-    if (it == seqs_.end() || it->second.kv < 0 || !it->second.decoding()) continue;
-    Seq& s = it->second;
-    bool failed = false;
-    while (!try_append(s, 1, events, &failed) && !failed) {
-      const RequestId victim = preemption_victim(s.admit_order - 1);
-      CW_CHECK(victim >= 0);
-      preempt(victim);
-      if (victim == id) break;
-    }
-    if (!failed && seqs_.count(id) && seq(id).step_rows > 0) --budget;
-  }
+  plan_decodes(opt_.batch_tokens, events);
 }
 
 void Scheduler::build_batch(StepPlan* plan) {

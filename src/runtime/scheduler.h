@@ -203,6 +203,9 @@ class Scheduler {
   bool admit_front(int64_t max_rows, StepEvents* events);
   void finish(Seq& s, FinishReason reason, Status error, StepEvents* events);
   void build_batch(StepPlan* plan);
+  // One decode row for each running decoding sequence, oldest admission first, at most `budget` rows
+  // (preempting newer sequences when the KV cache is full); returns the budget left.
+  int64_t plan_decodes(int64_t budget, StepEvents* events);
   void plan_chunked(StepEvents* events);
   void plan_prefill_first(StepEvents* events);
 

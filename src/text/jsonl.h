@@ -1,8 +1,8 @@
 // JSON Lines output of chunks:
 //   {"doc":..,"index":..,"byte_begin":..,"byte_end":..,"char_begin":..,"char_end":..,"n_tokens":..,
 //    "text":..[,"headings":[..]][,"kind":..]}
-// Strings are escaped per RFC 8259; an invalid UTF-8 byte in the text is written as U+FFFD (the offsets
-// still index the original bytes).
+// Strings are escaped by cw::json_append_string (base/json.h): RFC 8259, an invalid UTF-8 byte in the
+// text is written as U+FFFD (the offsets still index the original bytes).
 #pragma once
 
 #include <string>
@@ -11,10 +11,6 @@
 #include "text/chunker.h"
 
 namespace cw::text {
-
-// Appends `s` as a quoted JSON string. `known_valid`: the caller guarantees `s` is valid UTF-8 (skips the
-// per-code-point check; a fast path for whole documents validated once).
-void append_json_string(std::string& out, std::string_view s, bool known_valid = false);
 
 // Appends one line (with '\n') for chunk `c` of the document `input`. with_text = false leaves out "text"
 // (offsets only: the chunk is input[byte_begin, byte_end)).

@@ -6,6 +6,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/json.h"
 #include "support/testing.h"
 #include "text/chunker.h"
 #include "text/jsonl.h"
@@ -220,7 +221,7 @@ TEST(Segment, SentencesAndLocales) {
 
 TEST(Jsonl, EscapesAndReplacesInvalidBytes) {
   std::string out;
-  append_json_string(out, std::string("a\"b\\c\n\t\x01\xFF\xC3\xA9 0123456789abcdef\""));
+  json_append_string(out, std::string("a\"b\\c\n\t\x01\xFF\xC3\xA9 0123456789abcdef\""));
   EXPECT_EQ(out, "\"a\\\"b\\\\c\\n\\t\\u0001\xEF\xBF\xBD\xC3\xA9 0123456789abcdef\\\"\"");
   Chunk c;
   c.doc = "d.md";

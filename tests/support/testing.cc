@@ -67,4 +67,16 @@ CommandResult run_command(const std::string& cmdline) {
   return r;
 }
 
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out + "'";
+}
+
 }  // namespace cw::testing

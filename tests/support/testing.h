@@ -26,6 +26,9 @@ struct CommandResult {
 // Runs a shell command line, capturing stdout and stderr.
 CommandResult run_command(const std::string& cmdline);
 
+// `s` as one single-quoted POSIX shell word (embedded ' written as '\''), for run_command lines.
+std::string shell_quote(const std::string& s);
+
 }  // namespace cw::testing
 
 // Skips the current test when ../shared/data is absent; binds `dir` to its path otherwise.

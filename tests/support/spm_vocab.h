@@ -1,0 +1,15 @@
+// A small SentencePiece-style (llama) vocabulary for tests that generate models in memory
+// (model::make_model copies the tokenizer.* metadata of a vocabulary file into the model).
+#pragma once
+
+#include "gguf/writer.h"
+
+namespace cw::testing {
+
+// Adds to `w`, in this order: tokenizer.ggml.model = "llama", tokenizer.ggml.tokens (512 tokens:
+// <unk> <s> </s>, the 256 byte tokens <0x00>..<0xFF>, then "▁w0", "▁w1", ...), tokenizer.ggml.scores
+// (0 for the first 259, then -i for "▁wi"), tokenizer.ggml.token_type (2, 3, 3, 256 x 6, then 1),
+// tokenizer.ggml.bos_token_id = 1 and tokenizer.ggml.eos_token_id = 2.
+void add_small_spm_vocab(gguf::Writer& w);
+
+}  // namespace cw::testing
