@@ -5,7 +5,8 @@
 //   - f32 cache: scores and the weighted V sum in fp32 (exact reference numerics);
 //   - f16 cache (default, half the memory): K and V stored as fp16; like llama.cpp's CPU path, Q and
 //     the softmax probabilities are rounded to fp16 for the two products, accumulation is fp32.
-// Softmax is max-subtracted with an fp32 exp and a double sum (as softmax_ref).
+// Softmax is max-subtracted with an fp32 exp and a double sum (softmax_ref; the AVX2 kernel uses an 8-lane exp
+// within ~2 ulp of expf, softmax_f32_avx2).
 #pragma once
 
 #include <cstdint>
@@ -47,6 +48,10 @@ void attention_f16(const AttentionShape& s, const float* q, const KvBlocks& kv, 
 // The portable version (the reference for the AVX2 one).
 void attention_f16_scalar(const AttentionShape& s, const float* q, const KvBlocks& kv, int64_t n_kv, float* out,
                           float* scratch, int64_t h0, int64_t h1);
+
+// softmax_ref with a vectorized exp (within ~2 ulp of expf); AVX2 only (callers check the ISA). The AVX2
+// attention uses it.
+void softmax_f32_avx2(float* x, int64_t n);
 
 // Contiguous-cache conveniences: k, v: [n_kv, kv_stride].
 inline void attention_f32(const AttentionShape& s, const float* q, const float* k, const float* v, int64_t n_kv,

@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "kernels/cpu/x86_simd.h"
 #include "kernels/cpu/attention.h"
@@ -13,6 +14,26 @@ namespace cw::kernels {
 namespace {
 
 inline __m256 load_h8(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+
+// e^x for 8 lanes (Cephes-style: x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial, times 2^n), within ~2 ulp
+// of expf for x in [-87, 88]; lanes below -87 give e^-87 (~1.6e-38: nothing next to the softmax's 1).
+inline __m256 exp8(__m256 x) {
+  x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
+  x = _mm256_min_ps(x, _mm256_set1_ps(88.0f));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
 
 inline float round_f16(float x) {
   return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtps_ph(_mm_set_ss(x), _MM_FROUND_TO_NEAREST_INT)));
@@ -28,6 +49,37 @@ inline float round_f16(float x) {
 // arithmetic is unchanged — each score is the 8-lane FMA chain over head_dim then hsum8, and each output
 // lane accumulates its probability-weighted V values position after position — so the results are bit
 // for bit those of processing the heads one at a time.
+// softmax_ref's steps (max-subtracted exponentials, fp64 sum, one fp32 scale) with an 8-lane exp.
+void softmax_f32_avx2(float* x, int64_t n) {
+  __m256 vmax = _mm256_set1_ps(-INFINITY);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(x + i));
+  float mx = hmax8(vmax);
+  for (; i < n; ++i) mx = std::max(mx, x[i]);
+  const __m256 m8 = _mm256_set1_ps(mx);
+  __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+  i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), m8));
+    _mm256_storeu_ps(x + i, e);
+    s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+    s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+  }
+  alignas(32) double parts[4];
+  _mm256_store_pd(parts, _mm256_add_pd(s0, s1));
+  double sum = (parts[0] + parts[1]) + (parts[2] + parts[3]);
+  if (i < n) {
+    alignas(32) float tail[8], out[8];
+    for (int k = 0; k < 8; ++k) tail[k] = i + k < n ? x[i + k] - mx : -INFINITY;
+    _mm256_store_ps(out, exp8(_mm256_load_ps(tail)));
+    for (int k = 0; i + k < n; ++k) x[i + k] = out[k], sum += out[k];
+  }
+  const __m256 inv = _mm256_set1_ps(static_cast<float>(1.0 / sum));
+  i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
+  for (; i < n; ++i) x[i] *= static_cast<float>(1.0 / sum);
+}
+
 namespace {
 
 // Heads h .. h + G - 1 (all on KV head kvh); G is a template parameter so the accumulators stay in registers.
@@ -58,7 +110,7 @@ void head_group(const AttentionShape& s, const float* q, const KvBlocks& kv, int
   // Softmax per head, then the probabilities rounded to fp16 once (the V product's operand).
   for (int g = 0; g < G; ++g) {
     float* sg = scores + g * n_kv;
-    softmax_ref(sg, n_kv);
+    softmax_f32_avx2(sg, n_kv);
     for (int64_t j = 0; j < n_kv; ++j) sg[j] = round_f16(sg[j]);
   }
   // out[h + g] = sum_j p[g][j] * V[j], one 8-dim slice at a time, positions in order.
