@@ -69,6 +69,11 @@ struct Harness {
     max_step_rows = std::max<int64_t>(max_step_rows, static_cast<int64_t>(plan.batch.tokens.size()));
     if (sched->options().schedule == Schedule::kPrefillFirst && plan.n_prefill_rows > 0 && plan.n_decode_rows > 0)
       saw_mixed_prefill_first_step = true;
+    run_planned();
+    return true;
+  }
+  // Executes the plan built by sched->plan() (tests inspect it first), completes or fails it, delivers.
+  Status run_planned() {
     Status st = exec->execute(plan, &logits);
     if (st.is_ok()) {
       sched->complete(plan, logits, &events);
@@ -76,7 +81,7 @@ struct Harness {
       sched->fail(plan, st, &events);
     }
     deliver();
-    return true;
+    return st;
   }
   void run_to_idle() {
     int guard = 0;
@@ -205,9 +210,7 @@ TEST(SchedulerTest, ChunkedStepsPutDecodesFirstUnderTheBudget) {
     EXPECT_EQ(h.plan.n_decode_rows, 1) << "step " << i;
     EXPECT_EQ(h.plan.ids.front(), 0);
     EXPECT_EQ(static_cast<int64_t>(h.plan.batch.tokens.size()), std::min<int64_t>(16, 1 + 100 - 15 * i));
-    ASSERT_TRUE(h.exec->execute(h.plan, &h.logits).is_ok());
-    h.sched->complete(h.plan, h.logits, &h.events);
-    h.deliver();
+    ASSERT_TRUE(h.run_planned().is_ok());
   }
   h.run_to_idle();
   EXPECT_EQ(h.results[0].tokens, oracle(a));
@@ -231,15 +234,11 @@ TEST(SchedulerTest, PrefillFirstRunsWholePromptsAndPausesDecodes) {
   ASSERT_TRUE(h.sched->plan(&h.plan, &h.events));
   EXPECT_EQ(h.plan.n_prefill_rows, 40);
   EXPECT_EQ(h.plan.n_decode_rows, 0);
-  ASSERT_TRUE(h.exec->execute(h.plan, &h.logits).is_ok());
-  h.sched->complete(h.plan, h.logits, &h.events);
-  h.deliver();
+  ASSERT_TRUE(h.run_planned().is_ok());
   ASSERT_TRUE(h.sched->plan(&h.plan, &h.events));  // no prompt left: both decode
   EXPECT_EQ(h.plan.n_decode_rows, 2);
   EXPECT_EQ(h.plan.n_prefill_rows, 0);
-  ASSERT_TRUE(h.exec->execute(h.plan, &h.logits).is_ok());
-  h.sched->complete(h.plan, h.logits, &h.events);
-  h.deliver();
+  ASSERT_TRUE(h.run_planned().is_ok());
   h.run_to_idle();
   EXPECT_EQ(h.results[0].tokens, oracle(a));
   EXPECT_EQ(h.results[1].tokens, oracle(b));
