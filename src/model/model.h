@@ -1,9 +1,9 @@
 // A loaded model: hyper-parameters plus weights bound in place to the GGUF mapping (zero copy; only the
 // small norm vectors and biases are converted to fp32 at load).
 //
-// Session runs the forward pass of one sequence over a contiguous fp32 KV cache of n_ctx positions; the
-// paged, multi-sequence cache of DESIGN.md §3 replaces it in the KV layer. Prompts may be fed in
-// micro-batches of any size: the result is the same as one shot.
+// Session runs the forward pass (model/forward.h) of one sequence over a private KV cache of n_ctx
+// positions (one block); the Engine runs the same Forward over a shared paged cache for many sequences.
+// Prompts may be fed in micro-batches of any size: the result is the same as one shot.
 //
 // Thread-safety: a Model is immutable after load and may be shared; a Session is single-threaded.
 #pragma once

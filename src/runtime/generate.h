@@ -5,7 +5,7 @@
 // after n_predict tokens or at `eos` (which is reported and recorded, but not evaluated). Prompt tokens
 // are accepted into the sampler first, so penalties see them (as llama.cpp does).
 //
-// This is the single-sequence path of DESIGN.md §3 until the Engine / Scheduler replace it.
+// The single-sequence path (`run`); many sequences at once go through runtime/engine.h.
 // Thread-safety: uses the session and the sampler exclusively for the duration of the call.
 #pragma once
 
