@@ -15,6 +15,7 @@
 
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/fp16.h"
+#include "kernels/cpu/matmul.h"
 #include "kernels/cpu/ops_ref.h"
 #include "model/model.h"
 
@@ -71,6 +72,7 @@ void Forward::ensure_buffers(int64_t n, int64_t max_kv) {
     buf_.v.resize(sz(hp.n_head_kv * hp.head_dim));
     buf_.gate.resize(sz(hp.n_ff));
     buf_.up.resize(sz(hp.n_ff));
+    buf_.rope.resize(sz(hp.n_rot));
     buf_tokens_ = n;
   }
   if (max_kv > buf_kv_) {
@@ -136,6 +138,17 @@ void Forward::attention(const Batch& batch, KvCache& kv, int64_t layer) {
   });
 }
 
+template <typename Fn>
+void Forward::for_rows(int64_t n, Fn&& fn) {
+  if (n < 4) {
+    for (int64_t t = 0; t < n; ++t) fn(t);
+    return;
+  }
+  pool_.parallel_for(n, [&](int64_t b, int64_t e, int) {
+    for (int64_t t = b; t < e; ++t) fn(t);
+  });
+}
+
 Status Forward::run(const Batch& batch, KvCache& kv, std::vector<float>* logits, std::vector<float>* hidden) {
   const HParams& hp = m_.hparams();
   CW_RETURN_IF_ERROR(validate(batch, kv, hp, row_covered_));
@@ -153,55 +166,65 @@ Status Forward::run(const Batch& batch, KvCache& kv, std::vector<float>* logits,
   const bool f16 = kv.shape().type == KvType::kF16;
   const float* freq_factors = m_.rope_freq_factors().empty() ? nullptr : m_.rope_freq_factors().data();
   float *x = buf_.x.data(), *h = buf_.h.data(), *q = buf_.q.data(), *k = buf_.k.data(), *v = buf_.v.data();
-  float *proj = buf_.proj.data(), *gate = buf_.gate.data(), *up = buf_.up.data();
-  auto mm = [&](const WeightRef& w, const float* in, float* out, const std::vector<float>& bias, int64_t rows) {
-    kernels::matmul(w.data, w.type, w.n_in, w.n_out, in, rows, out, bias.empty() ? nullptr : bias.data(), pool_,
-                    mm_scratch_, batch_invariant_);
+  float *proj = buf_.proj.data(), *gate = buf_.gate.data(), *up = buf_.up.data(), *rope = buf_.rope.data();
+  const auto bias_of = [](const std::vector<float>& b) { return b.empty() ? nullptr : b.data(); };
+  // Weights that read the same input run as one pool dispatch (kernels::matmul_group), with the residual
+  // add and SwiGLU fused into the pass over their output rows.
+  const auto part = [](const WeightRef& w, float* y, const float* bias = nullptr, float* residual = nullptr) {
+    kernels::MatmulPart p;
+    p.w = w.data;
+    p.w_type = w.type;
+    p.n_out = w.n_out;
+    p.y = y;
+    p.bias = bias;
+    p.residual = residual;
+    return p;
   };
-  static const std::vector<float> kNoBias;
+  const auto group = [&](std::initializer_list<kernels::MatmulPart> parts, int64_t n_in, const float* in,
+                         kernels::MatmulEpilogue epilogue = kernels::MatmulEpilogue::kNone) {
+    kernels::matmul_group(parts.begin(), static_cast<int>(parts.size()), n_in, in, n, pool_, mm_scratch_,
+                          batch_invariant_, epilogue);
+  };
 
-  for (int64_t t = 0; t < n; ++t)
+  for_rows(n, [&](int64_t t) {
     kernels::get_row_ref(m_.tok_embd().data, m_.tok_embd().type, E, batch.tokens[static_cast<size_t>(t)], x + t * E);
+  });
+  // Rope angles depend only on a row's position: once per row for all heads and layers.
+  for_rows(n, [&](int64_t t) {
+    const BatchSeq& s = batch.seqs[static_cast<size_t>(row_seq_[static_cast<size_t>(t)])];
+    const double pos = s.pos_offset + static_cast<double>(s.n_past + (t - s.first));
+    kernels::rope_angles(pos, hp.n_rot, hp.rope_freq_base, hp.rope_freq_scale, freq_factors, rope + t * hp.n_rot);
+  });
 
   for (int64_t l = 0; l < hp.n_layer; ++l) {
     const LayerWeights& L = m_.layers()[static_cast<size_t>(l)];
-    for (int64_t t = 0; t < n; ++t) kernels::rms_norm_ref(x + t * E, L.attn_norm.data(), h + t * E, E, hp.rms_eps);
-    mm(L.wq, h, q, L.bq, n);
-    mm(L.wk, h, k, L.bk, n);
-    mm(L.wv, h, v, L.bv, n);
-    for (const BatchSeq& s : batch.seqs) {
-      for (int64_t i = 0; i < s.count; ++i) {
-        const int64_t t = s.first + i, slot = s.n_past + i;
-        const double pos = s.pos_offset + static_cast<double>(slot);
-        kernels::rope_ref(q + t * q_dim, H, D, hp.n_rot, pos, hp.rope_freq_base, hp.rope_freq_scale, hp.rope_style,
-                          freq_factors);
-        kernels::rope_ref(k + t * kv_dim, HKV, D, hp.n_rot, pos, hp.rope_freq_base, hp.rope_freq_scale, hp.rope_style,
-                          freq_factors);
-        const int32_t block = s.block_table[static_cast<size_t>(slot / bs)];
-        const int64_t row = (slot % bs) * kv_dim;
-        if (f16) {
-          uint16_t* kd = static_cast<uint16_t*>(kv.k_block(l, block)) + row;
-          uint16_t* vd = static_cast<uint16_t*>(kv.v_block(l, block)) + row;
-          for (int64_t j = 0; j < kv_dim; ++j) {
-            kd[j] = kernels::fp32_to_fp16(k[t * kv_dim + j]);
-            vd[j] = kernels::fp32_to_fp16(v[t * kv_dim + j]);
-          }
-        } else {
-          std::copy_n(k + t * kv_dim, kv_dim, static_cast<float*>(kv.k_block(l, block)) + row);
-          std::copy_n(v + t * kv_dim, kv_dim, static_cast<float*>(kv.v_block(l, block)) + row);
+    for_rows(n, [&](int64_t t) { kernels::rms_norm_ref(x + t * E, L.attn_norm.data(), h + t * E, E, hp.rms_eps); });
+    group({part(L.wq, q, bias_of(L.bq)), part(L.wk, k, bias_of(L.bk)), part(L.wv, v, bias_of(L.bv))}, E, h);
+    for_rows(n, [&](int64_t t) {
+      const BatchSeq& s = batch.seqs[static_cast<size_t>(row_seq_[static_cast<size_t>(t)])];
+      const int64_t slot = s.n_past + (t - s.first);
+      kernels::rope_apply(q + t * q_dim, H, D, hp.n_rot, hp.rope_style, rope + t * hp.n_rot);
+      kernels::rope_apply(k + t * kv_dim, HKV, D, hp.n_rot, hp.rope_style, rope + t * hp.n_rot);
+      const int32_t block = s.block_table[static_cast<size_t>(slot / bs)];
+      const int64_t row = (slot % bs) * kv_dim;
+      if (f16) {
+        uint16_t* kd = static_cast<uint16_t*>(kv.k_block(l, block)) + row;
+        uint16_t* vd = static_cast<uint16_t*>(kv.v_block(l, block)) + row;
+        for (int64_t j = 0; j < kv_dim; ++j) {
+          kd[j] = kernels::fp32_to_fp16(k[t * kv_dim + j]);
+          vd[j] = kernels::fp32_to_fp16(v[t * kv_dim + j]);
         }
+      } else {
+        std::copy_n(k + t * kv_dim, kv_dim, static_cast<float*>(kv.k_block(l, block)) + row);
+        std::copy_n(v + t * kv_dim, kv_dim, static_cast<float*>(kv.v_block(l, block)) + row);
       }
-    }
+    });
     attention(batch, kv, l);
-    mm(L.wo, buf_.attn.data(), proj, kNoBias, n);
-    for (int64_t i = 0; i < n * E; ++i) x[i] += proj[i];
+    group({part(L.wo, proj, nullptr, x)}, q_dim, buf_.attn.data());  // x += Wo attn
 
-    for (int64_t t = 0; t < n; ++t) kernels::rms_norm_ref(x + t * E, L.ffn_norm.data(), h + t * E, E, hp.rms_eps);
-    mm(L.ffn_gate, h, gate, kNoBias, n);
-    mm(L.ffn_up, h, up, kNoBias, n);
-    kernels::swiglu_ref(gate, up, gate, n * hp.n_ff);
-    mm(L.ffn_down, gate, proj, kNoBias, n);
-    for (int64_t i = 0; i < n * E; ++i) x[i] += proj[i];
+    for_rows(n, [&](int64_t t) { kernels::rms_norm_ref(x + t * E, L.ffn_norm.data(), h + t * E, E, hp.rms_eps); });
+    group({part(L.ffn_gate, gate), part(L.ffn_up, up)}, E, h, kernels::MatmulEpilogue::kSwiGlu);
+    group({part(L.ffn_down, proj, nullptr, x)}, hp.n_ff, gate);  // x += Wd (silu(gate) * up)
   }
 
   // Final norm of the requested rows, gathered in sequence order into proj: [n_out, n_embd].
@@ -215,7 +238,9 @@ Status Forward::run(const Batch& batch, KvCache& kv, std::vector<float>* logits,
   if (hidden != nullptr) hidden->assign(proj, proj + n_out * E);
   if (logits != nullptr) {
     logits->resize(static_cast<size_t>(n_out * hp.n_vocab));
-    if (n_out > 0) mm(m_.output(), proj, logits->data(), kNoBias, n_out);
+    if (n_out > 0)
+      kernels::matmul(m_.output().data, m_.output().type, E, hp.n_vocab, proj, n_out, logits->data(), nullptr, pool_,
+                      mm_scratch_, batch_invariant_);
   }
   return Status::ok();
 }

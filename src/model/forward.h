@@ -72,9 +72,13 @@ class Forward {
  private:
   struct Buffers {
     std::vector<float> x, h, q, k, v, attn, proj, gate, up, attn_scratch;
+    std::vector<float> rope;  // [n_tokens, n_rot]: each row's rope angles (kernels::rope_angles)
   };
   void ensure_buffers(int64_t n_tokens, int64_t max_kv);
   void attention(const Batch& batch, KvCache& kv, int64_t layer);
+  // fn(t) for every row t: on the pool when there are enough rows to pay for a dispatch, else inline.
+  template <typename Fn>
+  void for_rows(int64_t n, Fn&& fn);
 
   const Model& m_;
   ThreadPool pool_;

@@ -69,7 +69,7 @@ struct Harness {
     max_step_rows = std::max<int64_t>(max_step_rows, static_cast<int64_t>(plan.batch.tokens.size()));
     if (sched->options().schedule == Schedule::kPrefillFirst && plan.n_prefill_rows > 0 && plan.n_decode_rows > 0)
       saw_mixed_prefill_first_step = true;
-    run_planned();
+    (void)run_planned();  // a failing executor is some tests' subject: they check the events
     return true;
   }
   // Executes the plan built by sched->plan() (tests inspect it first), completes or fails it, delivers.

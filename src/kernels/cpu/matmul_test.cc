@@ -9,9 +9,11 @@
 #include <cstdio>
 #include <cstring>
 #include <random>
+#include <string>
 
 #include "kernels/cpu/fp16.h"
 
+#include "kernels/cpu/ops.h"
 #include "kernels/cpu/ops_ref.h"
 #include "kernels/cpu/quant_ref.h"
 
@@ -142,6 +144,86 @@ TEST(Matmul, MultiTokenRowsDoNotDependOnTheOtherTokens) {
     }
     set_isa(detected);
   }
+}
+
+}  // namespace
+}  // namespace cw::kernels
+
+namespace cw::kernels {
+namespace {
+
+// matmul_group = the same matmuls one by one, bit for bit: parts of one or several activation types, the
+// fused residual add, and the SwiGLU epilogue (= swiglu() of the separately computed gate and up rows).
+TEST(MatmulGroup, EqualsSeparateMatmulsBitForBit) {
+  std::mt19937 rng(5);
+  const Isa detected = detected_isa();
+  const int64_t n_in = 512;
+  struct Case {
+    uint32_t types[3];
+    int64_t n_out[3];
+  };
+  // Shapes like Q/K/V: same type; mixed types of one activation type (Q4_K_M's Q4_K + Q6_K); three
+  // activation types (Q8_0, Q8_K, F16); a partial last row block (37, 5).
+  const Case cases[] = {{{kTypeQ4_0, kTypeQ4_0, kTypeQ4_0}, {64, 16, 16}},
+                        {{kTypeQ4_K, kTypeQ4_K, kTypeQ6_K}, {48, 37, 5}},
+                        {{kTypeQ8_0, kTypeQ4_K, kTypeF16}, {40, 33, 64}}};
+  int checked = 0;
+  for (const Case& c : cases) {
+    std::vector<std::vector<uint8_t>> w;
+    for (int i = 0; i < 3; ++i) w.push_back(random_matrix(c.types[i], n_in, c.n_out[i], rng));
+    for (int64_t n_tokens : {1, 2, 9}) {
+      std::normal_distribution<float> nd(0.0f, 1.0f);
+      std::vector<float> x(static_cast<size_t>(n_tokens * n_in));
+      for (auto& v : x) v = nd(rng);
+      for (int isa = 0; isa <= static_cast<int>(detected); ++isa) {
+        set_isa(static_cast<Isa>(isa));
+        for (int threads : {1, 2, 3}) {
+          ThreadPool pool(threads);
+          MatmulScratch scratch;
+          std::vector<float> sep[3], grp[3], res_sep[3], res_grp[3];
+          MatmulPart parts[3];
+          for (int i = 0; i < 3; ++i) {
+            const size_t sz = static_cast<size_t>(n_tokens * c.n_out[i]);
+            sep[i].assign(sz, NAN);
+            grp[i].assign(sz, NAN);
+            res_sep[i].resize(sz);
+            for (auto& v : res_sep[i]) v = nd(rng);
+            res_grp[i] = res_sep[i];
+            matmul(w[i].data(), c.types[i], n_in, c.n_out[i], x.data(), n_tokens, sep[i].data(), nullptr, pool, scratch);
+            for (size_t j = 0; j < sz; ++j) res_sep[i][j] += sep[i][j];
+            parts[i].w = w[i].data();
+            parts[i].w_type = c.types[i];
+            parts[i].n_out = c.n_out[i];
+            parts[i].y = grp[i].data();
+            parts[i].residual = i == 1 ? res_grp[i].data() : nullptr;
+          }
+          matmul_group(parts, 3, n_in, x.data(), n_tokens, pool, scratch);
+          const std::string where = std::string("types ") + quant_traits(c.types[0])->name + "/" +
+                                    quant_traits(c.types[1])->name + "/" + quant_traits(c.types[2])->name +
+                                    " tokens " + std::to_string(n_tokens) + " " + isa_name(static_cast<Isa>(isa)) +
+                                    " threads " + std::to_string(threads);
+          for (int i = 0; i < 3; ++i) EXPECT_EQ(grp[i], sep[i]) << where << " part " << i;
+          EXPECT_EQ(res_grp[1], res_sep[1]) << where << " residual";
+
+          // SwiGLU: parts 0 and 1 cut to the same row count (the smaller one).
+          const int64_t n_ff = std::min(c.n_out[0], c.n_out[1]);
+          std::vector<float> g(static_cast<size_t>(n_tokens * n_ff)), u(g.size()), gs(g.size()), us(g.size());
+          matmul(w[0].data(), c.types[0], n_in, n_ff, x.data(), n_tokens, gs.data(), nullptr, pool, scratch);
+          matmul(w[1].data(), c.types[1], n_in, n_ff, x.data(), n_tokens, us.data(), nullptr, pool, scratch);
+          swiglu(gs.data(), us.data(), gs.data(), n_tokens * n_ff);
+          MatmulPart glu[2];
+          glu[0].w = w[0].data(), glu[0].w_type = c.types[0], glu[0].n_out = n_ff, glu[0].y = g.data();
+          glu[1].w = w[1].data(), glu[1].w_type = c.types[1], glu[1].n_out = n_ff, glu[1].y = u.data();
+          matmul_group(glu, 2, n_in, x.data(), n_tokens, pool, scratch, false, MatmulEpilogue::kSwiGlu);
+          EXPECT_EQ(g, gs) << where << " swiglu";
+          EXPECT_EQ(u, us) << where << " up rows";
+          ++checked;
+        }
+      }
+      set_isa(detected);
+    }
+  }
+  EXPECT_EQ(checked, 3 * 3 * 3 * (static_cast<int>(detected) + 1));
 }
 
 }  // namespace

@@ -65,18 +65,23 @@ void matmul_ref(const void* w, uint32_t w_type, int64_t n_in, int64_t n_out, con
   }
 }
 
-void rope_ref(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, double pos, double base, double freq_scale,
-              RopeStyle style, const float* freq_factors) {
-  CW_CHECK(n_rot % 2 == 0 && n_rot <= head_dim);
-  const int64_t half = n_rot / 2;
-  for (int64_t i = 0; i < half; ++i) {
+void rope_angles(double pos, int64_t n_rot, double base, double freq_scale, const float* freq_factors, float* cs) {
+  for (int64_t i = 0; i < n_rot / 2; ++i) {
     double inv_freq = std::pow(base, -2.0 * static_cast<double>(i) / static_cast<double>(n_rot));
     if (freq_factors != nullptr) inv_freq /= freq_factors[i];
     const double theta = pos * freq_scale * inv_freq;
-    const float c = static_cast<float>(std::cos(theta));
-    const float s = static_cast<float>(std::sin(theta));
-    for (int64_t h = 0; h < n_heads; ++h) {
-      float* v = x + h * head_dim;
+    cs[2 * i] = static_cast<float>(std::cos(theta));
+    cs[2 * i + 1] = static_cast<float>(std::sin(theta));
+  }
+}
+
+void rope_apply(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, RopeStyle style, const float* cs) {
+  CW_CHECK(n_rot % 2 == 0 && n_rot <= head_dim);
+  const int64_t half = n_rot / 2;
+  for (int64_t h = 0; h < n_heads; ++h) {
+    float* v = x + h * head_dim;
+    for (int64_t i = 0; i < half; ++i) {
+      const float c = cs[2 * i], s = cs[2 * i + 1];
       const int64_t a = style == RopeStyle::kNormal ? 2 * i : i;
       const int64_t b = style == RopeStyle::kNormal ? 2 * i + 1 : i + half;
       const float x0 = v[a], x1 = v[b];
@@ -84,6 +89,14 @@ void rope_ref(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, double
       v[b] = x0 * s + x1 * c;
     }
   }
+}
+
+void rope_ref(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, double pos, double base, double freq_scale,
+              RopeStyle style, const float* freq_factors) {
+  CW_CHECK(n_rot % 2 == 0 && n_rot <= head_dim);
+  std::vector<float> cs(static_cast<size_t>(n_rot));
+  rope_angles(pos, n_rot, base, freq_scale, freq_factors, cs.data());
+  rope_apply(x, n_heads, head_dim, n_rot, style, cs.data());
 }
 
 void softmax_ref(float* x, int64_t n) {

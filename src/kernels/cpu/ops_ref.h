@@ -34,6 +34,11 @@ enum class RopeStyle { kNormal, kNeox };
 // base^(-2i/n_rot) * (freq_factors ? 1/freq_factors[i] : 1).
 void rope_ref(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, double pos, double base, double freq_scale,
               RopeStyle style, const float* freq_factors = nullptr);
+// rope_ref in two steps, so that a forward pass computes a position's angles once for all heads and layers:
+// rope_angles writes cs[2i] = cos(theta_i), cs[2i + 1] = sin(theta_i) (fp32, i < n_rot / 2) and rope_apply
+// rotates with them. rope_ref is exactly rope_angles then rope_apply.
+void rope_angles(double pos, int64_t n_rot, double base, double freq_scale, const float* freq_factors, float* cs);
+void rope_apply(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, RopeStyle style, const float* cs);
 
 // In-place softmax over n values (max-subtracted, fp32 exp, double sum).
 void softmax_ref(float* x, int64_t n);
