@@ -54,7 +54,7 @@ void bm(benchmark::State& state, uint32_t type, bool use_gemm, int64_t nr, int64
   Setup s = make(*k, type, nr, nt, n);
   for (auto _ : state) {
     if (use_gemm) {
-      k->gemm(n, s.w.data(), s.w_row, nr, s.a.data(), s.a_row, nt, s.y.data(), nr);
+      k->gemm(n, s.w.data(), s.w_row, nr, s.a.data(), s.a_row, nt, s.y.data(), nr, nullptr);
     } else {
       for (int64_t t = 0; t < nt; ++t)
         for (int64_t r = 0; r < nr; ++r) s.y[t * nr + r] = k->vec_dot(n, s.w.data() + r * s.w_row, s.a.data() + t * s.a_row);

@@ -56,7 +56,7 @@ void bm(benchmark::State& state, uint32_t type, bool use_gemm, int64_t nr, int64
   Setup s = make(*k, nr, nt, n);
   for (auto _ : state) {
     if (use_gemm) {
-      k->gemm(n, s.w.data(), s.w_row, nr, s.a.data(), s.a_row, nt, s.y.data(), nr);
+      k->gemm(n, s.w.data(), s.w_row, nr, s.a.data(), s.a_row, nt, s.y.data(), nr, nullptr);
     } else {
       for (int64_t t = 0; t < nt; ++t)
         for (int64_t r = 0; r < nr; ++r)
@@ -89,7 +89,7 @@ void bm_matrix(benchmark::State& state, uint32_t type, int64_t rows, int64_t nt,
   for (auto _ : state) {
     for (int64_t r0 = 0; r0 < rows; r0 += kBlock)
       k->gemm(n, w.data() + r0 * s.w_row, s.w_row, std::min(kBlock, rows - r0), s.a.data(), s.a_row, nt,
-              y.data() + r0, rows);
+              y.data() + r0, rows, nullptr);
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }

@@ -124,16 +124,45 @@ void Forward::attention(const Batch& batch, KvCache& kv, int64_t layer) {
     });
     return;
   }
-  // Several rows: causal rows differ in cost (n_kv grows along a prompt), so threads take work units —
-  // one row's query heads of one KV head (the grouped kernel's unit) — from a shared counter, latest rows
-  // (the most expensive) first, instead of a static split that leaves one thread with all the long rows.
-  const int64_t group = hp.n_head / hp.n_head_kv, n_units = n * hp.n_head_kv;
+  // Several rows: causal rows differ in cost (n_kv grows along a prompt), so threads take work units from a
+  // shared counter, latest rows (the most expensive) first, instead of a static split that leaves one thread
+  // with all the long rows. With an fp16 cache a unit is a tile of up to kAttentionMaxGroup / group
+  // consecutive rows of one sequence on one KV head, so each cached K/V row is converted once for the whole
+  // tile (kernels::attention_f16_rows, bit for bit the per-row result); with fp32, one row's heads of one
+  // KV head.
+  const int64_t group = hp.n_head / hp.n_head_kv;
+  const int64_t tile = f16 ? std::max<int64_t>(1, kernels::kAttentionMaxGroup / group) : 1;
+  tiles_.clear();  // (first row, rows), latest first
+  for (const BatchSeq& s : batch.seqs)
+    for (int64_t t = s.first + s.count; t > s.first; t -= tile) {
+      const int64_t first = std::max(s.first, t - tile);
+      tiles_.push_back({first, t - first});
+    }
+  std::sort(tiles_.begin(), tiles_.end(), [&](const auto& a, const auto& b) {
+    const auto cost = [&](const std::pair<int64_t, int64_t>& u) {
+      const BatchSeq& s = batch.seqs[static_cast<size_t>(row_seq_[static_cast<size_t>(u.first)])];
+      return s.n_past + (u.first - s.first) + u.second;
+    };
+    return cost(a) > cost(b);
+  });
+  const int64_t n_units = static_cast<int64_t>(tiles_.size()) * hp.n_head_kv;
   std::atomic<int64_t> next{0};
   pool_.parallel_for(pool_.size(), [&](int64_t, int64_t, int thread) {
     float* scratch = buf_.attn_scratch.data() + thread * scratch_floats;
     for (int64_t u; (u = next.fetch_add(1, std::memory_order_relaxed)) < n_units;) {
-      const int64_t t = n - 1 - u / hp.n_head_kv, g = u % hp.n_head_kv;
-      run_heads(t, g * group, (g + 1) * group, scratch);
+      const auto [t, rows] = tiles_[static_cast<size_t>(u / hp.n_head_kv)];
+      const int64_t g = u % hp.n_head_kv;
+      if (!f16) {
+        run_heads(t, g * group, (g + 1) * group, scratch);
+        continue;
+      }
+      const int64_t si = row_seq_[static_cast<size_t>(t)];
+      const BatchSeq& s = batch.seqs[static_cast<size_t>(si)];
+      const size_t off = static_cast<size_t>(seq_ptr_off_[static_cast<size_t>(si)]);
+      const kernels::KvBlocks blocks{&k_ptrs_[off], &v_ptrs_[off], bs};
+      kernels::attention_f16_rows(shape, &buf_.q[static_cast<size_t>(t * q_dim)], rows, blocks,
+                                  s.n_past + (t - s.first) + 1, g, &buf_.attn[static_cast<size_t>(t * q_dim)],
+                                  scratch);
     }
   });
 }

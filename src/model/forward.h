@@ -24,6 +24,7 @@
 
 #include <cstdint>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "base/status.h"
@@ -90,6 +91,7 @@ class Forward {
   bool batch_invariant_ = false;
   std::vector<const void*> k_ptrs_, v_ptrs_;     // per (seq, block) pointers of the current layer
   std::vector<int64_t> seq_ptr_off_;            // per seq: first index into k_ptrs_/v_ptrs_
+  std::vector<std::pair<int64_t, int64_t>> tiles_;  // attention work: (first row, rows) of one sequence
 };
 
 }  // namespace cw::model

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "base/status.h"
 #include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/ops_ref.h"
@@ -54,6 +55,21 @@ void attention_f16(const AttentionShape& s, const float* q, const KvBlocks& kv, 
     return;
   }
   attention_f16_scalar(s, q, kv, n_kv, out, scratch, h0, h1);
+}
+
+void attention_f16_rows_avx2(const AttentionShape& s, const float* q, int64_t n_rows, const KvBlocks& kv,
+                             int64_t n_kv0, int64_t kvh, float* out, float* scratch);
+
+void attention_f16_rows(const AttentionShape& s, const float* q, int64_t n_rows, const KvBlocks& kv, int64_t n_kv0,
+                        int64_t kvh, float* out, float* scratch) {
+  const int64_t group = s.n_head / s.n_head_kv, q_dim = s.n_head * s.head_dim;
+  CW_CHECK(n_rows >= 1 && n_rows * group <= kAttentionMaxGroup);
+  if (active_isa() != Isa::kScalar && s.head_dim % 8 == 0) {
+    attention_f16_rows_avx2(s, q, n_rows, kv, n_kv0, kvh, out, scratch);
+    return;
+  }
+  for (int64_t i = 0; i < n_rows; ++i)
+    attention_f16_scalar(s, q + i * q_dim, kv, n_kv0 + i, out + i * q_dim, scratch, kvh * group, (kvh + 1) * group);
 }
 
 void attention_f16_scalar(const AttentionShape& s, const float* q, const KvBlocks& kv, int64_t n_kv, float* out,

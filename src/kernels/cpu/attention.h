@@ -13,11 +13,12 @@
 
 namespace cw::kernels {
 
-// Query heads that share a KV head are processed together, up to this many at once (the AVX2 kernel reads
-// each cached K and V row once per group instead of once per head).
+// Query vectors that read the same KV head are processed together, up to this many at once — the query
+// heads of one GQA group, and for prefill the heads of several consecutive rows (attention_f16_rows): the
+// AVX2 kernel converts each cached K and V row once for all of them instead of once per head and row.
 inline constexpr int64_t kAttentionMaxGroup = 8;
 inline int64_t attention_scratch_floats(int64_t n_kv, int64_t head_dim) {
-  return kAttentionMaxGroup * (n_kv + head_dim) + head_dim;
+  return kAttentionMaxGroup * ((n_kv + 7) / 8 * 8 + head_dim) + 8 * head_dim + head_dim;
 }
 
 struct AttentionShape {
@@ -45,6 +46,12 @@ void attention_f32(const AttentionShape& s, const float* q, const KvBlocks& kv, 
 // Dispatches to the AVX2 version (attention_avx2.cc) when the active ISA has it and head_dim % 8 == 0.
 void attention_f16(const AttentionShape& s, const float* q, const KvBlocks& kv, int64_t n_kv, float* out,
                    float* scratch, int64_t h0, int64_t h1);
+// Rows i = 0 .. n_rows - 1 of one sequence at consecutive positions (row i attends [0, n_kv0 + i)), the query
+// heads of KV head kvh only: q and out are [n_rows, n_head * head_dim]. n_rows * (n_head / n_head_kv) <=
+// kAttentionMaxGroup. Each (row, head) result is bit for bit what attention_f16 gives for that row alone
+// (prefill tiles rows this way; decode and batch invariance rely on the equality).
+void attention_f16_rows(const AttentionShape& s, const float* q, int64_t n_rows, const KvBlocks& kv, int64_t n_kv0,
+                        int64_t kvh, float* out, float* scratch);
 // The portable version (the reference for the AVX2 one).
 void attention_f16_scalar(const AttentionShape& s, const float* q, const KvBlocks& kv, int64_t n_kv, float* out,
                           float* scratch, int64_t h0, int64_t h1);

@@ -166,6 +166,59 @@ TEST(Attention, GroupedHeadsAreBitIdenticalToOneHeadAtATime) {
   }
 }
 
+// Prefill tiles: attention_f16_rows over several consecutive rows of one sequence (row i attends n_kv0 + i
+// positions) gives, for every (row, head), exactly what attention_f16 gives for that row alone, on a paged
+// cache with odd block sizes, for GQA groups of 1, 2, 4 and 8 (tiles of 8, 4, 2 and 1 rows), every ISA.
+TEST(Attention, RowTilesAreBitIdenticalToOneRowAtATime) {
+  std::mt19937 rng(21);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  const Isa detected = detected_isa();
+  struct TileCase {
+    int64_t n_head, n_head_kv, head_dim, n_kv0;
+  };
+  for (const TileCase& c : {TileCase{4, 4, 16, 1}, TileCase{8, 4, 32, 9}, TileCase{8, 2, 64, 30},
+                            TileCase{8, 1, 8, 3}, TileCase{4, 2, 24, 17}}) {
+    const int64_t D = c.head_dim, stride = c.n_head_kv * D, group = c.n_head / c.n_head_kv, q_dim = c.n_head * D;
+    const int64_t rows = kAttentionMaxGroup / group, n_kv = c.n_kv0 + rows - 1;
+    std::vector<float> q(static_cast<size_t>(rows * q_dim));
+    for (float& x : q) x = nd(rng);
+    for (int64_t bs : {1, 5, 64}) {
+      const int64_t n_blocks = (n_kv + bs - 1) / bs;
+      std::vector<uint16_t> k16(static_cast<size_t>(n_blocks * bs * stride)), v16(k16.size());
+      for (size_t i = 0; i < k16.size(); ++i) k16[i] = fp32_to_fp16(nd(rng)), v16[i] = fp32_to_fp16(nd(rng));
+      std::vector<const void*> kb, vb;
+      for (int64_t b = n_blocks - 1; b >= 0; --b) {  // logical block i lives in slot n_blocks - 1 - i
+        kb.push_back(&k16[static_cast<size_t>(b * bs * stride)]);
+        vb.push_back(&v16[static_cast<size_t>(b * bs * stride)]);
+      }
+      const KvBlocks blocks{kb.data(), vb.data(), bs};
+      const AttentionShape shape{c.n_head, c.n_head_kv, D, stride, 1.0f / std::sqrt(static_cast<float>(D))};
+      std::vector<float> scratch(static_cast<size_t>(attention_scratch_floats(n_kv, D)));
+      for (int isa = 0; isa <= static_cast<int>(detected); ++isa) {
+        set_isa(static_cast<Isa>(isa));
+        std::vector<float> tiled(q.size(), NAN), single(q.size(), NAN);
+        for (int64_t g = 0; g < c.n_head_kv; ++g)
+          attention_f16_rows(shape, q.data(), rows, blocks, c.n_kv0, g, tiled.data(), scratch.data());
+        for (int64_t i = 0; i < rows; ++i)
+          attention_f16(shape, q.data() + i * q_dim, blocks, c.n_kv0 + i, single.data() + i * q_dim, scratch.data(), 0,
+                        c.n_head);
+        EXPECT_EQ(tiled, single) << isa_name(static_cast<Isa>(isa)) << " heads " << c.n_head << "/" << c.n_head_kv
+                                 << " D " << D << " block " << bs;
+        // Tiles of fewer rows (the end of a prompt) too.
+        std::vector<float> part(q.size(), NAN);
+        for (int64_t g = 0; g < c.n_head_kv; ++g) {
+          attention_f16_rows(shape, q.data(), 1, blocks, c.n_kv0, g, part.data(), scratch.data());
+          if (rows > 1)
+            attention_f16_rows(shape, q.data() + q_dim, rows - 1, blocks, c.n_kv0 + 1, g, part.data() + q_dim,
+                               scratch.data());
+        }
+        EXPECT_EQ(part, single) << isa_name(static_cast<Isa>(isa)) << " split tile";
+      }
+      set_isa(detected);
+    }
+  }
+}
+
 // The vectorized softmax against softmax_ref (libm expf): every probability within 1e-6 relative, or 2e-38
 // absolute near the fp32 underflow (exponents below -87 give ~e^-87 instead of a denormal or 0), over
 // lengths that exercise the 8-lane body and the tail, with scores far below the maximum.

@@ -40,8 +40,15 @@ using QuantizeActFn = void (*)(const float* x, void* dst, int64_t n);
 // t < nt, where row r of W starts at w + r * w_stride bytes and row t of A at a + t * a_stride bytes.
 // Tiles rows and tokens in registers so each loaded weight block serves several tokens (and each
 // activation block several rows). Must agree with vec_dot to fp32 summation order.
+// a_sums: nullptr, or (for kernels with act_sums) the act_sums of every activation row, [nt, n / 32].
 using GemmFn = void (*)(int64_t n, const void* w, int64_t w_stride, int64_t nr, const void* a, int64_t a_stride,
-                        int64_t nt, float* y, int64_t ldy);
+                        int64_t nt, float* y, int64_t ldy, const int32_t* a_sums);
+
+// Optional, for GEMMs of offset formats (Q4_0, Q5_0: w = q - offset): the sum of the int8 codes of each
+// 32-element block of one activation row (n / 32 values). The sums depend only on the activations, so
+// matmul computes them once per call and hands them to every row block's gemm (which otherwise recomputes
+// them per call).
+using ActSumsFn = void (*)(const void* a, int64_t n, int32_t* sums);
 
 // Optional multi-row GEMV for decode (one token): y[r] = sum_i W_r[i] * A[i] for r < nr (any nr >= 1), row r
 // of W at w + r * w_stride bytes, one activation row a. Shares each activation block's load, scale and (for
@@ -57,6 +64,7 @@ struct DotKernels {
   Isa isa;               // the ISA these kernels were written for
   GemmFn gemm = nullptr;  // optional; matmul falls back to vec_dot per (row, token)
   GemvFn gemv = nullptr;  // optional; matmul's one-token path falls back to vec_dot per row
+  ActSumsFn act_sums = nullptr;  // optional; see ActSumsFn
 };
 
 // Kernels for weight type `w_type` at the highest ISA <= `isa` that has them; nullptr if the type has no

@@ -105,7 +105,7 @@ TEST_P(KQuantGemmTest, MatchesVecDotAndReferenceDequantization) {
       for (int64_t nt : kTokens) {
         const int64_t ldy = nr + 2;
         std::vector<float> y(static_cast<size_t>(ldy * nt + 1), kSentinel);
-        k->gemm(n, wq.data(), w_stride, nr, aq.data(), a_stride, nt, y.data() + 1, ldy);  // y unaligned too
+        k->gemm(n, wq.data(), w_stride, nr, aq.data(), a_stride, nt, y.data() + 1, ldy, nullptr);  // y unaligned too
         ASSERT_EQ(y[0], kSentinel);
         for (int64_t t = 0; t < nt; ++t) {
           for (int64_t c = 0; c < ldy; ++c) {

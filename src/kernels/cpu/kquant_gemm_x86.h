@@ -288,7 +288,7 @@ using KExpandFn = void (*)(const uint8_t* x, int64_t nb, KExpBlock* o);
 // The GemmFn body: expand the nr rows into a thread-local buffer, then tile.
 template <KExpandFn kExpand, bool kAffine>
 void gemm_kquant(int64_t n, const void* w, int64_t w_stride, int64_t nr, const void* a, int64_t a_stride, int64_t nt,
-                 float* y, int64_t ldy) {
+                 float* y, int64_t ldy, const int32_t* /*a_sums: k-quants have no offset term*/) {
   const int64_t nb = n / kQK_K;
   thread_local std::vector<KExpBlock> buf;
   const size_t need = static_cast<size_t>(nr * nb);

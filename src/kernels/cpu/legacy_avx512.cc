@@ -211,11 +211,11 @@ void quantize_q8_1(const float* x, void* dst, int64_t n) {
 
 // Prefill uses the AVX2 GEMM (legacy_gemm_avx2.cc; every AVX-512 CPU runs AVX2).
 const DotKernels kQ4_0k{kTypeQ4_0, kTypeQ8_0, quantize_q8_0, vec_dot<Q4_0>, Isa::kAvx512,
-                       legacy_avx2_gemm(kTypeQ4_0)};
+                       legacy_avx2_gemm(kTypeQ4_0), nullptr, legacy_avx2_act_sums(kTypeQ4_0)};
 const DotKernels kQ4_1k{kTypeQ4_1, kTypeQ8_1, quantize_q8_1, vec_dot<Q4_1>, Isa::kAvx512,
                        legacy_avx2_gemm(kTypeQ4_1)};
 const DotKernels kQ5_0k{kTypeQ5_0, kTypeQ8_0, quantize_q8_0, vec_dot<Q5_0>, Isa::kAvx512,
-                       legacy_avx2_gemm(kTypeQ5_0)};
+                       legacy_avx2_gemm(kTypeQ5_0), nullptr, legacy_avx2_act_sums(kTypeQ5_0)};
 const DotKernels kQ5_1k{kTypeQ5_1, kTypeQ8_1, quantize_q8_1, vec_dot<Q5_1>, Isa::kAvx512,
                        legacy_avx2_gemm(kTypeQ5_1)};
 const DotKernels kQ8_0k{kTypeQ8_0, kTypeQ8_0, quantize_q8_0, vec_dot<Q8_0>, Isa::kAvx512,

@@ -151,9 +151,9 @@ void pack_panel(const uint8_t* w, int64_t w_stride, int rows, int64_t nb, uint8_
   }
 }
 
-// out[b] = offset * (sum of the 32 codes of activation block b), for the types stored as unsigned codes
-// q = w + offset (Q4_0, Q5_0): sum w a = sum q a - offset * sum a. Q8_0 activations (d, qs).
-void offset_sums(const uint8_t* a, int64_t nb, int offset, int32_t* out) {
+// out[b] = sum of the 32 codes of activation block b (Q8_0 activations: d, qs). For the types stored as
+// unsigned codes q = w + offset (Q4_0, Q5_0): sum w a = sum q a - offset * sum a.
+void block_sums(const uint8_t* a, int64_t nb, int32_t* out) {
   const __m256i ones8 = _mm256_set1_epi8(1);
   const __m256i ones16 = _mm256_set1_epi16(1);
   for (int64_t b = 0; b < nb; ++b) {
@@ -161,7 +161,7 @@ void offset_sums(const uint8_t* a, int64_t nb, int offset, int32_t* out) {
     __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
     s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(1, 0, 3, 2)));
     s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(2, 3, 0, 1)));
-    out[b] = offset * _mm_cvtsi128_si32(s4);
+    out[b] = _mm_cvtsi128_si32(s4);
   }
 }
 
@@ -206,7 +206,7 @@ void panel_tile(const uint8_t* panel, int rows, int64_t nb, const uint8_t* a, in
       for (int t = 0; t < kT; ++t) isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[t], ones));
     }
     if constexpr (T::kOffset != 0) {
-      for (int t = 0; t < kT; ++t) isum[t] = _mm256_sub_epi32(isum[t], _mm256_set1_epi32(corr[t * nb + b]));
+      for (int t = 0; t < kT; ++t) isum[t] = _mm256_sub_epi32(isum[t], _mm256_set1_epi32(T::kOffset * corr[t * nb + b]));
     }
     const __m256 dw = _mm256_loadu_ps(reinterpret_cast<const float*>(pb + kCodeBytes));
     for (int t = 0; t < kT; ++t) {
@@ -232,13 +232,13 @@ void panel_tile(const uint8_t* panel, int rows, int64_t nb, const uint8_t* a, in
 
 template <typename T>
 void gemm(int64_t n, const void* vw, int64_t w_stride, int64_t nr, const void* va, int64_t a_stride, int64_t nt,
-          float* y, int64_t ldy) {
+          float* y, int64_t ldy, const int32_t* a_sums) {
   const auto* w = static_cast<const uint8_t*>(vw);
   const auto* a = static_cast<const uint8_t*>(va);
   const int64_t nb = n / kQK;
   const int64_t n_panels = (nr + kPanelRows - 1) / kPanelRows;
   const int64_t panel_bytes = nb * panel_block_bytes<T>();
-  // Packed panels, then (Q4_0 / Q5_0) the offset sums of one token tile.
+  // Packed panels, then (Q4_0 / Q5_0, when the caller has no a_sums) the block sums of one token tile.
   uint8_t* packed = legacy_gemm_scratch(static_cast<size_t>(n_panels * panel_bytes + kMaxTileTokens * nb * 4));
   auto* corr = reinterpret_cast<int32_t*>(packed + n_panels * panel_bytes);
   for (int64_t p = 0; p < n_panels; ++p) {
@@ -249,24 +249,34 @@ void gemm(int64_t n, const void* vw, int64_t w_stride, int64_t nr, const void* v
     const int64_t left = nt - t0;
     const uint8_t* at = a + t0 * a_stride;
     const int64_t tile = left >= kMaxTileTokens ? kMaxTileTokens : left;
+    const int32_t* tile_sums = a_sums != nullptr ? a_sums + t0 * nb : corr;
     if constexpr (T::kOffset != 0) {
-      for (int64_t t = 0; t < tile; ++t) offset_sums(at + t * a_stride, nb, T::kOffset, corr + t * nb);
+      if (a_sums == nullptr)
+        for (int64_t t = 0; t < tile; ++t) block_sums(at + t * a_stride, nb, corr + t * nb);
     }
     for (int64_t p = 0; p < n_panels; ++p) {
       const int rows = static_cast<int>(nr - p * kPanelRows < kPanelRows ? nr - p * kPanelRows : kPanelRows);
       const uint8_t* panel = packed + p * panel_bytes;
       float* yp = y + t0 * ldy + p * kPanelRows;
       switch (tile) {
-        case 4: panel_tile<T, 4>(panel, rows, nb, at, a_stride, corr, yp, ldy); break;
-        case 3: panel_tile<T, 3>(panel, rows, nb, at, a_stride, corr, yp, ldy); break;
-        case 2: panel_tile<T, 2>(panel, rows, nb, at, a_stride, corr, yp, ldy); break;
-        default: panel_tile<T, 1>(panel, rows, nb, at, a_stride, corr, yp, ldy); break;
+        case 4: panel_tile<T, 4>(panel, rows, nb, at, a_stride, tile_sums, yp, ldy); break;
+        case 3: panel_tile<T, 3>(panel, rows, nb, at, a_stride, tile_sums, yp, ldy); break;
+        case 2: panel_tile<T, 2>(panel, rows, nb, at, a_stride, tile_sums, yp, ldy); break;
+        default: panel_tile<T, 1>(panel, rows, nb, at, a_stride, tile_sums, yp, ldy); break;
       }
     }
   }
 }
 
+void act_sums_q8_0(const void* a, int64_t n, int32_t* sums) {
+  block_sums(static_cast<const uint8_t*>(a), n / kQK, sums);
+}
+
 }  // namespace
+
+ActSumsFn legacy_avx2_act_sums(uint32_t w_type) {
+  return w_type == kTypeQ4_0 || w_type == kTypeQ5_0 ? act_sums_q8_0 : nullptr;
+}
 
 GemmFn legacy_avx2_gemm(uint32_t w_type) {
   switch (w_type) {

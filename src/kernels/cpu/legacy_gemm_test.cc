@@ -197,8 +197,21 @@ class LegacyGemm : public ::testing::TestWithParam<Case> {
     const float kSentinel = -12345.678f;
     std::vector<float> y(static_cast<size_t>(nt * ldy + 1), kSentinel);
     float* yp = y.data() + 1;  // not 32-byte aligned
-    k_->gemm(n, w.row(0), w.stride(), nr, a.row(0), a.stride(), nt, yp, ldy);
+    k_->gemm(n, w.row(0), w.stride(), nr, a.row(0), a.stride(), nt, yp, ldy, nullptr);
     EXPECT_EQ(y[0], kSentinel);
+    if (k_->act_sums != nullptr) {
+      // With the activation block sums precomputed (as matmul passes them): the same bits.
+      std::vector<int32_t> sums(static_cast<size_t>(nt * (n / 32)));
+      for (int64_t t = 0; t < nt; ++t) k_->act_sums(a.row(t), n, sums.data() + t * (n / 32));
+      for (int64_t t = 0; t < nt; ++t) {
+        int32_t want = 0;
+        for (int64_t i = 0; i < 32; ++i) want += static_cast<int8_t>(a.row(t)[2 + i]);  // Q8_0 block 0: d, qs
+        ASSERT_EQ(sums[static_cast<size_t>(t * (n / 32))], want) << "t=" << t;
+      }
+      std::vector<float> y2(y.size(), kSentinel);
+      k_->gemm(n, w.row(0), w.stride(), nr, a.row(0), a.stride(), nt, y2.data() + 1, ldy, sums.data());
+      ASSERT_EQ(y2, y) << "gemm with precomputed act_sums differs";
+    }
     for (int64_t t = 0; t < nt; ++t) {
       for (int64_t r = 0; r < ldy; ++r) {
         const float got = yp[t * ldy + r];

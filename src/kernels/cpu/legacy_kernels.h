@@ -29,6 +29,8 @@ const float* legacy_half_table();
 
 // AVX2 prefill GEMM of a legacy weight type (legacy_gemm_avx2.cc); nullptr for other types.
 GemmFn legacy_avx2_gemm(uint32_t w_type);
+// The ActSumsFn of its offset types (Q4_0, Q5_0: Q8_0 activations); nullptr for the others.
+ActSumsFn legacy_avx2_act_sums(uint32_t w_type);
 
 // A thread-local buffer of at least `bytes` bytes, 64-byte aligned, owned by the calling thread and reused
 // by its next call (contents not preserved when it grows). For the GEMMs' repacked weight panels.

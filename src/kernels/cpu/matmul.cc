@@ -20,6 +20,7 @@ struct Resolved {
   int64_t w_row_bytes;
   const uint8_t* act;
   int64_t a_row_bytes;
+  const int32_t* a_sums;  // or nullptr
   int64_t rows_per_block;
   int64_t n_blocks;
   const MatmulPart* part;
@@ -35,7 +36,7 @@ void run_rows(const Resolved& p, Path path, int64_t n_in, int64_t n_tokens, int6
   switch (path) {
     case Path::kGemm:
       p.k->gemm(n_in, p.w + r0 * p.w_row_bytes, p.w_row_bytes, r1 - r0, p.act, p.a_row_bytes, n_tokens, y + r0,
-                n_out);
+                n_out, p.a_sums);
       break;
     case Path::kGemv:
       // The kernel tiles the rows several at a time, so every activation block is loaded once per tile.
@@ -78,9 +79,12 @@ void matmul_group(const MatmulPart* parts, int n_parts, int64_t n_in, const floa
   const bool glu = epilogue == MatmulEpilogue::kSwiGlu;
   CW_CHECK(!glu || (n_parts == 2 && parts[0].n_out == parts[1].n_out && parts[0].residual == nullptr));
 
-  // Quantize x once per distinct activation type.
+  // multi_row_path (matmul.h): a single token takes the same kernel as a multi-token call.
+  const bool many = n_tokens > 1 || multi_row_path;
+  // Quantize x once per distinct activation type (and sum its blocks once if a GEMM of the group wants it).
   Resolved res[kMaxParts];
   uint32_t act_types[kMaxParts];
+  bool have_sums[kMaxParts] = {};
   int n_act = 0;
   for (int i = 0; i < n_parts; ++i) {
     const MatmulPart& pt = parts[i];
@@ -106,13 +110,26 @@ void matmul_group(const MatmulPart* parts, int n_parts, int64_t n_in, const floa
         for (int64_t t = 0; t < n_tokens; ++t) k->quantize_act(x + t * n_in, act + t * a_row_bytes, n_in);
       }
     }
+    const int32_t* a_sums = nullptr;
+    if (many && k->gemm != nullptr && k->act_sums != nullptr) {
+      std::vector<int32_t>& sums = scratch.sums[slot];
+      const int64_t nb = n_in / 32;
+      if (!have_sums[slot]) {
+        if (sums.size() < static_cast<size_t>(nb * n_tokens)) sums.resize(static_cast<size_t>(nb * n_tokens));
+        const uint8_t* act = scratch.act[slot].data();
+        const ActSumsFn fn = k->act_sums;
+        pool.parallel_for(n_tokens, [&](int64_t b, int64_t e, int) {
+          for (int64_t t = b; t < e; ++t) fn(act + t * a_row_bytes, n_in, sums.data() + t * nb);
+        });
+        have_sums[slot] = true;
+      }
+      a_sums = sums.data();
+    }
     const int64_t w_row_bytes = quant_row_bytes(*wt, n_in);
     res[i] = Resolved{k, static_cast<const uint8_t*>(pt.w), w_row_bytes, scratch.act[slot].data(), a_row_bytes,
-                      0, 0, &pt};
+                      a_sums, 0, 0, &pt};
   }
 
-  // multi_row_path (matmul.h): a single token takes the same kernel as a multi-token call.
-  const bool many = n_tokens > 1 || multi_row_path;
   // Row blocks: small enough that a block of weight rows stays in L1/L2 while every token passes over it.
   // The GEMM path packs its rows into panels of 8 (legacy_gemm_avx2.cc), so it takes whole panels.
   for (int i = 0; i < n_parts; ++i) {

@@ -24,6 +24,7 @@ namespace cw::kernels {
 // call; no allocation afterwards).
 struct MatmulScratch {
   std::vector<uint8_t> act[3];
+  std::vector<int32_t> sums[3];  // per activation type: its code sums when a GEMM wants them (ActSumsFn)
 };
 
 // W is [n_out, n_in] in GGML type `w_type` (rows contiguous); x is [n_tokens, n_in]; y is [n_tokens, n_out];

@@ -59,12 +59,16 @@ TEST(Ops, RopeAnglesThenApplyEqualsRopeRef) {
         rope_angles(pos, n_rot, 10000.0, 0.5, factors, cs.data());
         rope_apply(b.data(), n_heads, head_dim, n_rot, style, cs.data());
         EXPECT_EQ(a, b);
-        if (pos != 0.0) EXPECT_NE(a, x) << "nothing rotated";
+        if (pos != 0.0) {
+          EXPECT_NE(a, x) << "nothing rotated";
+        }
         // The unrotated tail (n_rot < head_dim) is untouched.
         for (int64_t h = 0; h < n_heads; ++h)
           for (int64_t d = n_rot; d < head_dim; ++d)
             EXPECT_EQ(b[static_cast<size_t>(h * head_dim + d)], x[static_cast<size_t>(h * head_dim + d)]);
-        if (pos == 0.0) EXPECT_EQ(b, x) << "position 0 is the identity";
+        if (pos == 0.0) {
+          EXPECT_EQ(b, x) << "position 0 is the identity";
+        }
       }
     }
   }
