@@ -159,11 +159,8 @@ void matmul_group(const MatmulPart* parts, int n_parts, int64_t n_in, const floa
     run_rows(r, path_of(r), n_in, n_tokens, r0, r1);
     if (glu) {
       run_rows(res[1], path_of(res[1]), n_in, n_tokens, r0, r1);
-      const int64_t n_out = parts[0].n_out;
-      for (int64_t t = 0; t < n_tokens; ++t) {
-        float* g = parts[0].y + t * n_out + r0;
-        swiglu(g, parts[1].y + t * n_out + r0, g, r1 - r0);
-      }
+      float* g = parts[0].y + r0;
+      swiglu_rows(g, parts[1].y + r0, g, n_tokens, r1 - r0, parts[0].n_out);
     }
   };
   auto run_global = [&](int64_t g0, int64_t g1) {  // global units [g0, g1), split at stream boundaries

@@ -29,4 +29,8 @@ void swiglu_avx2(const float* g, const float* u, float* y, int64_t n) {
   }
 }
 
+void swiglu_rows_avx2(const float* g, const float* u, float* y, int64_t n_rows, int64_t n_cols, int64_t ld) {
+  for (int64_t r = 0; r < n_rows; ++r) swiglu_avx2(g + r * ld, u + r * ld, y + r * ld, n_cols);
+}
+
 }  // namespace cw::kernels

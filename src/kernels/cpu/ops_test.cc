@@ -43,6 +43,27 @@ TEST(Ops, SwiGluMatchesReferenceOnEveryIsa) {
   }
 }
 
+// swiglu_rows = swiglu on each row of a strided block, bit for bit, on every ISA (in place too).
+TEST(Ops, SwiGluRowsEqualsSwiGluPerRow) {
+  std::mt19937 rng(8);
+  std::normal_distribution<float> nd(0.0f, 3.0f);
+  const Isa detected = detected_isa();
+  const int64_t ld = 37, rows = 5;
+  for (int64_t cols : {1, 8, 16, 21}) {
+    std::vector<float> g(static_cast<size_t>(rows * ld)), u(g.size());
+    for (auto& v : g) v = nd(rng);
+    for (auto& v : u) v = nd(rng);
+    for (int isa = 0; isa <= static_cast<int>(detected); ++isa) {
+      set_isa(static_cast<Isa>(isa));
+      std::vector<float> want = g, got = g;
+      for (int64_t r = 0; r < rows; ++r) swiglu(g.data() + r * ld + 3, u.data() + r * ld + 3, want.data() + r * ld + 3, cols);
+      swiglu_rows(got.data() + 3, u.data() + 3, got.data() + 3, rows, cols, ld);
+      EXPECT_EQ(got, want) << "cols " << cols << " " << isa_name(static_cast<Isa>(isa));
+    }
+    set_isa(detected);
+  }
+}
+
 // rope_ref is rope_angles then rope_apply; the angles of one position serve every head of every layer.
 TEST(Ops, RopeAnglesThenApplyEqualsRopeRef) {
   std::mt19937 rng(4);
