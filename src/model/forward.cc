@@ -82,7 +82,27 @@ void Forward::ensure_buffers(int64_t n, int64_t max_kv) {
   }
 }
 
-// Row r of sequence s (i = r - s.first) attends to slots [0, s.n_past + i]. Work items are (row, head).
+// The multi-row attention's work units, the same for every layer: tiles of consecutive rows of one
+// sequence, most expensive (longest causal span) first. With an fp16 cache a tile holds up to
+// kAttentionMaxGroup / group rows (kernels::attention_f16_rows shares each K/V row among them); with fp32,
+// one row.
+void Forward::plan_attention_tiles(const Batch& batch, bool f16) {
+  const HParams& hp = m_.hparams();
+  const int64_t tile = f16 ? std::max<int64_t>(1, kernels::kAttentionMaxGroup / (hp.n_head / hp.n_head_kv)) : 1;
+  tiles_.clear();
+  for (const BatchSeq& s : batch.seqs)
+    for (int64_t t = s.first + s.count; t > s.first; t -= tile) {
+      const int64_t first = std::max(s.first, t - tile);
+      tiles_.push_back({first, t - first});
+    }
+  const auto cost = [&](const std::pair<int64_t, int64_t>& u) {
+    const BatchSeq& s = batch.seqs[static_cast<size_t>(row_seq_[static_cast<size_t>(u.first)])];
+    return s.n_past + (u.first - s.first) + u.second;
+  };
+  std::sort(tiles_.begin(), tiles_.end(), [&](const auto& a, const auto& b) { return cost(a) > cost(b); });
+}
+
+// Row r of sequence s (i = r - s.first) attends to slots [0, s.n_past + i].
 void Forward::attention(const Batch& batch, KvCache& kv, int64_t layer) {
   const HParams& hp = m_.hparams();
   const int64_t kv_dim = hp.n_head_kv * hp.head_dim, q_dim = hp.n_head * hp.head_dim;
@@ -124,27 +144,10 @@ void Forward::attention(const Batch& batch, KvCache& kv, int64_t layer) {
     });
     return;
   }
-  // Several rows: causal rows differ in cost (n_kv grows along a prompt), so threads take work units from a
-  // shared counter, latest rows (the most expensive) first, instead of a static split that leaves one thread
-  // with all the long rows. With an fp16 cache a unit is a tile of up to kAttentionMaxGroup / group
-  // consecutive rows of one sequence on one KV head, so each cached K/V row is converted once for the whole
-  // tile (kernels::attention_f16_rows, bit for bit the per-row result); with fp32, one row's heads of one
-  // KV head.
+  // Several rows: causal rows differ in cost (n_kv grows along a prompt), so threads take work units — a tile
+  // of rows (plan_attention_tiles) on one KV head — from a shared counter, most expensive first, instead of
+  // a static split that leaves one thread with all the long rows.
   const int64_t group = hp.n_head / hp.n_head_kv;
-  const int64_t tile = f16 ? std::max<int64_t>(1, kernels::kAttentionMaxGroup / group) : 1;
-  tiles_.clear();  // (first row, rows), latest first
-  for (const BatchSeq& s : batch.seqs)
-    for (int64_t t = s.first + s.count; t > s.first; t -= tile) {
-      const int64_t first = std::max(s.first, t - tile);
-      tiles_.push_back({first, t - first});
-    }
-  std::sort(tiles_.begin(), tiles_.end(), [&](const auto& a, const auto& b) {
-    const auto cost = [&](const std::pair<int64_t, int64_t>& u) {
-      const BatchSeq& s = batch.seqs[static_cast<size_t>(row_seq_[static_cast<size_t>(u.first)])];
-      return s.n_past + (u.first - s.first) + u.second;
-    };
-    return cost(a) > cost(b);
-  });
   const int64_t n_units = static_cast<int64_t>(tiles_.size()) * hp.n_head_kv;
   std::atomic<int64_t> next{0};
   pool_.parallel_for(pool_.size(), [&](int64_t, int64_t, int thread) {
@@ -224,6 +227,8 @@ Status Forward::run(const Batch& batch, KvCache& kv, std::vector<float>* logits,
     const double pos = s.pos_offset + static_cast<double>(s.n_past + (t - s.first));
     kernels::rope_angles(pos, hp.n_rot, hp.rope_freq_base, hp.rope_freq_scale, freq_factors, rope + t * hp.n_rot);
   });
+
+  if (n > 1) plan_attention_tiles(batch, f16);
 
   for (int64_t l = 0; l < hp.n_layer; ++l) {
     const LayerWeights& L = m_.layers()[static_cast<size_t>(l)];

@@ -76,6 +76,7 @@ class Forward {
     std::vector<float> rope;  // [n_tokens, n_rot]: each row's rope angles (kernels::rope_angles)
   };
   void ensure_buffers(int64_t n_tokens, int64_t max_kv);
+  void plan_attention_tiles(const Batch& batch, bool f16);
   void attention(const Batch& batch, KvCache& kv, int64_t layer);
   // fn(t) for every row t: on the pool when there are enough rows to pay for a dispatch, else inline.
   template <typename Fn>
