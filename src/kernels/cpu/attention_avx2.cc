@@ -1,6 +1,6 @@
 // AVX2 + F16C attention over an fp16 KV cache (see attention.h for the numerics): fp16 loads converted
 // with F16C, 8-wide FMAs over head_dim, the same rounding of Q and of the probabilities to fp16 as the
-// scalar version. Selected at run time by attention_f16().
+// scalar version. Selected at run time by attention_f16() and attention_f16_rows().
 #include <immintrin.h>
 
 #include <algorithm>
@@ -14,10 +14,6 @@ namespace cw::kernels {
 namespace {
 
 inline __m256 load_h8(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
-
-inline float round_f16(float x) {
-  return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtps_ph(_mm_set_ss(x), _MM_FROUND_TO_NEAREST_INT)));
-}
 
 }  // namespace
 
