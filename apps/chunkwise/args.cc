@@ -6,6 +6,9 @@
 #include <cstring>
 #include <sstream>
 
+#include "base/file_io.h"
+#include "base/utf8.h"
+
 namespace cw::app {
 
 static std::vector<std::string> split_names(const std::string& names) {
@@ -55,10 +58,31 @@ void ArgParser::option(const std::string& names, int64_t* out, const std::string
     errno = 0;
     char* end = nullptr;
     long long x = std::strtoll(v.c_str(), &end, 10);
-    if (v.empty() || *end != '\0' || errno == ERANGE)
+    if (v.empty() || *end != '\0')
       return invalid_argument(n + " expects an integer, got '" + v + "'");
-    if (x < min || x > max)
+    if (errno == ERANGE || x < min || x > max)
       return out_of_range(n + " must be in [" + std::to_string(min) + ", " + std::to_string(max) + "], got " + v);
+    *out = x;
+    return Status::ok();
+  };
+  opts_.push_back(std::move(o));
+}
+
+void ArgParser::option(const std::string& names, uint64_t* out, const std::string& metavar,
+                       const std::string& help) {
+  Opt o;
+  o.names = split_names(names);
+  o.metavar = metavar;
+  o.help = help;
+  std::string n = o.names.back();
+  o.set = [out, n](const std::string& v) {
+    errno = 0;
+    char* end = nullptr;
+    const unsigned long long x = std::strtoull(v.c_str(), &end, 10);
+    if (v.empty() || *end != '\0' || v.find('-') != std::string::npos || v.find('+') != std::string::npos ||
+        v.find_first_of(" \t") != std::string::npos)
+      return invalid_argument(n + " expects an unsigned integer, got '" + v + "'");
+    if (errno == ERANGE) return out_of_range(n + " must be in [0, 18446744073709551615], got " + v);
     *out = x;
     return Status::ok();
   };
@@ -166,22 +190,42 @@ std::string ArgParser::help() const {
 }
 
 Result<std::string> read_input_file(const std::string& path, bool dash_is_stdin) {
-  const bool from_stdin = dash_is_stdin && path == "-";
-  std::FILE* f = from_stdin ? stdin : std::fopen(path.c_str(), "rb");
-  if (f == nullptr) return not_found("cannot open '" + path + "': " + std::strerror(errno));
-  std::string text;
-  char buf[65536];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
-  const bool failed = std::ferror(f) != 0;
-  const int err = errno;
-  if (!from_stdin) std::fclose(f);
-  if (failed) return invalid_argument("cannot read '" + path + "': " + std::strerror(err));
+  ReadOptions o;
+  o.dash_is_stdin = dash_is_stdin;
+  CW_ASSIGN_OR_RETURN(std::string text, read_input(path, o));
+  CW_RETURN_IF_ERROR(check_utf8_encoding(text, path == "-" && dash_is_stdin ? "standard input" : "'" + path + "'"));
   return text;
 }
 
+std::string one_line(std::string_view message) {
+  std::string out;
+  out.reserve(message.size());
+  size_t i = 0;
+  while (i < message.size()) {
+    const auto c = static_cast<unsigned char>(message[i]);
+    const size_t n = utf8_valid_prefix_len(message.substr(i));
+    if (n > 1 || (n == 1 && c >= 0x20 && c != 0x7F)) {
+      out.append(message.substr(i, n));
+      i += n;
+      continue;
+    }
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02X", c);
+      out += buf;
+    }
+    ++i;
+  }
+  return out;
+}
+
 int report_error(const std::string& command, const Status& status) {
-  std::fprintf(stderr, "chunkwise %s: %s\n", command.c_str(), status.message().c_str());
+  const std::string line = "chunkwise " + command + ": " + one_line(status.message()) + "\n";
+  std::fwrite(line.data(), 1, line.size(), stderr);
   switch (status.code()) {
     case StatusCode::kIoError:
     case StatusCode::kInternal:

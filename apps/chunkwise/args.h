@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/status.h"
@@ -20,6 +21,8 @@ class ArgParser {
   void option(const std::string& names, std::string* out, const std::string& metavar, const std::string& help);
   void option(const std::string& names, int64_t* out, const std::string& metavar, const std::string& help,
               int64_t min, int64_t max);
+  // Any unsigned 64-bit integer (seeds).
+  void option(const std::string& names, uint64_t* out, const std::string& metavar, const std::string& help);
   void option(const std::string& names, double* out, const std::string& metavar, const std::string& help,
               double min, double max);
   // Collects positional arguments; without this call, positionals are an error.
@@ -49,9 +52,13 @@ class ArgParser {
   bool help_requested_ = false;
 };
 
-// Reads a whole input file named on the command line ("-" is standard input when `dash_is_stdin`).
-// Errors name the path: not_found when it cannot be opened, invalid_argument on a read error.
+// Reads a whole text input named on the command line ("-" is standard input when `dash_is_stdin`)
+// through base/file_io.h (regular files only, standard input capped) and refuses UTF-16/UTF-32 text.
+// Errors name the path: kNotFound when it does not exist, kInvalidArgument when it cannot be read.
 Result<std::string> read_input_file(const std::string& path, bool dash_is_stdin);
+
+// `message` made printable on one line: control bytes (newlines, NUL, ...) and invalid UTF-8 escaped.
+std::string one_line(std::string_view message);
 
 // Exit codes shared by all subcommands.
 constexpr int kExitOk = 0;

@@ -15,10 +15,12 @@
 #include <vector>
 
 #include "args.h"
+#include "base/file_io.h"
 #include "base/json.h"
 #include "base/json_value.h"
 #include "chunkwise/engine.h"
 #include "commands.h"
+#include "threads_flag.h"
 
 namespace cw::app {
 namespace {
@@ -65,9 +67,12 @@ Result<int64_t> get_int(const JsonValue& v, const char* key, int64_t line_no, in
   if (!v.is_number() || v.as_number() != std::floor(v.as_number()))
     return line_error(line_no, std::string("\"") + key + "\" must be an integer");
   const double d = v.as_number();
-  if (d < static_cast<double>(min) || d > static_cast<double>(max))
+  if (d < static_cast<double>(min) || d > static_cast<double>(max)) {
+    char got[32];
+    std::snprintf(got, sizeof got, "%.17g", d);  // never converted to an integer: 1e20 prints as 1e+20
     return line_error(line_no, std::string("\"") + key + "\" must be in [" + std::to_string(min) + ", " +
-                                   std::to_string(max) + "], got " + std::to_string(static_cast<long long>(d)));
+                                   std::to_string(max) + "], got " + got);
+  }
   return static_cast<int64_t>(d);
 }
 
@@ -184,9 +189,11 @@ int batch_main(int argc, char** argv) {
   p.option("--parallel", &parallel, "N", "requests running at once (default 16)", 1, 4096);
   p.option("--batch-tokens", &batch_tokens, "N", "token budget of one forward step (default 512)", 1, 1 << 20);
   p.option("--kv-mem", &kv_mem, "BYTES", "KV cache size in bytes (suffix K, M, G allowed)");
-  p.option("--ctx", &ctx, "N", "KV cache size in tokens (default: parallel x min(train ctx, 4096), <= 1 GiB)", 1,
-           int64_t{1} << 30);
-  p.option("--threads", &threads, "N", "threads for the forward pass (default 1)", 1, 1024);
+  p.option("--ctx", &ctx, "N",
+           "KV cache size in tokens, shared by the running requests (default: parallel x min(train ctx,\n"
+           "4096), <= 1 GiB); each request's prompt + n_predict may not exceed the model's training\n"
+           "context (refused, like run)", 1, int64_t{1} << 30);
+  p.option("--threads", &threads, "N", "threads for the forward pass (default 1; capped at the cores)", 1, 1024);
   p.option("--block-size", &block_size, "N", "tokens per KV block (default 16)", 1, 4096);
   p.option("--kv-type", &kv_type, "TYPE", "KV cache precision: f16 (default) or f32");
   p.option("--schedule", &schedule, "NAME", "chunked (default) or prefill-first");
@@ -210,7 +217,7 @@ int batch_main(int argc, char** argv) {
 
   EngineConfig cfg;
   cfg.model_path = model_path;
-  cfg.threads = static_cast<int>(threads);
+  cfg.threads = capped_threads_flag(kCmd, "--threads", threads);
   if (p.given("--kv-mem")) {
     auto b = parse_bytes(kv_mem);
     if (!b.is_ok()) return report_error(kCmd, b.status());
@@ -233,7 +240,7 @@ int batch_main(int argc, char** argv) {
   defaults.sampling.seed = static_cast<uint64_t>(seed);
   std::deque<Line> lines;
   {
-    std::string_view rest = *text;
+    std::string_view rest = strip_utf8_bom(*text);  // a byte-order mark some editors write is not JSON
     int64_t line_no = 0;
     while (!rest.empty()) {
       const size_t nl = rest.find('\n');
@@ -256,11 +263,16 @@ int batch_main(int argc, char** argv) {
       return report_error(kCmd, line_error(l.line_no, s.message()));
   }
 
+  // Results go to a temporary file renamed over the output only when the run completes: a failed or
+  // killed run leaves an existing output as it was.
   std::FILE* out = stdout;
+  OutputFile out_file;
   if (!output.empty()) {
-    out = std::fopen(output.c_str(), "wb");
-    if (out == nullptr)
-      return report_error(kCmd, invalid_argument("cannot open '" + output + "' for writing: " + std::strerror(errno)));
+    if (Status s = check_output_not_input(output, {input, model_path}); !s.is_ok()) return report_error(kCmd, s);
+    auto created = OutputFile::create(output);
+    if (!created.is_ok()) return report_error(kCmd, created.status());
+    out_file = std::move(created).value();
+    out = out_file.file();
   }
   Progress progress(lines.size(), !no_progress && isatty(STDERR_FILENO) && lines.size() > 1);
   // Keep the engine fed with up to 2 x parallel requests; collect results in input order.
@@ -268,7 +280,7 @@ int batch_main(int argc, char** argv) {
   std::deque<int64_t> in_flight;
   size_t next = 0, done = 0;
   int64_t generated = 0;
-  bool any_failed = false;
+  Status first_failure;  // the first failed request's error, with its line: the exit code follows its class
   Status write_status;
   while (done < lines.size()) {
     while (next < lines.size() && in_flight.size() < window) {
@@ -279,7 +291,9 @@ int batch_main(int argc, char** argv) {
     }
     const GenerationResult r = engine.wait(in_flight.front());
     in_flight.pop_front();
-    any_failed = any_failed || r.finish_reason == "error";
+    if (r.finish_reason == "error" && first_failure.is_ok())
+      first_failure = Status(r.error.is_ok() ? StatusCode::kInternal : r.error.code(),
+                             "line " + std::to_string(lines[done].line_no) + ": " + r.error.message());
     generated += static_cast<int64_t>(r.tokens.size());
     const std::string json = result_json(lines[done], r);
     if (write_status.is_ok() && (std::fwrite(json.data(), 1, json.size(), out) != json.size() || std::fflush(out) != 0))
@@ -290,9 +304,11 @@ int batch_main(int argc, char** argv) {
     progress.update(done, generated);
   }
   progress.finish();
-  if (out != stdout && std::fclose(out) != 0 && write_status.is_ok()) write_status = io_error("cannot close '" + output + "'");
+  if (write_status.is_ok() && out_file.file() != nullptr) write_status = out_file.commit();
   if (!write_status.is_ok()) return report_error(kCmd, write_status);
-  if (any_failed) return report_error(kCmd, internal_error("some requests failed (see their \"error\" fields)"));
+  if (!first_failure.is_ok())
+    return report_error(kCmd, Status(first_failure.code(), "some requests failed (see their \"error\" fields); the first, " +
+                                                               first_failure.message()));
   return kExitOk;
 }
 

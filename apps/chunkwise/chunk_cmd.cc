@@ -15,9 +15,11 @@
 #include <vector>
 
 #include "args.h"
+#include "base/file_io.h"
 #include "base/mapped_file.h"
 #include "base/thread_pool.h"
 #include "commands.h"
+#include "threads_flag.h"
 #include "text/chunker.h"
 #include "text/jsonl.h"
 #include "text/measure.h"
@@ -112,25 +114,29 @@ int chunk_main(int argc, char** argv) {
       inputs.push_back({"-", "-"});
       continue;
     }
-    struct stat st;
-    if (::stat(f.c_str(), &st) != 0) return report_error(kCmd, not_found("cannot open '" + f + "'"));
-    if (S_ISDIR(st.st_mode)) return report_error(kCmd, invalid_argument("'" + f + "' is a directory"));
-    if (::access(f.c_str(), R_OK) != 0) return report_error(kCmd, not_found("cannot read '" + f + "'"));
+    auto opened = open_input(f);  // refuses missing files, directories, FIFOs, devices
+    if (!opened.is_ok()) return report_error(kCmd, opened.status());
+    ::close(opened->fd);
     inputs.push_back({f, f});
   }
 
+  // The output is written to a temporary file and renamed into place only when every document succeeded:
+  // a failed or killed run leaves an existing output as it was. An output that is an input is refused.
   FILE* out = stdout;
-  std::unique_ptr<FILE, int (*)(FILE*)> out_file(nullptr, &std::fclose);
+  OutputFile out_file;
   if (p.given("--output")) {
-    out_file.reset(std::fopen(output.c_str(), "wb"));
-    if (!out_file) return report_error(kCmd, not_found("cannot write '" + output + "'"));
-    out = out_file.get();
+    if (Status s = check_output_not_input(output, files); !s.is_ok()) return report_error(kCmd, s);
+    auto created = OutputFile::create(output);
+    if (!created.is_ok()) return report_error(kCmd, created.status());
+    out_file = std::move(created).value();
+    out = out_file.file();
   }
 
   // Documents are chunked in parallel (each pool thread takes the next document), and whichever thread
   // completes the document that is next in input order writes every consecutive finished output. Threads
   // run at most `window` documents ahead of the writer, which bounds memory.
-  const int n_threads = static_cast<int>(std::min<int64_t>(threads, static_cast<int64_t>(inputs.size())));
+  const int n_threads = static_cast<int>(std::min<int64_t>(capped_threads_flag(kCmd, "--threads", threads),
+                                                            static_cast<int64_t>(inputs.size())));
   ThreadPool pool(std::max(1, n_threads));
   const bool progress = stderr_is_tty();
   const size_t n_docs = inputs.size();
@@ -156,13 +162,14 @@ int chunk_main(int argc, char** argv) {
     std::string_view text;
     MappedFile mapped;
     if (in.path == "-") {
-      char buf[1 << 16];
-      size_t n;
-      while ((n = std::fread(buf, 1, sizeof buf, stdin)) > 0) data.append(buf, n);
-      if (std::ferror(stdin)) {
-        slot.error = io_error("error reading stdin");
+      ReadOptions o;
+      o.dash_is_stdin = true;
+      auto r = read_input("-", o);
+      if (!r.is_ok()) {
+        slot.error = r.status();
         return;
       }
+      data = std::move(r).value();
       text = data;
     } else {
       auto m = MappedFile::open(in.path);
@@ -172,6 +179,10 @@ int chunk_main(int argc, char** argv) {
       }
       mapped = std::move(m).value();
       text = std::string_view(reinterpret_cast<const char*>(mapped.data()), mapped.size());
+    }
+    if (Status s = check_utf8_encoding(text, in.path == "-" ? "standard input" : "'" + in.path + "'"); !s.is_ok()) {
+      slot.error = s;
+      return;
     }
     auto r = chunker.chunk(in.id, text);
     if (!r.is_ok()) {
@@ -227,7 +238,9 @@ int chunk_main(int argc, char** argv) {
     return report_error(kCmd, slots[next_write].error);
   }
   if (progress) std::fputc('\n', stderr);
-  if (std::fflush(out) != 0) {
+  if (out_file.file() != nullptr) {
+    if (Status s = out_file.commit(); !s.is_ok()) return report_error(kCmd, s);
+  } else if (std::fflush(out) != 0) {
     std::fprintf(stderr, "chunkwise %s: cannot write the output\n", kCmd);
     return kExitFailure;
   }

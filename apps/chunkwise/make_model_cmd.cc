@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "args.h"
+#include "base/file_io.h"
 #include "commands.h"
 #include "model/make_model.h"
 
@@ -38,6 +39,8 @@ int make_model_main(int argc, char** argv) {
     if (value->empty()) return report_error("make-model", invalid_argument(std::string(name) + " is required (see --help)"));
   if (vocab.empty()) return report_error("make-model", invalid_argument("--vocab VOCAB.gguf is required (see --help)"));
   if (output.empty()) return report_error("make-model", invalid_argument("-o OUT.gguf is required (see --help)"));
+
+  if (Status s = check_output_not_input(output, {vocab}); !s.is_ok()) return report_error("make-model", s);
 
   model::MakeModelOptions opts;
   opts.arch = arch;

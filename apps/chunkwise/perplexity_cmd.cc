@@ -1,11 +1,11 @@
 // chunkwise perplexity -m MODEL -f FILE [--ctx C] [--ubatch N] [--json]
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "args.h"
 #include "base/json.h"
-#include "base/mapped_file.h"
 #include "commands.h"
 #include "eval/perplexity.h"
 #include "model/model.h"
@@ -23,7 +23,9 @@ int perplexity_main(int argc, char** argv) {
               "half of each window scored. Prints PPL = x.xxxx (± its standard error).");
   p.option("-m,--model", &model_path, "MODEL", "GGUF model file");
   p.option("-f,--file", &file, "FILE", "text file to score");
-  p.option("-c,--ctx", &ctx, "C", "window size in tokens (even, default 512)", 4, int64_t{1} << 20);
+  p.option("-c,--ctx", &ctx, "C",
+           "window size in tokens (even, default min(512, training context); more than the model's\n"
+           "training context is refused)", 4, int64_t{1} << 20);
   p.option("-b,--ubatch", &ubatch, "N", "tokens per forward call (default 512)", 1, int64_t{1} << 20);
   p.flag("--json", &json, "print one JSON object");
   p.flag("-q,--quiet", &quiet, "no progress on stderr");
@@ -34,13 +36,14 @@ int perplexity_main(int argc, char** argv) {
   }
   if (model_path.empty() || file.empty())
     return report_error("perplexity", invalid_argument("-m MODEL and -f FILE are required (see --help)"));
-  auto text = read_file(file);
+  auto text = read_input_file(file, /*dash_is_stdin=*/true);
   if (!text.is_ok()) return report_error("perplexity", text.status());
   auto model = model::Model::load(model_path);
   if (!model.is_ok()) return report_error("perplexity", model.status());
   auto tok = tok::Tokenizer::from_gguf((*model)->file());
   if (!tok.is_ok()) return report_error("perplexity", tok.status());
   const std::vector<int32_t> tokens = (*tok)->encode(*text, /*add_special=*/true, /*parse_special=*/false);
+  if (!p.given("--ctx")) ctx = std::max<int64_t>(4, std::min<int64_t>(ctx, (*model)->hparams().n_ctx_train / 2 * 2));
 
   eval::PerplexityOptions opt;
   opt.n_ctx = ctx;

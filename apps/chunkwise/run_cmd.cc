@@ -16,6 +16,7 @@
 #include "model/model.h"
 #include "runtime/generate.h"
 #include "runtime/sampler.h"
+#include "threads_flag.h"
 #include "tokenizer/tokenizer.h"
 
 namespace cw::app {
@@ -24,7 +25,7 @@ namespace {
 constexpr const char* kCmd = "run";
 
 Result<std::string> read_prompt_file(const std::string& path) {
-  CW_ASSIGN_OR_RETURN(std::string text, read_input_file(path, /*dash_is_stdin=*/false));
+  CW_ASSIGN_OR_RETURN(std::string text, read_input_file(path, /*dash_is_stdin=*/true));
   if (text.empty()) return invalid_argument("the prompt file '" + path + "' is empty");
   return text;
 }
@@ -105,7 +106,8 @@ std::string to_json(const std::vector<int32_t>& prompt_tokens, const runtime::Ge
 
 int run_main(int argc, char** argv) {
   std::string model_path, prompt, file;
-  int64_t n_predict = 64, top_k = 40, repeat_last_n = 64, seed = -1, n_ctx = 0, ubatch = 512, threads = 1,
+  uint64_t seed = 0;
+  int64_t n_predict = 64, top_k = 40, repeat_last_n = 64, n_ctx = 0, ubatch = 512, threads = 1,
           logits_top = 0;
   double temp = 0.8, top_p = 0.95, min_p = 0.05, repeat_penalty = 1.0, presence_penalty = 0.0,
          frequency_penalty = 0.0;
@@ -122,7 +124,7 @@ int run_main(int argc, char** argv) {
               "llama.cpp's chain: penalties, top-k, top-p, min-p, temperature; --temp 0 is greedy.");
   p.option("-m,--model", &model_path, "MODEL.gguf", "the model to run");
   p.option("-p,--prompt", &prompt, "PROMPT", "the prompt text");
-  p.option("-f,--file", &file, "FILE", "read the prompt from FILE");
+  p.option("-f,--file", &file, "FILE", "read the prompt from FILE ('-' = standard input)");
   p.option("-n,--n-predict", &n_predict, "N", "tokens to generate (default 64; stops early at EOS)", 0,
            int64_t{1} << 24);
   p.option("--temp", &temp, "T", "temperature (default 0.8; 0 = greedy)", 0, kBig);
@@ -136,11 +138,13 @@ int run_main(int argc, char** argv) {
   p.option("--presence-penalty", &presence_penalty, "X", "subtract X from seen tokens (default 0)", -kBig, kBig);
   p.option("--frequency-penalty", &frequency_penalty, "X", "subtract X x count from seen tokens (default 0)",
            -kBig, kBig);
-  p.option("--seed", &seed, "S", "random seed (default: random, printed)", 0, std::numeric_limits<int64_t>::max());
-  p.option("--ctx", &n_ctx, "N", "context size in tokens (default min(training context, 4096))", 1,
+  p.option("--seed", &seed, "S", "random seed, 0 .. 2^64-1 (default: random, printed)");
+  p.option("--ctx", &n_ctx, "N",
+           "context size in tokens (default: what the prompt and -n need, at least min(training context,\n"
+           "4096)); the prompt + -n and --ctx may not exceed the model's training context (refused)", 1,
            int64_t{1} << 24);
   p.option("--ubatch", &ubatch, "N", "prompt tokens per forward pass (default 512)", 1, int64_t{1} << 20);
-  p.option("--threads", &threads, "N", "threads for the forward pass (default 1)", 1, 1024);
+  p.option("--threads", &threads, "N", "threads for the forward pass (default 1; capped at the cores)", 1, 1024);
   p.flag("--json", &json, "print one JSON object: prompt_tokens, tokens, text, timings");
   p.flag("--batch-invariant", &batch_invariant,
          "every matmul on the multi-row kernels: the output then equals `batch --batch-invariant` bit for bit "
@@ -165,7 +169,7 @@ int run_main(int argc, char** argv) {
   sp.presence_penalty = static_cast<float>(presence_penalty);
   sp.frequency_penalty = static_cast<float>(frequency_penalty);
   sp.penalty_last_n = static_cast<int>(repeat_last_n);
-  sp.seed = seed >= 0 ? static_cast<uint64_t>(seed)
+  sp.seed = p.given("--seed") ? seed
                       : (uint64_t{std::random_device{}()} << 32 | std::random_device{}()) >> 1;
   if (Status s = runtime::validate(sp); !s.is_ok()) return report_error(kCmd, s);
 
@@ -186,12 +190,11 @@ int run_main(int argc, char** argv) {
 
   const std::vector<int32_t> prompt_tokens = t.encode(prompt, /*add_special=*/true, /*parse_special=*/false);
   if (prompt_tokens.empty()) return report_error(kCmd, invalid_argument("the prompt has no tokens"));
-  if (!p.given("--ctx")) n_ctx = std::min<int64_t>(m.hparams().n_ctx_train, 4096);
-  if (static_cast<int64_t>(prompt_tokens.size()) + n_predict > n_ctx) {
-    return report_error(kCmd, out_of_range("prompt of " + std::to_string(prompt_tokens.size()) + " tokens + " +
-                                           std::to_string(n_predict) + " to generate exceeds --ctx " +
-                                           std::to_string(n_ctx)));
-  }
+  // The library applies the context rule (session and generate); KV memory is committed as it is used.
+  if (!p.given("--ctx"))
+    n_ctx = std::min<int64_t>(m.hparams().n_ctx_train,
+                              std::max<int64_t>(4096, static_cast<int64_t>(prompt_tokens.size()) + n_predict));
+  threads = capped_threads_flag(kCmd, "--threads", threads);
 
   auto created = model::Session::create(m, n_ctx, model::KvType::kF16, static_cast<int>(threads));
   if (!created.is_ok()) return report_error(kCmd, created.status());

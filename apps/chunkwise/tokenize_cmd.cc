@@ -1,7 +1,5 @@
 // chunkwise tokenize -m FILE.gguf (-p TEXT | -f FILE) [--add-special] [--parse-special] [--ids | --json]
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -47,15 +45,6 @@ std::string escape_piece(std::string_view p) {
   return out;
 }
 
-Result<std::string> read_text_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return not_found("cannot open '" + path + "'");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  if (f.bad()) return io_error("error reading '" + path + "'");
-  return ss.str();
-}
-
 }  // namespace
 
 int tokenize_main(int argc, char** argv) {
@@ -66,7 +55,7 @@ int tokenize_main(int argc, char** argv) {
               "piece, control bytes escaped), or the ids on one line (--ids), or a JSON object (--json).");
   p.option("-m,--model", &model, "FILE.gguf", "the GGUF file whose vocabulary to use");
   p.option("-p,--prompt", &prompt, "TEXT", "the text to tokenize");
-  p.option("-f,--file", &file, "FILE", "read the text to tokenize from FILE");
+  p.option("-f,--file", &file, "FILE", "read the text to tokenize from FILE ('-' = standard input)");
   p.flag("--add-special", &add_special, "add BOS/EOS as the vocabulary asks");
   p.flag("--parse-special", &parse_special, "recognise special tokens written in the text");
   p.flag("--ids", &ids_only, "print only the ids, space-separated, on one line");
@@ -84,7 +73,7 @@ int tokenize_main(int argc, char** argv) {
 
   std::string text = prompt;
   if (p.given("--file")) {
-    auto r = read_text_file(file);
+    auto r = read_input_file(file, /*dash_is_stdin=*/true);
     if (!r.is_ok()) return report_error("tokenize", r.status());
     text = std::move(r).value();
   }

@@ -1,5 +1,9 @@
 // Read-only file mapping (mmap). The mapping lives as long as the MappedFile; moving transfers it.
-// Failure (missing file, directory, permission, mmap error) is a Status, never an abort.
+// Opened through open_input (base/file_io.h): only regular files; failure (missing file, directory, FIFO,
+// device, permission, mmap error) is a Status, never an abort.
+//
+// A mapping ends exactly at the file's last byte: nothing may read past data() + size() (when the size
+// is a multiple of the page size, the next byte is unmapped).
 #pragma once
 
 #include <cstddef>
@@ -33,8 +37,5 @@ class MappedFile {
   std::string path_;
 };
 
-// Reads a whole file into a string (for text inputs). Fails with a Status.
-Result<std::string> read_file(const std::string& path);
-Status write_file(const std::string& path, const void* data, size_t size);
 
 }  // namespace cw

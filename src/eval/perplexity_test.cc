@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "base/mapped_file.h"
+#include "base/file_io.h"
 #include "support/testing.h"
 #include "tokenizer/tokenizer.h"
 
@@ -23,7 +23,7 @@ TEST_P(Stories260KPerplexity, MatchesLlamaCppWithin0002) {
   ASSERT_TRUE(m.is_ok()) << m.status().to_string();
   auto tok = tok::Tokenizer::from_gguf((*m)->file());
   ASSERT_TRUE(tok.is_ok()) << tok.status().to_string();
-  auto text = read_file(dir + "/text/stories260K-generated.txt");
+  auto text = read_input(dir + "/text/stories260K-generated.txt");
   ASSERT_TRUE(text.is_ok());
   std::vector<int32_t> tokens = (*tok)->encode(*text, /*add_special=*/true, /*parse_special=*/false);
   // The reference note says 26,625 tokens; both window sizes score exactly the first 26,624 (208 x 128,

@@ -223,7 +223,7 @@ class Parser {
     if (const Value* a = f_.find("general.alignment")) {
       auto v = a->as_uint();
       if (!v.is_ok() || *v == 0 || (*v & (*v - 1)) != 0 || *v > kMaxAlignment)
-        return data_loss("general.alignment must be a power of two <= " + std::to_string(kMaxAlignment));
+        return data_loss(f_.name_ + ": general.alignment must be a power of two <= " + std::to_string(kMaxAlignment));
       f_.alignment_ = *v;
     }
 
@@ -280,7 +280,7 @@ class Parser {
       uint64_t data_size = size_ - data_offset;
       for (auto& ti : f_.tensors_) {
         if (ti.offset > data_size || ti.n_bytes > data_size - ti.offset)
-          return data_loss("tensor '" + std::string(ti.name.substr(0, 96)) + "': data [" + std::to_string(ti.offset) + ", +" +
+          return data_loss(f_.name_ + ": tensor '" + std::string(ti.name.substr(0, 96)) + "': data [" + std::to_string(ti.offset) + ", +" +
                            std::to_string(ti.n_bytes) + ") runs past the end of the file (data section holds " +
                            std::to_string(data_size) + " bytes; truncated?)");
         ti.data = data_ + data_offset + ti.offset;

@@ -1,5 +1,7 @@
 #include "gguf/writer.h"
 
+#include "base/file_io.h"
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -89,50 +91,25 @@ class CountingSink : public ByteSink {
   uint64_t written_ = 0;
 };
 
-// A buffered file. Errors carry the path and errno's text.
+// A buffered file written atomically (base/file_io.h OutputFile): the target is replaced only by close();
+// a failed or killed write leaves a previous file of that name intact. Errors carry the path.
 class FileSink : public ByteSink {
  public:
   explicit FileSink(std::string path) : path_(std::move(path)) {}
-  ~FileSink() override {
-    if (f_ != nullptr) std::fclose(f_);
-  }
   Status open() {
-    f_ = std::fopen(path_.c_str(), "wb");
-    if (f_ == nullptr) return io_error("cannot create '" + path_ + "': " + std::strerror(errno));
-    struct stat st {};
-    regular_ = fstat(fileno(f_), &st) == 0 && S_ISREG(st.st_mode);
-    std::setvbuf(f_, nullptr, _IOFBF, 1 << 20);
+    CW_ASSIGN_OR_RETURN(out_, OutputFile::create(path_));
+    std::setvbuf(out_.file(), nullptr, _IOFBF, 1 << 20);
     return Status::ok();
   }
   Status write(const void* data, size_t n) override {
-    if (n == 0) return Status::ok();
-    if (std::fwrite(data, 1, n, f_) != n) return io_error("cannot write '" + path_ + "': " + std::strerror(errno));
-    return Status::ok();
+    return out_.write(std::string_view(static_cast<const char*>(data), n));
   }
-  Status close() {
-    FILE* f = f_;
-    f_ = nullptr;
-    if (std::fflush(f) != 0) {
-      const int e = errno;
-      std::fclose(f);
-      return io_error("cannot write '" + path_ + "': " + std::strerror(e));
-    }
-    if (std::fclose(f) != 0) return io_error("cannot close '" + path_ + "': " + std::strerror(errno));
-    return Status::ok();
-  }
-  // Closes (ignoring errors) and removes the file if it is a regular file (never a device like /dev/full).
-  void discard() {
-    if (f_ != nullptr) {
-      std::fclose(f_);
-      f_ = nullptr;
-    }
-    if (regular_) ::unlink(path_.c_str());
-  }
+  Status close() { return out_.commit(); }
+  void discard() { out_.discard(); }
 
  private:
   std::string path_;
-  FILE* f_ = nullptr;
-  bool regular_ = false;
+  OutputFile out_;
 };
 }  // namespace
 

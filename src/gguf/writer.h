@@ -9,8 +9,9 @@
 // bytes() builds the image in memory; write_to()/write_streaming() stream it to any sink / a file.
 //
 // Failure: malformed tensor declarations and producer mistakes (wrong byte count) are invalid_argument;
-// I/O failures (unwritable path, disk full) are io_error naming the path. A failed write_streaming()
-// removes the partial file when it is a regular file.
+// I/O failures (unwritable path, disk full) are errors naming the path. Files are written to a temporary
+// name and renamed into place on success (base/file_io.h): a failed or killed write leaves any previous
+// file of that name intact.
 //
 // Thread-safety: none (build on one thread); write_to() is const and may run while nothing mutates.
 #pragma once

@@ -8,6 +8,7 @@
 
 #include "gguf/writer.h"
 #include "kernels/cpu/quant_ref.h"
+#include "tokenizer/tokenizer.h"
 
 namespace cw::model {
 
@@ -347,6 +348,9 @@ Result<MakeModelResult> make_model(const MakeModelOptions& opts, const gguf::Fil
   if (tokens->array_size() > (uint64_t{1} << 31) - 1)
     return invalid_argument("vocabulary '" + vocab.name() + "' has too many tokens");
   const auto n_vocab = static_cast<int64_t>(tokens->array_size());
+  // A model is only as usable as its vocabulary: refuse one the tokenizer would refuse at load time.
+  if (auto t = tok::Tokenizer::from_gguf(vocab); !t.is_ok())
+    return Status(t.status().code(), "vocabulary '" + vocab.name() + "' is not usable: " + t.status().message());
   const ArchDefaults ad = arch_defaults(opts.arch);
   const std::string a = opts.arch + ".";
 

@@ -73,6 +73,7 @@ bool is_valid_utf8(std::string_view s) {
            _mm_movemask_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i))) == 0) {
       i += 16;
     }
+    if (i == n) break;  // the block loop may end exactly at the end: never read p[n]
 #endif
     if (i + 8 <= n) {
       uint64_t w;

@@ -1,11 +1,13 @@
 #include "support/testing.h"
 
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -77,6 +79,31 @@ std::string shell_quote(const std::string& s) {
     }
   }
   return out + "'";
+}
+
+}  // namespace cw::testing
+
+namespace cw::testing {
+
+GuardedText::GuardedText(std::string_view text) {
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  const size_t data_pages = (text.size() + page - 1) / page;
+  length_ = (data_pages + 1) * page;
+  base_ = ::mmap(nullptr, length_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (base_ == MAP_FAILED) {
+    base_ = nullptr;
+    ADD_FAILURE() << "mmap failed";
+    return;
+  }
+  char* guard = static_cast<char*>(base_) + data_pages * page;
+  char* begin = guard - text.size();
+  if (!text.empty()) std::memcpy(begin, text.data(), text.size());
+  if (::mprotect(guard, page, PROT_NONE) != 0) ADD_FAILURE() << "mprotect failed";
+  view_ = std::string_view(begin, text.size());
+}
+
+GuardedText::~GuardedText() {
+  if (base_ != nullptr) ::munmap(base_, length_);
 }
 
 }  // namespace cw::testing

@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace cw::testing {
 
@@ -36,3 +37,24 @@ std::string shell_quote(const std::string& s);
   auto cw_shared_opt_ = ::cw::testing::shared_data_dir();                     \
   if (!cw_shared_opt_) GTEST_SKIP() << "../shared/data not present; skipping"; \
   const std::string dir = *cw_shared_opt_
+
+namespace cw::testing {
+
+// A copy of `text` that ends exactly at a page boundary, followed by an inaccessible (PROT_NONE) page:
+// reading one byte past the end faults, as it does on a file mapping whose size is a multiple of the
+// page size. The view stays valid as long as the object lives.
+class GuardedText {
+ public:
+  explicit GuardedText(std::string_view text);
+  ~GuardedText();
+  GuardedText(const GuardedText&) = delete;
+  GuardedText& operator=(const GuardedText&) = delete;
+  std::string_view view() const { return view_; }
+
+ private:
+  void* base_ = nullptr;
+  size_t length_ = 0;
+  std::string_view view_;
+};
+
+}  // namespace cw::testing
