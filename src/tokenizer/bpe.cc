@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 
+#include "tokenizer/merge_queue.h"
 #include "tokenizer/unicode.h"
 #include "tokenizer/word_cache.h"
 
@@ -112,6 +113,10 @@ void BpeEncoder::merge_word(std::string_view word, std::vector<int32_t>& out) co
       return;
     }
   }
+  if (word.size() > g_long_word_bytes.load(std::memory_order_relaxed)) {
+    merge_word_long(word, out);
+    return;
+  }
   auto& sym = s.symbols;
   sym.clear();
   const auto n = static_cast<int32_t>(word.size());
@@ -152,6 +157,63 @@ void BpeEncoder::merge_word(std::string_view word, std::vector<int32_t>& out) co
     } else if (v_.unk >= 0) {
       out.push_back(v_.unk);
     }
+  }
+}
+
+void BpeEncoder::merge_word_long(std::string_view word, std::vector<int32_t>& out) const {
+  // Symbol i (a byte index where a symbol starts) spans [i, next[i]); next[i] = -1 once merged away.
+  thread_local std::vector<int32_t> prev, next, ids;
+  thread_local MergeQueue q;
+  const auto n = static_cast<int32_t>(word.size());
+  prev.resize(static_cast<size_t>(n));
+  next.resize(static_cast<size_t>(n));
+  ids.resize(static_cast<size_t>(n));
+  for (int32_t i = 0; i < n; ++i) {
+    prev[static_cast<size_t>(i)] = i - 1;
+    next[static_cast<size_t>(i)] = i + 1;
+    ids[static_cast<size_t>(i)] = byte_ids_[static_cast<uint8_t>(word[static_cast<size_t>(i)])];
+  }
+  // The merge of symbol l with its right neighbour, or nullptr.
+  auto pair_at = [&](int32_t l) -> const PairEntry* {
+    const int32_t r = next[static_cast<size_t>(l)];
+    if (r < 0 || r >= n) return nullptr;
+    const int32_t lid = ids[static_cast<size_t>(l)], rid = ids[static_cast<size_t>(r)];
+    if (lid < 0 || rid < 0) return nullptr;
+    return pair_find(lid, rid);
+  };
+  q.reset(n_merges_);
+  auto try_add = [&](int32_t l) {
+    if (l < 0) return;
+    if (const PairEntry* e = pair_at(l)) q.push(static_cast<uint32_t>(e->rank), l);
+  };
+  for (int32_t i = 0; i + 1 < n; ++i) try_add(i);
+  uint32_t rank;
+  int32_t l;
+  while (q.pop(rank, l)) {
+    const PairEntry* e = pair_at(l);
+    if (e == nullptr || static_cast<uint32_t>(e->rank) != rank) continue;  // stale (see merge_queue.h)
+    const int32_t r = next[static_cast<size_t>(l)];
+    const int32_t rn = next[static_cast<size_t>(r)];
+    ids[static_cast<size_t>(l)] = e->result;
+    next[static_cast<size_t>(l)] = rn;
+    if (rn < n) prev[static_cast<size_t>(rn)] = l;
+    next[static_cast<size_t>(r)] = -1;
+    try_add(prev[static_cast<size_t>(l)]);
+    try_add(l);
+  }
+  for (int32_t i = 0; i < n; i = next[static_cast<size_t>(i)]) {
+    const int32_t id = ids[static_cast<size_t>(i)];
+    if (id >= 0) {
+      out.push_back(id);
+    } else if (v_.unk >= 0) {
+      out.push_back(v_.unk);
+    }
+  }
+  q.trim();
+  if (prev.capacity() > (size_t{1} << 20)) {
+    prev = {};
+    next = {};
+    ids = {};
   }
 }
 

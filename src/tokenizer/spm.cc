@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <functional>
+#include <limits>
 #include <queue>
 
+#include "tokenizer/merge_queue.h"
 #include "tokenizer/unicode.h"
 #include "tokenizer/word_cache.h"
 
@@ -37,6 +40,22 @@ struct Scratch {
   std::vector<int32_t> ids;
 };
 
+// Long-word path: symbols indexed by code point; symbol i spans bytes [off[i], off[next[i]]).
+struct LongScratch {
+  std::vector<uint32_t> off;  // [n + 1]
+  std::vector<int32_t> prev;  // -1: none
+  std::vector<int32_t> next;  // n: the end; -1: merged away
+  MergeQueue queue;
+  void trim() {
+    queue.trim();
+    if (off.capacity() > (size_t{1} << 20)) {
+      off = {};
+      prev = {};
+      next = {};
+    }
+  }
+};
+
 }  // namespace
 
 void spm_escape(std::string_view text, std::string& out) {
@@ -58,6 +77,22 @@ SpmEncoder::SpmEncoder(const Vocab& v, uint64_t cache_owner) : v_(v), cache_owne
     if (id < 0) id = v.index.find(std::string_view(reinterpret_cast<const char*>(&b), 1));
     if (id < 0) id = v.unk;
     byte_ids_[b] = id;
+  }
+  // Score ranks for the long-word path: equal scores share a rank, so ties fall back to the leftmost pair.
+  {
+    std::vector<float> distinct(v.scores.begin(), v.scores.end());
+    for (float& x : distinct) {
+      if (x != x) x = -std::numeric_limits<float>::infinity();  // NaN: a total order for sorting
+    }
+    std::vector<float> sorted = distinct;
+    std::sort(sorted.begin(), sorted.end(), std::greater<>{});
+    sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+    n_score_ranks_ = std::max<size_t>(sorted.size(), 1);
+    score_rank_.resize(distinct.size());
+    for (size_t id = 0; id < distinct.size(); ++id) {
+      score_rank_[id] = static_cast<uint32_t>(
+          std::lower_bound(sorted.begin(), sorted.end(), distinct[id], std::greater<>{}) - sorted.begin());
+    }
   }
   // Words may be encoded independently iff no token has a U+2581 preceded by another character.
   split_words_ = true;
@@ -102,7 +137,77 @@ void SpmEncoder::encode_escaped(std::string_view text, std::vector<int32_t>& out
   }
 }
 
+void SpmEncoder::emit_symbol(std::string_view piece, std::vector<int32_t>& out) const {
+  const int32_t id = v_.index.find(piece);
+  if (id >= 0) {
+    out.push_back(id);
+    return;
+  }
+  for (char c : piece) {
+    const int32_t b = byte_ids_[static_cast<uint8_t>(c)];
+    if (b >= 0) out.push_back(b);
+  }
+}
+
+void SpmEncoder::encode_word_long(std::string_view w, std::vector<int32_t>& out) const {
+  thread_local LongScratch s;
+  auto& off = s.off;
+  off.clear();
+  for (size_t i = 0; i < w.size();) {
+    off.push_back(static_cast<uint32_t>(i));
+    uint32_t cp;
+    i += decode_cp(w, i, &cp);
+  }
+  const auto n = static_cast<int32_t>(off.size());
+  off.push_back(static_cast<uint32_t>(w.size()));
+  auto& prev = s.prev;
+  auto& next = s.next;
+  prev.resize(static_cast<size_t>(n));
+  next.resize(static_cast<size_t>(n));
+  for (int32_t i = 0; i < n; ++i) {
+    prev[static_cast<size_t>(i)] = i - 1;
+    next[static_cast<size_t>(i)] = i + 1;
+  }
+  // The rank of the token formed by symbol l and its right neighbour, or -1.
+  auto pair_rank = [&](int32_t l) -> int64_t {
+    const int32_t r = next[static_cast<size_t>(l)];
+    if (r < 0 || r >= n) return -1;
+    const uint32_t b = off[static_cast<size_t>(l)], e = off[static_cast<size_t>(next[static_cast<size_t>(r)])];
+    const int32_t id = v_.index.find(w.substr(b, e - b));
+    return id < 0 ? -1 : static_cast<int64_t>(score_rank_[static_cast<size_t>(id)]);
+  };
+  MergeQueue& q = s.queue;
+  q.reset(n_score_ranks_);
+  auto try_add = [&](int32_t l) {
+    if (l < 0) return;
+    const int64_t rank = pair_rank(l);
+    if (rank >= 0) q.push(static_cast<uint32_t>(rank), l);
+  };
+  for (int32_t i = 0; i + 1 < n; ++i) try_add(i);
+  uint32_t rank;
+  int32_t l;
+  while (q.pop(rank, l)) {
+    if (pair_rank(l) != static_cast<int64_t>(rank)) continue;  // stale (see merge_queue.h)
+    const int32_t r = next[static_cast<size_t>(l)];
+    const int32_t rn = next[static_cast<size_t>(r)];
+    next[static_cast<size_t>(l)] = rn;
+    if (rn < n) prev[static_cast<size_t>(rn)] = l;
+    next[static_cast<size_t>(r)] = -1;
+    try_add(prev[static_cast<size_t>(l)]);
+    try_add(l);
+  }
+  for (int32_t i = 0; i < n; i = next[static_cast<size_t>(i)]) {
+    const uint32_t b = off[static_cast<size_t>(i)], e = off[static_cast<size_t>(next[static_cast<size_t>(i)])];
+    emit_symbol(w.substr(b, e - b), out);
+  }
+  s.trim();
+}
+
 void SpmEncoder::encode_word(std::string_view w, std::vector<int32_t>& out) const {
+  if (w.size() > g_long_word_bytes.load(std::memory_order_relaxed)) {
+    encode_word_long(w, out);
+    return;
+  }
   thread_local Scratch s;
   auto& sym = s.symbols;
   sym.clear();

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 #include <vector>
@@ -29,10 +30,16 @@ class SpmEncoder {
 
  private:
   void encode_word(std::string_view w, std::vector<int32_t>& out) const;
+  // The same result for long words in O(n) memory (12 bytes per code point + the queue) and near-linear
+  // time (merge_queue.h).
+  void encode_word_long(std::string_view w, std::vector<int32_t>& out) const;
+  void emit_symbol(std::string_view piece, std::vector<int32_t>& out) const;
   const Vocab& v_;
   uint64_t cache_owner_;
   std::array<int32_t, 256> byte_ids_{};
   bool split_words_ = false;
+  std::vector<uint32_t> score_rank_;  // per token: rank of its score among distinct scores, 0 = highest
+  size_t n_score_ranks_ = 0;
 };
 
 // Appends `text` to `out` with every ' ' replaced by U+2581.
