@@ -1,5 +1,6 @@
 #include "base/thread_pool.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "base/status.h"
@@ -15,7 +16,20 @@ namespace cw {
 namespace {
 // How long a worker spins for the next job before parking (decode steps issue jobs every few µs).
 constexpr auto kSpin = std::chrono::microseconds(2000);
+// Spins between two yields of the core while waiting (a few µs of pauses): cheap when the other threads
+// are running, and lets a descheduled thread in when the machine is busier than the pool assumed.
+constexpr int kSpinsPerYield = 1024;
 }  // namespace
+
+int hardware_threads() {
+  const unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int>(std::min<unsigned>(n, 1u << 16));
+}
+
+int cap_threads(int64_t requested) {
+  if (requested < 1) return 1;
+  return static_cast<int>(std::min<int64_t>(requested, hardware_threads()));
+}
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads) {
   CW_CHECK(n_threads >= 1);
@@ -56,7 +70,10 @@ void ThreadPool::run(int64_t n, void* ctx, Trampoline tramp) {
   }
   if (parked_.load(std::memory_order_acquire) > 0) park_cv_.notify_all();
   run_range(0);
-  while (pending_.load(std::memory_order_acquire) != 0) CW_CPU_RELAX();
+  for (unsigned spins = 1; pending_.load(std::memory_order_acquire) != 0; ++spins) {
+    CW_CPU_RELAX();
+    if (spins % kSpinsPerYield == 0) std::this_thread::yield();
+  }
 }
 
 void ThreadPool::worker(int index) {
@@ -67,7 +84,9 @@ void ThreadPool::worker(int index) {
     int spins = 0;
     while ((g = generation_.load(std::memory_order_acquire)) == seen) {
       CW_CPU_RELAX();
-      if (++spins % 1024 == 0 && std::chrono::steady_clock::now() > spin_until) {
+      if (++spins % kSpinsPerYield != 0) continue;
+      std::this_thread::yield();
+      if (std::chrono::steady_clock::now() > spin_until) {
         std::unique_lock<std::mutex> lock(park_mu_);
         parked_.fetch_add(1);
         park_cv_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });

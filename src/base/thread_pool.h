@@ -3,6 +3,11 @@
 // small jobs back to back, so sleeping between them would cost a wake-up each), then park on a condition
 // variable when idle, so an idle engine burns no CPU. No allocation per job.
 //
+// Oversubscription: every job waits for all of the pool's threads, so a pool with more threads than the
+// machine has cores turns each job into a round of context switches (64 threads on 2 cores made a run
+// 800x slower). Thread counts a user controls go through cap_threads() below; the waits also yield the
+// core now and then, so a pool on a busy machine still progresses.
+//
 // Thread-safety: one parallel_for at a time per pool (calls from several threads are serialized by a
 // mutex). `fn` must not call parallel_for on the same pool.
 #pragma once
@@ -15,6 +20,14 @@
 #include <vector>
 
 namespace cw {
+
+// The hardware's concurrency: std::thread::hardware_concurrency(), at least 1.
+int hardware_threads();
+
+// The one rule for thread counts a user controls (forward passes, document pools): `requested` capped at
+// hardware_threads(), and at least 1. Callers that want to tell the user compare the result with what was
+// asked.
+int cap_threads(int64_t requested);
 
 class ThreadPool {
  public:

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <numeric>
 #include <thread>
@@ -60,6 +61,35 @@ TEST(ThreadPool, ConcurrentCallersAreSerialized) {
     });
   for (auto& t : callers) t.join();
   EXPECT_EQ(sum.load(), 4 * 500 * 4);
+}
+
+// Issue 11: `--threads 1024` on a 2-core machine never finished; user thread counts are capped at the
+// hardware's concurrency in one place.
+TEST(CapThreads, CapsAtTheHardwaresConcurrency) {
+  const int hw = hardware_threads();
+  EXPECT_GE(hw, 1);
+  EXPECT_EQ(hw, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  EXPECT_EQ(cap_threads(1), 1);
+  EXPECT_EQ(cap_threads(0), 1);
+  EXPECT_EQ(cap_threads(-5), 1);
+  EXPECT_EQ(cap_threads(hw), hw);
+  EXPECT_EQ(cap_threads(1024), hw);
+  EXPECT_EQ(cap_threads(int64_t{1} << 40), hw);
+}
+
+// More threads than cores still completes (the waits yield the core); no timing asserted.
+TEST(ThreadPool, OversubscribedPoolCompletes) {
+  ThreadPool pool(4 * hardware_threads() + 1);
+  int64_t total = 0;
+  std::vector<int64_t> partial(static_cast<size_t>(pool.size()));
+  for (int rep = 0; rep < 200; ++rep) {
+    std::fill(partial.begin(), partial.end(), 0);
+    pool.parallel_for(1000, [&](int64_t b, int64_t e, int t) {
+      for (int64_t i = b; i < e; ++i) partial[static_cast<size_t>(t)] += i;
+    });
+    for (int64_t p : partial) total += p;
+  }
+  EXPECT_EQ(total, 200 * (999 * 1000 / 2));
 }
 
 }  // namespace
