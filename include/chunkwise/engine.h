@@ -12,8 +12,9 @@
 // thread, one at a time; they must not call wait(). Destroying the engine cancels what is still running
 // (callbacks see the cancellation) and joins the step thread.
 // Failure: configuration and requests are validated (Status / Result, never an abort): unknown names,
-// out-of-range numbers, a prompt that does not fit the KV cache. Results carry finish_reason "error" and
-// the Status if a request fails while running.
+// out-of-range numbers, prompt + n_predict beyond the model's training context (unless the KV policy
+// lifts that rule), a prompt that does not fit the KV cache. Results carry finish_reason "error" and the
+// Status if a request fails while running (e.g. kDataLoss when the model's weights turn out corrupt).
 #pragma once
 
 #include <cstdint>
@@ -29,7 +30,7 @@ namespace cw {
 
 struct EngineConfig {
   std::string model_path;
-  int threads = 1;               // forward-pass threads
+  int threads = 1;               // forward-pass threads (>= 1; capped at the hardware's concurrency)
   // KV cache size: kv_mem_bytes if > 0, else ctx tokens if > 0 (one request of ctx tokens fits), else
   // parallel x min(training context, 4096) tokens, at most 1 GiB.
   uint64_t kv_mem_bytes = 0;

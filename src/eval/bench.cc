@@ -38,10 +38,12 @@ uint64_t peak_rss_bytes() {
 
 Result<BenchResult> bench(const model::Model& m, const BenchOptions& opt) {
   if (opt.n_prompt < 0 || opt.n_gen < 0 || opt.n_prompt + opt.n_gen == 0)
-    return invalid_argument("nothing to measure: -p and -n are both 0");
-  if (opt.reps < 1) return invalid_argument("-r must be >= 1");
-  if (opt.n_threads < 1) return invalid_argument("-t must be >= 1");
-  const int64_t n_ctx = std::max<int64_t>(opt.n_prompt, opt.n_gen) + 1;
+    return invalid_argument("nothing to measure: the prompt and generation lengths are both 0");
+  if (opt.reps < 1) return invalid_argument("the repetition count must be >= 1");
+  if (opt.n_threads < 1) return invalid_argument("the thread count must be >= 1");
+  // The prefill test holds n_prompt positions, the decode test n_gen: the larger is the context, under the
+  // context rule of every entry point (Session::create checks it against the training context).
+  const int64_t n_ctx = std::max<int64_t>(opt.n_prompt, opt.n_gen);
   BenchResult r;
   for (const auto& t : m.file().tensors()) r.model_bytes += t.n_bytes;
   r.weight_bytes_per_token = weight_bytes_per_token(m);

@@ -33,6 +33,9 @@ struct BenchResult {
   uint64_t peak_rss_bytes = 0;
 };
 
+// Errors: nothing to measure, reps or n_threads < 1, max(n_prompt, n_gen) beyond the model's training
+// context (model::check_context_size), token ids out of range, non-finite logits (kDataLoss naming the
+// corrupt tensor). n_threads is capped at the hardware's concurrency (cap_threads).
 Result<BenchResult> bench(const model::Model& m, const BenchOptions& opt);
 
 // Bytes of weights one decode step reads.

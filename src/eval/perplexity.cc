@@ -7,12 +7,14 @@
 namespace cw::eval {
 
 Result<PerplexityResult> perplexity(const model::Model& m, std::span<const int32_t> tokens, const PerplexityOptions& opt) {
-  if (opt.n_ctx < 4 || opt.n_ctx % 2 != 0) return invalid_argument("--ctx must be an even number >= 4");
-  if (opt.ubatch < 1) return invalid_argument("--ubatch must be >= 1");
+  if (opt.n_ctx < 4 || opt.n_ctx % 2 != 0) return invalid_argument("the window size must be an even number >= 4");
+  if (opt.ubatch < 1) return invalid_argument("the micro-batch size must be >= 1");
+  // The context rule of every entry point: a window is one sequence.
+  CW_RETURN_IF_ERROR(model::check_context_size(m.hparams(), opt.n_ctx));
   const int64_t n_tokens = static_cast<int64_t>(tokens.size());
   const int64_t n_windows = n_tokens / opt.n_ctx;
   if (n_windows == 0)
-    return invalid_argument("the text has " + std::to_string(n_tokens) + " tokens, fewer than one window of --ctx " +
+    return invalid_argument("the text has " + std::to_string(n_tokens) + " tokens, fewer than one window of " +
                             std::to_string(opt.n_ctx));
   const int64_t n_vocab = m.hparams().n_vocab;
   auto t0 = std::chrono::steady_clock::now();

@@ -30,7 +30,9 @@ struct PerplexityResult {
   double seconds = 0;
 };
 
-// Errors: n_ctx < 4 or odd, fewer than n_ctx tokens (a message naming both counts), token ids out of range.
+// Errors: n_ctx < 4 or odd, n_ctx beyond the model's training context (model::check_context_size), fewer
+// than n_ctx tokens (a message naming both counts), token ids out of range, non-finite logits (kDataLoss
+// naming the corrupt tensor, from Session::eval).
 Result<PerplexityResult> perplexity(const model::Model& m, std::span<const int32_t> tokens, const PerplexityOptions& opt);
 
 }  // namespace cw::eval

@@ -88,6 +88,11 @@ class KvPolicy {
 
   // Question 3.
   virtual Placement place_reused(const ReusedChunk& chunk) const = 0;
+
+  // Whether the policy lifts the context rule (model::check_context: prompt + tokens to generate within
+  // the model's training context), because it keeps every sequence within the trained positions however
+  // long it grows (a sink+window policy would). `full` keeps everything: it does not.
+  virtual bool lifts_context_limit() const { return false; }
 };
 
 // A parsed spec: "name:key=value,key=value". Keys are unique; values are non-empty strings.

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <string>
 
 #include "kernels/cpu/attention.h"
@@ -269,14 +270,52 @@ Status Forward::run(const Batch& batch, KvCache& kv, std::vector<float>* logits,
     for (int64_t t = first; t < s.first + s.count; ++t, ++n_out)
       kernels::rms_norm_ref(x + t * E, m_.output_norm().data(), proj + n_out * E, E, hp.rms_eps);
   }
-  if (hidden != nullptr) hidden->assign(proj, proj + n_out * E);
+  if (hidden != nullptr) {
+    hidden->assign(proj, proj + n_out * E);
+    CW_RETURN_IF_ERROR(non_finite_error(batch, hidden->data(), n_out, E, "hidden states"));
+  }
   if (logits != nullptr) {
     logits->resize(static_cast<size_t>(n_out * hp.n_vocab));
     if (n_out > 0)
       kernels::matmul(m_.output().data, m_.output().type, E, hp.n_vocab, proj, n_out, logits->data(), nullptr, pool_,
                       mm_scratch_, batch_invariant_);
+    CW_RETURN_IF_ERROR(non_finite_error(batch, logits->data(), n_out, hp.n_vocab, "logits"));
   }
   return Status::ok();
+}
+
+Status Forward::non_finite_error(const Batch& batch, const float* rows, int64_t n_rows, int64_t width,
+                                 const char* what) {
+  // NaN and Inf are the floats whose exponent bits are all ones: an OR over integer tests, one pass per
+  // row with no branch per element (vectorizes).
+  int64_t bad = -1;
+  for (int64_t r = 0; r < n_rows && bad < 0; ++r) {
+    const float* x = rows + r * width;
+    uint32_t any = 0;
+    for (int64_t j = 0; j < width; ++j) {
+      uint32_t b;
+      std::memcpy(&b, x + j, sizeof b);
+      any |= static_cast<uint32_t>((b & 0x7f800000u) == 0x7f800000u);
+    }
+    if (any != 0) bad = r;
+  }
+  if (bad < 0) return Status::ok();
+  // The token position of output row `bad` (rows come per sequence in order: kLast one, kAll count).
+  int64_t position = 0, row = 0;
+  for (const BatchSeq& s : batch.seqs) {
+    if (s.output == OutputMode::kNone) continue;
+    const int64_t n = s.output == OutputMode::kAll ? s.count : 1;
+    if (bad < row + n) {
+      position = s.output == OutputMode::kAll ? s.n_past + (bad - row) : s.n_past + s.count - 1;
+      break;
+    }
+    row += n;
+  }
+  if (!weights_scanned_) {
+    bad_tensor_ = find_non_finite_tensor(m_);
+    weights_scanned_ = true;
+  }
+  return non_finite_output_error(bad_tensor_, what, position);
 }
 
 }  // namespace cw::model

@@ -24,6 +24,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -63,6 +64,10 @@ class Forward {
   // states [rows, n_embd] into *hidden (logits may be null to skip the output matmul).
   // Errors (nothing is computed): empty batch, token id out of range, bad row ranges, a block table too
   // short for n_past + count or naming a block outside the cache, kv shape not matching the model.
+  // After computing: a returned logits (or hidden) row holding a NaN/Inf -> kDataLoss naming the first
+  // weight tensor with a NaN/Inf (model::find_non_finite_tensor, scanned once per Forward) or else the
+  // token position of the first bad row; the K/V of the batch were written. The check costs one pass
+  // over the returned rows.
   Status run(const Batch& batch, KvCache& kv, std::vector<float>* logits, std::vector<float>* hidden = nullptr);
 
   void set_batch_invariant(bool on) { batch_invariant_ = on; }
@@ -93,6 +98,10 @@ class Forward {
   std::vector<const void*> k_ptrs_, v_ptrs_;     // per (seq, block) pointers of the current layer
   std::vector<int64_t> seq_ptr_off_;            // per seq: first index into k_ptrs_/v_ptrs_
   std::vector<std::pair<int64_t, int64_t>> tiles_;  // attention work: (first row, rows) of one sequence
+  // The first non-finite output row: its error (the weights are scanned on the first occurrence only).
+  Status non_finite_error(const Batch& batch, const float* rows, int64_t n_rows, int64_t width, const char* what);
+  bool weights_scanned_ = false;
+  std::string bad_tensor_;  // find_non_finite_tensor's answer once scanned
 };
 
 }  // namespace cw::model

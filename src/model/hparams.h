@@ -42,6 +42,22 @@ const std::vector<const ArchSpec*>& architectures();
 std::string supported_architectures();  // "llama, qwen2"
 
 // Reads and validates hyper-parameters (unknown architecture -> unimplemented listing the supported ones).
+// Head counts are checked against each other, embedding_length and the shapes of layer 0's attention
+// tensors; when they disagree the message names the key the tensors say is wrong (and the value that
+// would fit), or every key that could be.
 Result<HParams> read_hparams(const gguf::File& f);
+
+// ---- The context rule -------------------------------------------------------------------------------------
+// One rule for every entry point (run, batch, perplexity, bench, model::Session, runtime::Engine): one
+// sequence's prompt + tokens to generate may not exceed the model's training context n_ctx_train, where
+// the model was never trained to attend and its output degrades. A KV policy may lift the rule when it
+// keeps every sequence within the trained positions (kv::KvPolicy::lifts_context_limit; `full` does not).
+
+// Errors: kOutOfRange "the prompt (P tokens) + N tokens to generate = T exceeds the model's training
+// context of C tokens" (n_predict 0: "the prompt (P tokens) exceeds ..."). n_prompt, n_predict >= 0.
+Status check_context(const HParams& hp, int64_t n_prompt, int64_t n_predict);
+// The same rule for a context size (the positions one sequence may hold: a KV capacity, a perplexity
+// window): kOutOfRange "a context of N tokens exceeds the model's training context of C tokens".
+Status check_context_size(const HParams& hp, int64_t n_ctx);
 
 }  // namespace cw::model

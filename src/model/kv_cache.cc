@@ -1,7 +1,9 @@
 #include "model/kv_cache.h"
 
+#include <sys/mman.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstring>
 #include <string>
 
@@ -15,16 +17,38 @@ uint64_t physical_memory_bytes() {
 
 }  // namespace
 
+uint8_t* KvCache::reserve(const KvShape& shape) {
+  const uint64_t total = shape.total_bytes();
+  if (total == 0 || total > static_cast<uint64_t>(SIZE_MAX / 2)) return nullptr;
+  // Anonymous private pages are zero on first touch; MAP_NORESERVE commits nothing up front.
+  void* p = mmap(nullptr, static_cast<size_t>(total), PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  return p == MAP_FAILED ? nullptr : static_cast<uint8_t*>(p);
+}
+
+KvCache::KvCache(const KvShape& shape, Reserved, uint8_t* base)
+    : shape_(shape), base_(base), k_(base), v_(base + shape.total_bytes() / 2) {}
+
 KvCache::KvCache(const KvShape& shape) : shape_(shape) {
   CW_CHECK(shape.n_layer > 0 && shape.kv_dim > 0 && shape.n_blocks > 0 && shape.block_size > 0);
-  const size_t half = static_cast<size_t>(shape.total_bytes() / 2);
-  k_.assign(half, 0);
-  v_.assign(half, 0);
+  base_ = reserve(shape);
+  CW_CHECK_MSG(base_ != nullptr, "cannot reserve a KV cache of " + std::to_string(shape.total_bytes()) + " bytes");
+  k_ = base_;
+  v_ = base_ + shape.total_bytes() / 2;
+}
+
+KvCache::~KvCache() {
+  if (base_ != nullptr) munmap(base_, static_cast<size_t>(shape_.total_bytes()));
 }
 
 Result<std::unique_ptr<KvCache>> KvCache::create(const KvShape& shape) {
   CW_RETURN_IF_ERROR(check_fits(shape));
-  return std::make_unique<KvCache>(shape);
+  uint8_t* base = reserve(shape);
+  if (base == nullptr)
+    return resource_exhausted("cannot reserve " + std::to_string(shape.total_bytes() >> 20) +
+                              " MiB of address space for a KV cache of " +
+                              std::to_string(int64_t{shape.n_blocks} * shape.block_size) + " positions");
+  return std::unique_ptr<KvCache>(new KvCache(shape, Reserved{}, base));
 }
 
 Status KvCache::check_fits(const KvShape& shape) {
@@ -35,7 +59,7 @@ Status KvCache::check_fits(const KvShape& shape) {
   if (phys > 0 && need > phys / 10 * 9)
     return out_of_range("a KV cache of " + std::to_string(int64_t{shape.n_blocks} * shape.block_size) +
                         " positions needs " + std::to_string(need >> 20) + " MiB, more than this machine's memory (" +
-                        std::to_string(phys >> 20) + " MiB); lower --ctx or --kv-mem");
+                        std::to_string(phys >> 20) + " MiB); use a smaller context or KV memory size");
   return Status::ok();
 }
 
@@ -52,10 +76,10 @@ size_t KvCache::offset(int64_t layer, int32_t block) const {
   return static_cast<size_t>((layer * shape_.n_blocks + block) * per_block);
 }
 
-void* KvCache::k_block(int64_t layer, int32_t block) { return k_.data() + offset(layer, block); }
-void* KvCache::v_block(int64_t layer, int32_t block) { return v_.data() + offset(layer, block); }
-const void* KvCache::k_block(int64_t layer, int32_t block) const { return k_.data() + offset(layer, block); }
-const void* KvCache::v_block(int64_t layer, int32_t block) const { return v_.data() + offset(layer, block); }
+void* KvCache::k_block(int64_t layer, int32_t block) { return k_ + offset(layer, block); }
+void* KvCache::v_block(int64_t layer, int32_t block) { return v_ + offset(layer, block); }
+const void* KvCache::k_block(int64_t layer, int32_t block) const { return k_ + offset(layer, block); }
+const void* KvCache::v_block(int64_t layer, int32_t block) const { return v_ + offset(layer, block); }
 
 void KvCache::copy_block(int32_t src, int32_t dst) {
   if (src == dst) return;

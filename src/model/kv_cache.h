@@ -6,13 +6,18 @@
 // block of one layer is contiguous. Keys are stored after RoPE at their position. Element type fp16 bits
 // (KvType::kF16, the default) or fp32 (KvType::kF32).
 //
+// Memory follows use: K and V live in one anonymous private mapping reserved for the whole capacity
+// without committing it (MAP_NORESERVE); a page costs physical memory only when a slot on it is first
+// written, and reads of never-written slots see zeros. So a cache sized for a long context costs what its
+// sequences actually hold (a 3-token prompt under a 16M-position cache touches a few pages per layer).
+// The capacity is still validated against physical memory (check_fits), since the sequences may fill it.
+//
 // Thread-safety: none; the owner (a Session or the Engine's step loop) serializes access.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <span>
-#include <vector>
 
 #include "base/status.h"
 #include "model/hparams.h"
@@ -44,9 +49,14 @@ struct KvShape {
 
 class KvCache {
  public:
-  // Precondition (CW_CHECK): every dimension > 0. Memory is zero-filled.
+  // Precondition (CW_CHECK): every dimension > 0 and the address space can be reserved (use create() for
+  // sizes a user controls). Memory reads as zeros until written.
   explicit KvCache(const KvShape& shape);
-  // Validated: dimensions > 0 and the total fits in 90% of physical memory (kOutOfRange naming the sizes).
+  ~KvCache();
+  KvCache(const KvCache&) = delete;
+  KvCache& operator=(const KvCache&) = delete;
+  // Validated: dimensions > 0 and the total fits in 90% of physical memory (kOutOfRange naming the sizes);
+  // a reservation the system refuses -> kResourceExhausted. Never aborts.
   static Result<std::unique_ptr<KvCache>> create(const KvShape& shape);
   // The validation of create() without allocating.
   static Status check_fits(const KvShape& shape);
@@ -63,9 +73,15 @@ class KvCache {
   void copy_block(int32_t src, int32_t dst);
 
  private:
+  struct Reserved {};
+  KvCache(const KvShape& shape, Reserved, uint8_t* base);
+  // Reserves total_bytes() of zero pages; nullptr when the system refuses.
+  static uint8_t* reserve(const KvShape& shape);
   size_t offset(int64_t layer, int32_t block) const;
   KvShape shape_;
-  std::vector<uint8_t> k_, v_;
+  uint8_t* base_ = nullptr;  // the mapping: K = [0, total / 2), V = [total / 2, total)
+  uint8_t* k_ = nullptr;
+  uint8_t* v_ = nullptr;
 };
 
 }  // namespace cw::model

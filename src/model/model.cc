@@ -1,5 +1,8 @@
 #include "model/model.h"
 
+#include <cmath>
+#include <vector>
+
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/ops_ref.h"
 #include "kernels/cpu/quant_ref.h"
@@ -80,6 +83,33 @@ Result<std::unique_ptr<Model>> Model::from_file(std::unique_ptr<gguf::File> file
     }
   }
   return m;
+}
+
+std::string find_non_finite_tensor(const Model& m) {
+  std::vector<float> row;
+  for (const gguf::TensorInfo& t : m.file().tensors()) {
+    const kernels::QuantTraits* traits = kernels::quant_traits(static_cast<uint32_t>(t.type));
+    if (traits == nullptr || t.shape.empty() || t.shape[0] == 0) continue;
+    const auto n_in = static_cast<int64_t>(t.shape[0]);
+    if (n_in % traits->block_size != 0) continue;
+    const int64_t row_bytes = kernels::quant_row_bytes(*traits, n_in);
+    const auto n_rows = static_cast<int64_t>(t.n_elements / static_cast<uint64_t>(n_in));
+    if (static_cast<uint64_t>(row_bytes * n_rows) > t.n_bytes) continue;  // cannot happen for a loaded model
+    row.resize(static_cast<size_t>(n_in));
+    for (int64_t r = 0; r < n_rows; ++r) {
+      traits->dequantize(t.data + r * row_bytes, row.data(), n_in);
+      for (float v : row)
+        if (!std::isfinite(v)) return std::string(t.name);
+    }
+  }
+  return {};
+}
+
+Status non_finite_output_error(const std::string& bad_tensor, const char* what, int64_t position) {
+  if (!bad_tensor.empty())
+    return data_loss("the model's weights are corrupt: tensor '" + bad_tensor + "' holds NaN/Inf values");
+  return data_loss(std::string("the ") + what + " became non-finite (NaN/Inf) at token position " +
+                   std::to_string(position));
 }
 
 }  // namespace cw::model

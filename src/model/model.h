@@ -62,16 +62,31 @@ class Model {
   std::vector<float> rope_freqs_;
 };
 
+// Non-finite output. Forward::run checks every logits row it returns (one pass over n_vocab floats); on
+// the first NaN/Inf it scans the weights once for the cause.
+//
+// The name of the first tensor (in file order) holding a NaN or an Inf, every row dequantized as the
+// kernels read it; empty when every weight is finite (or of a type with no reference dequantizer). Reads
+// the whole model: for the error path only.
+std::string find_non_finite_tensor(const Model& m);
+// kDataLoss: "the model's weights are corrupt: tensor 'NAME' holds NaN/Inf values" when
+// find_non_finite_tensor() names one (pass its result), else "the logits became non-finite (NaN/Inf) at
+// token position P" (`what` = "logits" or "hidden states").
+Status non_finite_output_error(const std::string& bad_tensor, const char* what, int64_t position);
+
 // Session: one sequence over a private contiguous KV cache of n_ctx positions (a KvCache of one block),
 // the single-sequence path behind `run`, `perplexity` and `bench`. The Engine (runtime/) drives
 // Forward directly over a shared paged cache for many sequences.
 class Session {
  public:
   // n_ctx: KV capacity in positions (1 .. 2^24); n_threads >= 1 (the caller's thread counts as one).
-  // Out-of-range arguments are bugs (CW_CHECK): use create() for values a user controls.
+  // Out-of-range arguments are bugs (CW_CHECK): use create() for values a user controls. (Tests use this
+  // constructor to run past the training context on purpose; create() applies the context rule.)
   Session(const Model& model, int64_t n_ctx, KvType kv_type = KvType::kF16, int n_threads = 1);
-  // Validates user-controlled sizes first: n_ctx in [1, 2^24], n_threads in [1, 1024], and a KV cache that
-  // fits in 90% of this machine's physical memory (out_of_range, with the sizes in the message).
+  // Validates user-controlled sizes first: n_ctx in [1, 2^24] and within the model's training context
+  // (check_context_size, hparams.h), n_threads >= 1 (capped at the hardware's concurrency, cap_threads),
+  // and a KV cache that fits in 90% of this machine's physical memory (out_of_range, with the sizes in
+  // the message). The KV memory is committed as positions are used (kv_cache.h).
   static Result<std::unique_ptr<Session>> create(const Model& model, int64_t n_ctx, KvType kv_type = KvType::kF16,
                                                  int n_threads = 1);
   // Bytes of the KV cache for n_ctx positions.
@@ -79,7 +94,8 @@ class Session {
 
   // Appends `tokens` at positions n_past() .. and runs the forward pass. Writes logits to `logits`:
   // [n_tokens, n_vocab] when all_logits, else [n_vocab] for the last token. Errors: empty input, token id
-  // out of range, context overflow (invalid_argument / out_of_range; the session is unchanged).
+  // out of range, context overflow (invalid_argument / out_of_range; the session is unchanged), and
+  // non-finite logits (kDataLoss naming the corrupt weight tensor, see Forward::run; n_past() unchanged).
   Status eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>* logits);
   // Like eval, but returns the final-normed hidden states [n_tokens, n_embd] of every token (the input of
   // the output projection; what an embedder pools) and skips the output matmul.
@@ -95,6 +111,7 @@ class Session {
 
   int64_t n_past() const { return n_past_; }
   int64_t n_ctx() const { return n_ctx_; }
+  const Model& model() const { return m_; }
   void reset() { n_past_ = 0; }
 
  private:
@@ -104,10 +121,13 @@ class Session {
   int64_t n_ctx_;
   int64_t n_past_ = 0;
   double pos_offset_ = 0;  // RoPE position = pos_offset_ + slot
-  KvCache kv_;
+  std::unique_ptr<KvCache> kv_;
   Forward fwd_;
   Batch batch_;
   static constexpr int32_t kBlockTable[1] = {0};
+
+  struct Created {};
+  Session(const Model& model, int64_t n_ctx, std::unique_ptr<KvCache> kv, int n_threads, Created);
 };
 
 }  // namespace cw::model

@@ -261,6 +261,80 @@ TEST(ModelLoad, TruncatedModelIsAnError) {
   }
 }
 
+// A llama header with layer 0's attention tensors (zero bytes; only their shapes matter to read_hparams):
+// n_embd 64, attn_q 64 rows (8 heads of 8), attn_k 32 rows (4 kv heads of 8).
+Result<HParams> heads_hparams(int64_t head_count, int64_t head_count_kv, bool with_rope_dims,
+                              bool with_tensors = true) {
+  gguf::Writer w;
+  w.add_string("general.architecture", "llama").add_u32("llama.embedding_length", 64);
+  w.add_u32("llama.block_count", 1).add_u32("llama.feed_forward_length", 128);
+  w.add_u32("llama.attention.head_count", static_cast<uint32_t>(head_count));
+  w.add_u32("llama.attention.head_count_kv", static_cast<uint32_t>(head_count_kv));
+  if (with_rope_dims) w.add_u32("llama.rope.dimension_count", 8);
+  const auto add = [&](const char* name, uint64_t n_in, uint64_t n_out) {
+    const Status s = w.add_tensor(name, gguf::TensorType::kF32, {n_in, n_out}, std::vector<uint8_t>(n_in * n_out * 4));
+    EXPECT_TRUE(s.is_ok()) << s.to_string();
+  };
+  add("token_embd.weight", 64, 16);
+  if (with_tensors) {
+    add("blk.0.attn_q.weight", 64, 64);
+    add("blk.0.attn_k.weight", 64, 32);
+  }
+  static std::vector<uint8_t> image;  // the File views it
+  image = w.bytes();
+  auto f = gguf::File::parse(image);
+  if (!f.is_ok()) return f.status();
+  return read_hparams(**f);
+}
+
+// Issue 11: a wrong head_count was blamed on head_count_kv. The attention tensors decide which key is
+// wrong, and the message names it with the value that would fit.
+TEST(HParamsHeads, TheWrongKeyIsBlamed) {
+  auto ok = heads_hparams(8, 4, true);
+  ASSERT_TRUE(ok.is_ok()) << ok.status().to_string();
+  EXPECT_EQ(ok->head_dim, 8);
+  struct Case {
+    int64_t head_count, head_count_kv;
+    bool rope_dims;
+    std::string blamed, fix;
+  };
+  const std::vector<Case> cases = {
+      {2, 4, true, "'llama.attention.head_count' = 2", "'llama.attention.head_count' = 8"},  // kv > head_count
+      {7, 4, false, "'llama.attention.head_count' = 7", "'llama.attention.head_count' = 8"},  // 7 does not divide 64
+      {4, 4, true, "'llama.attention.head_count' = 4", "'llama.attention.head_count' = 8"},
+      {8, 3, false, "'llama.attention.head_count_kv' = 3", "'llama.attention.head_count_kv' = 4"},
+      {8, 16, true, "'llama.attention.head_count_kv' = 16", "'llama.attention.head_count_kv' = 4"},
+  };
+  for (const Case& c : cases) {
+    auto r = heads_hparams(c.head_count, c.head_count_kv, c.rope_dims);
+    ASSERT_FALSE(r.is_ok()) << c.head_count << "/" << c.head_count_kv;
+    EXPECT_EQ(r.status().code(), StatusCode::kDataLoss);
+    const std::string& msg = r.status().message();
+    EXPECT_EQ(msg.rfind("metadata " + c.blamed + " does not match the attention tensors", 0), 0u) << msg;
+    EXPECT_NE(msg.find("they fit " + c.fix), std::string::npos) << msg;
+  }
+  // Two single-key fixes and no rope dimension count to choose: both are named.
+  auto both = heads_hparams(2, 4, false);
+  ASSERT_FALSE(both.is_ok());
+  EXPECT_NE(both.status().message().find(
+                "'llama.attention.head_count' = 8 or 'llama.attention.head_count_kv' = 1 would fit"),
+            std::string::npos)
+      << both.status().message();
+  // Without the tensors to decide: the failing relation, naming the key on each side.
+  auto indivisible = heads_hparams(7, 7, false, /*with_tensors=*/false);
+  ASSERT_FALSE(indivisible.is_ok());
+  EXPECT_EQ(indivisible.status().message(),
+            "metadata 'llama.attention.head_count' = 7 does not divide 'llama.embedding_length' = 64 (the head dim is "
+            "llama.embedding_length / head_count)");
+  auto kv_over = heads_hparams(4, 8, false, /*with_tensors=*/false);
+  ASSERT_FALSE(kv_over.is_ok());
+  EXPECT_EQ(kv_over.status().message().rfind("metadata 'llama.attention.head_count_kv' = 8 does not divide "
+                                             "'llama.attention.head_count' = 4",
+                                             0),
+            0u)
+      << kv_over.status().message();
+}
+
 TEST(ModelLoad, WrongTensorShapeIsAnError) {
   CW_REQUIRE_SHARED_DATA(dir);
   auto f = gguf::File::open(dir + "/models/stories260K.gguf");

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <exception>
 
+#include "base/thread_pool.h"
 #include "model/model.h"
 
 namespace cw::runtime {
@@ -30,25 +31,25 @@ class ForwardExecutor final : public StepExecutor {
 
 Result<int32_t> kv_blocks_for(const model::HParams& hp, const EngineOptions& o) {
   if (o.block_size < 1 || o.block_size > 4096) return out_of_range("the KV block size must be in [1, 4096]");
-  if (o.max_running < 1) return out_of_range("--parallel must be >= 1");
+  if (o.max_running < 1) return out_of_range("the number of requests running at once must be >= 1");
   const model::KvShape one = model::KvShape::for_model(hp, 1, o.block_size, o.kv_type);
   int64_t blocks = 0;
   if (o.kv_mem_bytes > 0) {
     blocks = model::KvCache::blocks_for_bytes(one, o.kv_mem_bytes);
     if (blocks < 2)
-      return out_of_range("--kv-mem " + std::to_string(o.kv_mem_bytes) + " bytes holds fewer than 2 KV blocks of " +
-                          std::to_string(one.block_bytes()) + " bytes (" + std::to_string(o.block_size) +
-                          " tokens each)");
+      return out_of_range("a KV memory of " + std::to_string(o.kv_mem_bytes) +
+                          " bytes holds fewer than 2 KV blocks of " + std::to_string(one.block_bytes()) + " bytes (" +
+                          std::to_string(o.block_size) + " tokens each)");
   } else {
     int64_t tokens = o.ctx_tokens;
-    if (tokens < 0) return out_of_range("--ctx must be > 0");
+    if (tokens < 0) return out_of_range("the KV cache size in tokens must be > 0");
     if (tokens == 0) {
       const int64_t per_seq = std::min<int64_t>(std::max<int64_t>(hp.n_ctx_train, 1), 4096);
       tokens = std::min<int64_t>(per_seq * o.max_running,
                                  static_cast<int64_t>((uint64_t{1} << 30) / (one.block_bytes() / o.block_size)));
       tokens = std::max<int64_t>(tokens, o.block_size);
     }
-    if (tokens > (int64_t{1} << 30)) return out_of_range("--ctx must be at most 2^30 tokens");
+    if (tokens > (int64_t{1} << 30)) return out_of_range("the KV cache size must be at most 2^30 tokens");
     blocks = (tokens + o.block_size - 1) / o.block_size + 1;  // + the copy-on-write spare
   }
   if (blocks > (int64_t{1} << 26)) return out_of_range("the KV cache would have more than 2^26 blocks");
@@ -56,7 +57,7 @@ Result<int32_t> kv_blocks_for(const model::HParams& hp, const EngineOptions& o) 
 }
 
 Result<std::unique_ptr<Engine>> Engine::create(const model::Model& model, const EngineOptions& o) {
-  if (o.n_threads < 1 || o.n_threads > 1024) return out_of_range("--threads must be in [1, 1024]");
+  if (o.n_threads < 1) return out_of_range("the thread count must be >= 1");
   CW_ASSIGN_OR_RETURN(const int32_t n_blocks, kv_blocks_for(model.hparams(), o));
   const model::KvShape shape = model::KvShape::for_model(model.hparams(), n_blocks, o.block_size, o.kv_type);
   CW_ASSIGN_OR_RETURN(std::unique_ptr<model::KvCache> kv, model::KvCache::create(shape));
@@ -67,9 +68,10 @@ Result<std::unique_ptr<Engine>> Engine::create(const model::Model& model, const 
   so.max_running = o.max_running;
   so.schedule = o.schedule;
   so.n_vocab = static_cast<int32_t>(model.hparams().n_vocab);
+  so.n_ctx_train = model.hparams().n_ctx_train;
   CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::KvPolicy> policy, kv::make_kv_policy(o.kv_policy));
   CW_ASSIGN_OR_RETURN(std::unique_ptr<Scheduler> sched, Scheduler::create(so, policy.get()));
-  auto exec = std::make_unique<ForwardExecutor>(model, std::move(kv), o.n_threads, o.batch_invariant);
+  auto exec = std::make_unique<ForwardExecutor>(model, std::move(kv), cap_threads(o.n_threads), o.batch_invariant);
   return std::unique_ptr<Engine>(new Engine(std::move(exec), std::move(policy), std::move(sched), shape.total_bytes()));
 }
 

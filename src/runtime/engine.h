@@ -45,7 +45,7 @@ struct EngineOptions {
   uint64_t kv_mem_bytes = 0;
   int64_t ctx_tokens = 0;
   model::KvType kv_type = model::KvType::kF16;
-  int n_threads = 1;           // forward-pass threads (the step thread counts as one)
+  int n_threads = 1;           // forward-pass threads (the step thread counts as one; capped: cap_threads)
   int64_t batch_tokens = 512;  // token budget of one step
   int64_t max_running = 16;    // sequences admitted at once
   Schedule schedule = Schedule::kChunked;
@@ -79,7 +79,10 @@ struct EngineStats {
 
 class Engine {
  public:
-  // An engine over `model` (which must outlive it) with a Forward pass and a paged KvCache.
+  // An engine over `model` (which must outlive it) with a Forward pass and a paged KvCache (memory
+  // committed as blocks are used). n_threads is capped at the hardware's concurrency (cap_threads);
+  // requests are held to the model's training context (SchedulerOptions::n_ctx_train) unless the KV
+  // policy lifts it; non-finite logits finish the requests of that step with kDataLoss (Forward::run).
   // Errors: bad options (see kv_blocks_for, Scheduler::create), unknown kv policy, a KV cache larger than
   // this machine's memory.
   static Result<std::unique_ptr<Engine>> create(const model::Model& model, const EngineOptions& options);

@@ -21,9 +21,11 @@ Result<GenerateResult> generate(model::Session& session, Sampler& sampler, std::
   if (options.logits_top < 0) return invalid_argument("logits_top must be >= 0");
   CW_CHECK(session.n_past() == 0);
   const auto n_prompt = static_cast<int64_t>(prompt.size());
+  CW_RETURN_IF_ERROR(model::check_context(session.model().hparams(), n_prompt, options.n_predict));
   if (n_prompt + options.n_predict > session.n_ctx()) {
-    return out_of_range("prompt of " + std::to_string(n_prompt) + " tokens + " + std::to_string(options.n_predict) +
-                        " to generate exceeds --ctx " + std::to_string(session.n_ctx()));
+    return out_of_range("the prompt (" + std::to_string(n_prompt) + " tokens) + " + std::to_string(options.n_predict) +
+                        " tokens to generate = " + std::to_string(n_prompt + options.n_predict) +
+                        " exceeds the context size of " + std::to_string(session.n_ctx()) + " tokens");
   }
 
   GenerateResult r;

@@ -46,8 +46,10 @@ struct GenerateResult {
 using TokenCallback = std::function<Status(int32_t token)>;
 
 // The session must be empty (n_past() == 0). Errors: empty prompt, bad options, prompt + n_predict beyond
-// the session's n_ctx (invalid_argument / out_of_range, before any forward pass), token ids out of
-// range (from Session::eval), and whatever on_token returns.
+// the model's training context (model::check_context, the rule every entry point applies) or the
+// session's n_ctx (invalid_argument / out_of_range, before any forward pass), token ids out of range and
+// non-finite logits (from Session::eval: kDataLoss naming the corrupt tensor), and whatever on_token
+// returns.
 Result<GenerateResult> generate(model::Session& session, Sampler& sampler, std::span<const int32_t> prompt,
                                 const GenerateOptions& options, const TokenCallback& on_token = {});
 

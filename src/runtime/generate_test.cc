@@ -67,8 +67,21 @@ TEST(Generate, ErrorsBeforeWorkAndFromTheCallback) {
   model::Session small(**m, 8);
   auto over = generate(small, sampler, kPrompt, o);
   ASSERT_FALSE(over.is_ok());
-  EXPECT_EQ(over.status().message(), "prompt of 5 tokens + 4 to generate exceeds --ctx 8");
+  EXPECT_EQ(over.status().message(),
+            "the prompt (5 tokens) + 4 tokens to generate = 9 exceeds the context size of 8 tokens");
   EXPECT_EQ(small.n_past(), 0);
+
+  // The context rule: the training context (2048) bounds prompt + n_predict whatever the session holds.
+  model::Session big(**m, 4096);
+  GenerateOptions far = o;
+  far.n_predict = 2048;
+  auto past = generate(big, sampler, kPrompt, far);
+  ASSERT_FALSE(past.is_ok());
+  EXPECT_EQ(past.status().code(), StatusCode::kOutOfRange);
+  EXPECT_EQ(past.status().message(),
+            "the prompt (5 tokens) + 2048 tokens to generate = 2053 exceeds the model's training context of 2048 "
+            "tokens");
+  EXPECT_EQ(big.n_past(), 0);
 
   model::Session s(**m, 64);
   EXPECT_FALSE(generate(s, sampler, std::vector<int32_t>{}, o).is_ok());

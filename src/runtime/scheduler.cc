@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <span>
 
+#include "model/hparams.h"
+
 namespace cw::runtime {
 
 Result<Schedule> schedule_from_name(std::string_view name) {
@@ -36,7 +38,8 @@ Result<std::unique_ptr<Scheduler>> Scheduler::create(const SchedulerOptions& o, 
   if (o.n_blocks <= 0) return invalid_argument("the KV cache must have at least one block");
   if (o.block_size <= 0) return invalid_argument("the KV block size must be > 0");
   if (o.batch_tokens < 1) return invalid_argument("batch_tokens must be >= 1");
-  if (o.max_running < 1) return invalid_argument("max_running (--parallel) must be >= 1");
+  if (o.max_running < 1) return invalid_argument("max_running must be >= 1");
+  if (o.n_ctx_train < 0) return invalid_argument("n_ctx_train must be >= 0");
   if (o.n_vocab <= 0) return invalid_argument("n_vocab must be > 0");
   if (policy == nullptr) return invalid_argument("a KV policy is required");
   CW_ASSIGN_OR_RETURN(kv::BlockManager bm, kv::BlockManager::create(o.n_blocks, o.block_size));
@@ -60,13 +63,22 @@ Status Scheduler::validate(const SeqRequest& r) const {
   }
   if (r.n_predict < 0) return invalid_argument("n_predict must be >= 0");
   CW_RETURN_IF_ERROR(runtime::validate(r.sampling));
+  // The context rule of every entry point (model::check_context), unless the policy lifts it.
+  if (opt_.n_ctx_train > 0 && !policy_->lifts_context_limit()) {
+    model::HParams hp;
+    hp.n_ctx_train = opt_.n_ctx_train;
+    CW_RETURN_IF_ERROR(model::check_context(hp, static_cast<int64_t>(r.prompt.size()), r.n_predict));
+  }
+  // KV slots: the last generated token is sampled but never stored.
   const int64_t need = static_cast<int64_t>(r.prompt.size()) + std::max<int64_t>(r.n_predict - 1, 0);
   if (need > max_request_tokens()) {
     return out_of_range("the request needs " + std::to_string(need) + " tokens of KV cache (prompt " +
                         std::to_string(r.prompt.size()) + " + n_predict " + std::to_string(r.n_predict) +
-                        "), but one request can hold at most " + std::to_string(max_request_tokens()) +
-                        " (" + std::to_string(opt_.n_blocks) + " blocks of " + std::to_string(opt_.block_size) +
-                        " tokens); raise --kv-mem / --ctx or lower n_predict");
+                        (r.n_predict > 0 ? " - 1, the last token is not stored" : std::string()) +
+                        "), but one request can hold at most " + std::to_string(max_request_tokens()) + " (" +
+                        std::to_string(opt_.n_blocks - 1) + " blocks of " + std::to_string(opt_.block_size) +
+                        " tokens; one more block is kept spare for copy-on-write); use a larger KV cache or a "
+                        "smaller n_predict");
   }
   return Status::ok();
 }

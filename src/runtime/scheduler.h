@@ -64,6 +64,9 @@ struct SchedulerOptions {
   int64_t max_running = 16;    // sequences admitted at once (>= 1)
   Schedule schedule = Schedule::kChunked;
   int32_t n_vocab = 0;         // > 0
+  // The model's training context: validate() applies the context rule (model::check_context) unless the
+  // KV policy lifts it. 0 = no rule (executors without a model, in tests).
+  int64_t n_ctx_train = 0;
 };
 
 // One generation request, as token ids.
@@ -140,8 +143,9 @@ class Scheduler {
   static Result<std::unique_ptr<Scheduler>> create(const SchedulerOptions& options, const kv::KvPolicy* policy);
 
   // Checks a request against the configuration: prompt empty or a token id out of range
-  // (kInvalidArgument), n_predict < 0, bad sampling parameters, or a request that cannot fit in the KV
-  // cache even alone (kOutOfRange naming the sizes).
+  // (kInvalidArgument), n_predict < 0, bad sampling parameters, prompt + n_predict beyond the training
+  // context (model::check_context; skipped when n_ctx_train is 0 or the policy lifts it), or a request
+  // that cannot fit in the KV cache even alone (kOutOfRange naming the sizes).
   Status validate(const SeqRequest& request) const;
 
   // Queues a request under a caller-chosen unique id (CW_CHECK). Validates first; on error nothing changes.
