@@ -422,11 +422,17 @@ class CodeChunker final : public Chunker {
       return unimplemented("code chunker: libtree-sitter refused the " + lang + " grammar (language ABI " +
                            std::to_string(ts_language_version(language)) + ")");
     }
-    std::unique_ptr<TSTree, TreeDeleter> tree(
-        ts_parser_parse_string(parser.get(), nullptr, text.data(), static_cast<uint32_t>(text.size())));
-    if (!tree) return internal_error("code chunker: tree-sitter returned no tree for '" + std::string(doc_id) + "'");
-
     const DocText doc(text);
+    // Tree-sitter's error recovery is slow and memory-hungry on text that is not source code (random bytes:
+    // ~17 us and ~270 bytes per input byte). Invalid UTF-8, documents over kMaxParseBytes and parses over
+    // a time budget proportional to the size are chunked with the recursive "code" preset instead.
+    std::unique_ptr<TSTree, TreeDeleter> tree;
+    if (doc.valid_utf8() && text.size() <= kMaxParseBytes) {
+      ts_parser_set_timeout_micros(parser.get(), kParseMicrosBase + text.size() * kParseMicrosPerKiB / 1024);
+      tree.reset(ts_parser_parse_string(parser.get(), nullptr, text.data(), static_cast<uint32_t>(text.size())));
+    }
+    if (!tree) return chunk_without_tree(doc, doc_id);
+
     const std::unique_ptr<DocSizer> sizer = config().measure->bind(doc);
     CodeSplitter splitter(doc, *sizer, config().size);
     std::vector<Piece> pieces;
@@ -466,6 +472,23 @@ class CodeChunker final : public Chunker {
   }
 
  private:
+  static constexpr size_t kMaxParseBytes = size_t{32} << 20;
+  static constexpr uint64_t kParseMicrosBase = 1000000;  // 1 s
+  static constexpr uint64_t kParseMicrosPerKiB = 200;     // 0.2 s per MiB (valid code parses > 10x faster)
+
+  // The fallback: the recursive "code" separator preset, packed; kind "code", no headings.
+  Result<std::vector<Chunk>> chunk_without_tree(const DocText& doc, std::string_view doc_id) const {
+    const std::unique_ptr<DocSizer> sizer = config().measure->bind(doc);
+    std::vector<Piece> pieces;
+    split_recursive(*sizer, 0, doc.size(), find_preset("code")->levels, 0, config().size, pieces);
+    std::vector<PackedChunk> packed;
+    CW_RETURN_IF_ERROR(pack_pieces(*sizer, pieces, PackOptions{config().size, config().overlap}, packed));
+    std::vector<Chunk> out;
+    to_chunks(doc, doc_id, packed, 0, out);
+    for (Chunk& c : out) c.kind = "code";
+    return out;
+  }
+
   std::string lang_;  // canonical, or empty = by extension
 };
 

@@ -19,6 +19,10 @@
 // which tile the input, are then packed greedily (pack.h): small adjacent siblings are merged up to the
 // limit, a piece that fits is never split. The walk uses an explicit stack (no recursion on tree depth).
 //
+// Bounds (hostile input): documents that are not valid UTF-8, larger than 32 MiB, or whose parse exceeds
+// 1 s + 0.2 s per MiB are not parsed; they are chunked with the recursive "code" separator preset (kind
+// "code", no headings). Tree-sitter's error recovery on non-code text costs ~17 us and ~270 bytes per byte.
+//
 // Chunk::kind: for a chunk that holds the head of a split definition (the part before its body), that
 // definition's node type ("function_definition", "class_declaration", ...; not for namespaces and modules,
 // which only wrap others); otherwise the node type of the chunk's largest piece. Chunk::headings is the path of enclosing named definitions shared by all of the

@@ -164,6 +164,20 @@ void split_atoms(const DocSizer& sizer, int64_t b, int64_t e, std::vector<Piece>
   }
 }
 
+// One piece per code point of [b, e).
+void split_code_points(const DocSizer& sizer, int64_t b, int64_t e, std::vector<Piece>& out) {
+  const DocText& doc = sizer.doc();
+  for (int64_t p = b; p < e;) {
+    const int64_t c = std::min(e, doc.next_boundary(p));
+    Piece q;
+    q.begin = p;
+    q.end = c;
+    q.size = sizer.estimate(p, c);
+    out.push_back(q);
+    p = c;
+  }
+}
+
 bool ascii_blank(std::string_view t, int64_t b, int64_t e) {
   for (int64_t i = b; i < e; ++i) {
     const char c = t[static_cast<size_t>(i)];
@@ -330,6 +344,12 @@ class Packer {
         const Piece q = p_[i];
         std::vector<Piece> atoms;
         split_atoms(sizer_, q.begin, q.end, atoms);
+        // One unit's atom (a document token) may span several code points whose own texts fit: the
+        // indivisible unit is one code point (chunker.h), so split at code points before giving up.
+        if (atoms.size() <= 1) {
+          atoms.clear();
+          split_code_points(sizer_, q.begin, q.end, atoms);
+        }
         if (atoms.size() <= 1) return too_large(q.begin, q.end, exact);
         atoms[0].hard_break = q.hard_break;
         for (Piece& a : atoms) a.tag = q.tag;

@@ -93,9 +93,11 @@ class Window {
     int64_t budget = size;
     cut = -1;
     // Each failed attempt moves the window's end before the rejected cut, so cuts strictly decrease.
+    // The budget never skips the one-atom window: estimates may count far fewer units than the exact size
+    // (byte-fallback tokens snap to one code point boundary), so the excess is no measure of how far to step.
     for (int attempt = 0; attempt < 4096 && budget >= 1; ++attempt) {
       const int64_t w = z.advance(s, budget);
-      if (w <= s) return;
+      if (w <= s) break;
       const int64_t c = best_cut(z.doc(), s, w);
       const int64_t m = verify ? z.exact(s, c) : z.estimate(s, c);
       if (m <= size) {
@@ -103,9 +105,26 @@ class Window {
         measured = m;
         break;
       }
-      budget = std::min(budget, z.estimate(s, c)) - std::max<int64_t>(1, std::min(m - size, budget / 2 + 1));
+      if (budget == 1) break;
+      budget = std::max<int64_t>(
+          1, std::min(budget, z.estimate(s, c)) - std::max<int64_t>(1, std::min(m - size, budget / 2 + 1)));
     }
-    if (cut < 0 || !verify) return;
+    if (!verify) return;
+    if (cut < 0) {
+      // Even the first atom (a document token, snapped to code points) is over the size measured alone: the
+      // indivisible unit is one code point (chunker.h), so take the longest run of its code points that fits.
+      // When none fits, run() reports the first code point with its exact size, which is then > size.
+      const DocText& d = z.doc();
+      const int64_t atom_end = std::max(z.advance(s, 1), d.next_boundary(s));
+      for (int64_t c = d.next_boundary(s); c <= atom_end && c > s; c = d.next_boundary(c)) {
+        const int64_t m = z.exact(s, c);
+        if (m > size) break;
+        cut = c;
+        measured = m;
+        if (c >= d.size()) break;
+      }
+      return;
+    }
     // Grow while the document-level estimate over-counted the chunk's own size (token counts differ at the
     // edges): the window may then hold more. Otherwise the cut was chosen by the hierarchy, not the budget.
     for (int round = 0; round < 3 && measured < size && cut < z.doc().size(); ++round) {

@@ -29,7 +29,7 @@ namespace cw::tok {
 
 // Words longer than this many bytes take the long-word path (MergeQueue, compact symbols); shorter ones the
 // tuned small-word heap. Both give identical ids; tests lower it to 0 to compare the paths on every input.
-inline std::atomic<size_t> g_long_word_bytes{1024};
+inline std::atomic<size_t> g_long_word_bytes{size_t{64} << 10};
 
 class MergeQueue {
  public:
