@@ -225,7 +225,12 @@ TEST(RunCli, ErrorsAreOneLineAndExitTwo) {
       {m + "-p hi --seed -1", "--seed"},
       {m + "-p hi --logits-top 5", "--logits-top needs --json"},
       {m + "-p hi --bogus", "unknown option"},
-      {m + "-p 'Once upon a time' -n 10 --ctx 8", "prompt of 5 tokens + 10 to generate exceeds --ctx 8"},
+      {m + "-p 'Once upon a time' -n 10 --ctx 8",
+       "the prompt (5 tokens) + 10 tokens to generate = 15 exceeds the context size of 8 tokens"},
+      // The context rule (issue 11): the training context of stories260K is 2048 tokens.
+      {m + "-p 'Once upon a time' -n 5000",
+       "the prompt (5 tokens) + 5000 tokens to generate = 5005 exceeds the model's training context of 2048 tokens"},
+      {m + "-p hi --ctx 16777216", "a context of 16777216 tokens exceeds the model's training context of 2048 tokens"},
   };
   for (const Case& c : cases) {
     auto r = run_command(chunkwise_binary() + " run " + c.args);

@@ -12,6 +12,7 @@
 #include "eval/scenario.h"
 #include "kernels/cpu/dispatch.h"
 #include "model/model.h"
+#include "threads_flag.h"
 
 namespace cw::app {
 
@@ -123,9 +124,11 @@ int bench_main(int argc, char** argv) {
               "from an empty cache) throughput like llama-bench, the median of REPS repetitions after one\n"
               "warm-up, plus the decode memory bandwidth (weight bytes read per token × tok/s) and peak RSS.");
   p.option("-m,--model", &model_path, "MODEL", "GGUF model file");
-  p.option("-p,--n-prompt", &n_prompt, "N", "prompt tokens for the prefill test (default 128, 0 = skip)", 0, 1 << 20);
-  p.option("-n,--n-gen", &n_gen, "N", "tokens for the decode test (default 32, 0 = skip)", 0, 1 << 20);
-  p.option("-t,--threads", &threads, "N", "threads (default: all cores)", 1, 1024);
+  p.option("-p,--n-prompt", &n_prompt, "N",
+           "prompt tokens for the prefill test (default 128, 0 = skip; at most the training context)", 0, 1 << 20);
+  p.option("-n,--n-gen", &n_gen, "N", "tokens for the decode test (default 32, 0 = skip; at most the training context)",
+           0, 1 << 20);
+  p.option("-t,--threads", &threads, "N", "threads (default: all cores; more are capped at the cores)", 1, 1024);
   p.option("-r,--reps", &reps, "N", "repetitions (default 5)", 1, 1000);
   p.option("--kv", &kv, "TYPE", "KV cache precision: f16 (default) or f32");
   p.flag("--json", &json, "print one JSON object");
@@ -161,6 +164,7 @@ int bench_main(int argc, char** argv) {
   }
   if (!sc.scenario.empty() && (p.given("--n-prompt") || p.given("--n-gen")))
     return report_error("bench", invalid_argument("-p / -n do not apply to --scenario"));
+  threads = capped_threads_flag("bench", "--threads", threads);
   auto model = model::Model::load(model_path);
   if (!model.is_ok()) return report_error("bench", model.status());
   if (!sc.scenario.empty())
