@@ -184,10 +184,15 @@ int64_t default_advance(const DocSizer& z, int64_t b, int64_t k) {
   const DocText& d = z.doc();
   const int64_t n = d.size();
   if (b >= n) return n;
-  if (z.estimate(b, n) <= k) return n;
+  // Gallop from b; the rest of the document is measured only when the gallop reaches it, so one call
+  // costs O(length of the answer), not O(rest of the document) (that made chunking quadratic).
   int64_t good = b, len = 16;
   int64_t bad = n;
-  while (b + len < n) {
+  while (true) {
+    if (b + len >= n) {
+      if (z.estimate(b, n) <= k) return n;
+      break;
+    }
     const int64_t w = d.floor_boundary(b + len);
     if (w > good && z.estimate(b, w) > k) {
       bad = w;
@@ -213,9 +218,12 @@ int64_t default_advance(const DocSizer& z, int64_t b, int64_t k) {
 int64_t default_retreat(const DocSizer& z, int64_t e, int64_t k) {
   const DocText& d = z.doc();
   if (e <= 0) return 0;
-  if (z.estimate(0, e) <= k) return 0;
-  int64_t good = e, bad = 0, len = 16;
-  while (e - len > 0) {
+  int64_t good = e, bad = 0, len = 16;  // gallop back from e (see default_advance)
+  while (true) {
+    if (e - len <= 0) {
+      if (z.estimate(0, e) <= k) return 0;
+      break;
+    }
     const int64_t p = d.ceil_boundary(e - len);
     if (p < good && z.estimate(p, e) > k) {
       bad = p;
