@@ -1,3 +1,4 @@
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -34,7 +35,15 @@ int main(int argc, char** argv) {
   for (const auto& c : cw::app::kSubcommands) {
     if (cmd == c.name) {
       try {
-        return c.main(argc, argv);
+        const int rc = c.main(argc, argv);
+        // Whatever a command printed must have reached stdout (a full disk, a closed pipe): check once here
+        // for every command rather than trusting each one to.
+        if (rc == cw::app::kExitOk && (std::fflush(stdout) != 0 || std::ferror(stdout) != 0)) {
+          const int e = errno;
+          std::fprintf(stderr, "chunkwise %s: cannot write the output: %s\n", c.name, std::strerror(e != 0 ? e : EIO));
+          return cw::app::kExitFailure;
+        }
+        return rc;
       } catch (const std::bad_alloc&) {
         std::fprintf(stderr, "chunkwise %s: out of memory\n", c.name);
         return cw::app::kExitFailure;

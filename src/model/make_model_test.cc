@@ -378,10 +378,11 @@ TEST(MakeModel, WeightsHaveTheIntendedScale) {
   EXPECT_NEAR(s2, 1 / 16.0, 0.01 / 16);
 }
 
-TEST(MakeModel, UnwritableOutputIsAnIoError) {
+TEST(MakeModel, UnwritableOutputIsAnError) {
+  // A missing directory is the user's path (not found: exit 2); a full disk is an I/O error (exit 1).
   auto r = make("llama", "q8_0", 1, "/nonexistent-dir/out.gguf");
   ASSERT_FALSE(r.is_ok());
-  EXPECT_EQ(r.status().code(), StatusCode::kIoError);
+  EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
   EXPECT_NE(r.status().message().find("/nonexistent-dir/out.gguf"), std::string::npos);
   if (exists("/dev/full")) {  // disk full
     auto full = make("llama", "q8_0", 1, "/dev/full");
@@ -510,7 +511,7 @@ TEST(GgufWriterStreaming, ProducerMistakesAndFailuresAreStatuses) {
     return s.write(b.data(), b.size());
   };
   Status bad_path = w.write_streaming("/nonexistent-dir/x.gguf", ok);
-  EXPECT_EQ(bad_path.code(), StatusCode::kIoError);
+  EXPECT_EQ(bad_path.code(), StatusCode::kNotFound);
   if (exists("/dev/full")) {
     EXPECT_EQ(w.write_streaming("/dev/full", ok).code(), StatusCode::kIoError);
   }

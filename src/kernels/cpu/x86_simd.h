@@ -26,9 +26,11 @@ inline float hmax8(__m256 v) {
 
 // e^x for 8 lanes (Cephes-style: x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial, times 2^n), within ~2 ulp
 // of expf for x in [-87, 88]; lanes below -87 give e^-87 (~1.6e-38: nothing next to the softmax's 1).
+// A NaN lane stays NaN (max/min return their second operand when one is NaN, so x goes second): a NaN
+// from corrupt weights must reach the logits, where it is detected, instead of becoming e^-87.
 inline __m256 exp8(__m256 x) {
-  x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
-  x = _mm256_min_ps(x, _mm256_set1_ps(88.0f));
+  x = _mm256_max_ps(_mm256_set1_ps(-87.0f), x);
+  x = _mm256_min_ps(_mm256_set1_ps(88.0f), x);
   const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
