@@ -24,18 +24,26 @@ void quantize_row_q8_K_avx512(const float* src, void* dst, int64_t n) {
   const __m512i v127 = _mm512_set1_epi32(127);
   for (int64_t i = 0; i < n / kQK_K; ++i, out += sizeof(BlockQ8_K)) {
     const float* x = src + i * kQK_K;
-    __m512 m0 = _mm512_setzero_ps(), m1 = m0, m2 = m0, m3 = m0;
-    for (int k = 0; k < kQK_K; k += 64) {  // max(|x|, m) keeps m when x is NaN
-      m0 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + k)), m0);
-      m1 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + k + 16)), m1);
-      m2 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + k + 32)), m2);
-      m3 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + k + 48)), m3);
+    // Integer max of the |x| bit patterns: the float max for finite input, while NaN and inf win it.
+    __m512i m0 = _mm512_setzero_si512(), m1 = m0, m2 = m0, m3 = m0;
+    for (int k = 0; k < kQK_K; k += 64) {
+      m0 = _mm512_max_epi32(_mm512_castps_si512(_mm512_abs_ps(_mm512_loadu_ps(x + k))), m0);
+      m1 = _mm512_max_epi32(_mm512_castps_si512(_mm512_abs_ps(_mm512_loadu_ps(x + k + 16))), m1);
+      m2 = _mm512_max_epi32(_mm512_castps_si512(_mm512_abs_ps(_mm512_loadu_ps(x + k + 32))), m2);
+      m3 = _mm512_max_epi32(_mm512_castps_si512(_mm512_abs_ps(_mm512_loadu_ps(x + k + 48))), m3);
     }
-    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3)));
-    if (!(amax > 0.0f)) {
+    const int32_t amax_bits =
+        _mm512_reduce_max_epi32(_mm512_max_epi32(_mm512_max_epi32(m0, m1), _mm512_max_epi32(m2, m3)));
+    if (amax_bits == 0 || amax_bits >= 0x7f800000) {  // all zero; or NaN/inf: d NaN, codes 0 (as the ref)
       std::memset(out, 0, sizeof(BlockQ8_K));
+      if (amax_bits != 0) {
+        const float nan = __builtin_nanf("");
+        std::memcpy(out + kActD, &nan, sizeof(float));
+      }
       continue;
     }
+    float amax;
+    std::memcpy(&amax, &amax_bits, sizeof(amax));
     // The first element of magnitude amax gives the sign (the reference keeps the first strict maximum).
     const __m512 va = _mm512_set1_ps(amax);
     float max = amax;

@@ -291,7 +291,9 @@ float vec_dot_q6_K(int64_t n, const void* w, const void* a) {
 
 // ---- Q8_K activation quantizer -------------------------------------------------------------------------
 //
-// Byte-exact with quantize_row_q8_K_ref: amax = max |x| (NaNs ignored, as the reference's `>` does), the
+// Byte-exact with quantize_row_q8_K_ref: a block holding a NaN or an inf gets d = NaN, codes and bsums 0 (so
+// corrupt activations reach the logits as NaN); otherwise amax = max |x| (an integer max of the |x| bit
+// patterns, equal to the float max for finite values, and the one place NaN/inf are caught), the
 // sign taken from the FIRST element of that magnitude, iscale = -127 / max and d = 1 / iscale in the same
 // fp32 operations, codes = min(127, round-half-even(iscale * x)) truncated to 8 bits exactly like the
 // reference's int -> int8_t cast (vcvtps2dq rounds with the default MXCSR mode, like lrintf; its overflow
@@ -336,22 +338,29 @@ inline void q8_K_bsums(const uint8_t* qs, uint8_t* bsums) {
   const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
   for (int64_t i = 0; i < n / kQK_K; ++i, out += sizeof(BlockQ8_K)) {
     const float* x = src + i * kQK_K;
-    __m256 m0 = _mm256_setzero_ps(), m1 = m0, m2 = m0, m3 = m0;
-    for (int k = 0; k < kQK_K; k += 32) {  // max(|x|, m) keeps m when x is NaN
-      m0 = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + k), abs_mask), m0);
-      m1 = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + k + 8), abs_mask), m1);
-      m2 = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + k + 16), abs_mask), m2);
-      m3 = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + k + 24), abs_mask), m3);
+    // Integer max of the |x| bit patterns: the float max for finite input, while NaN and inf win it.
+    __m256i m0 = _mm256_setzero_si256(), m1 = m0, m2 = m0, m3 = m0;
+    for (int k = 0; k < kQK_K; k += 32) {
+      m0 = _mm256_max_epi32(_mm256_castps_si256(_mm256_and_ps(_mm256_loadu_ps(x + k), abs_mask)), m0);
+      m1 = _mm256_max_epi32(_mm256_castps_si256(_mm256_and_ps(_mm256_loadu_ps(x + k + 8), abs_mask)), m1);
+      m2 = _mm256_max_epi32(_mm256_castps_si256(_mm256_and_ps(_mm256_loadu_ps(x + k + 16), abs_mask)), m2);
+      m3 = _mm256_max_epi32(_mm256_castps_si256(_mm256_and_ps(_mm256_loadu_ps(x + k + 24), abs_mask)), m3);
     }
-    __m256 m = _mm256_max_ps(_mm256_max_ps(m0, m1), _mm256_max_ps(m2, m3));
-    __m128 r = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-    r = _mm_max_ps(r, _mm_movehl_ps(r, r));
-    r = _mm_max_ss(r, _mm_movehdup_ps(r));
-    const float amax = _mm_cvtss_f32(r);
-    if (!(amax > 0.0f)) {
+    const __m256i m = _mm256_max_epi32(_mm256_max_epi32(m0, m1), _mm256_max_epi32(m2, m3));
+    __m128i r = _mm_max_epi32(_mm256_castsi256_si128(m), _mm256_extracti128_si256(m, 1));
+    r = _mm_max_epi32(r, _mm_shuffle_epi32(r, _MM_SHUFFLE(1, 0, 3, 2)));
+    r = _mm_max_epi32(r, _mm_shuffle_epi32(r, _MM_SHUFFLE(2, 3, 0, 1)));
+    const int32_t amax_bits = _mm_cvtsi128_si32(r);
+    if (amax_bits == 0 || amax_bits >= 0x7f800000) {  // all zero; or NaN/inf: d NaN, codes 0 (as the ref)
       std::memset(out, 0, sizeof(BlockQ8_K));
+      if (amax_bits != 0) {
+        const float nan = __builtin_nanf("");
+        std::memcpy(out + kActD, &nan, sizeof(float));
+      }
       continue;
     }
+    float amax;
+    std::memcpy(&amax, &amax_bits, sizeof(amax));
     const float iscale = -127.0f / first_of_magnitude(x, amax);
     const float d = 1.0f / iscale;
     std::memcpy(out + kActD, &d, sizeof(float));

@@ -16,7 +16,10 @@
 // The activation quantizers reproduce quantize_row_q8_{0,1}_ref byte for byte: same amax, same scalar
 // d = amax / 127 and id = 1 / d, the same fp32 product x * id, and rounding half away from zero (std::round)
 // done exactly as floor(|v|) + (|v| - floor(|v|) >= 0.5), whose subtraction is exact; d and s are rounded to
-// fp16 with vcvtps2ph in round-to-nearest-even, which is what fp32_to_fp16 computes.
+// fp16 with vcvtps2ph in round-to-nearest-even, which is what fp32_to_fp16 computes. A block holding a NaN or
+// an inf gets d = s = NaN and codes 0, as in the reference, so corrupt activations reach the logits as NaN
+// instead of being laundered into finite codes (the max is taken on the |x| bit patterns, which costs
+// nothing over a float max and lets NaN/inf win it).
 //
 // This file includes no inline functions of other headers (only structs and constants): an inline function
 // compiled here with AVX2 could be picked by the linker for callers on the baseline path.
@@ -334,12 +337,22 @@ inline float quantize_block(const float* x, uint8_t* q, int32_t* sum) {
   __m256 v[4];
   for (int k = 0; k < 4; ++k) v[k] = _mm256_loadu_ps(x + 8 * k);
   const __m256 sign = _mm256_set1_ps(-0.0f);
-  __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
-                           _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])));
-  __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-  m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-  m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-  const float amax = _mm_cvtss_f32(m4);
+  // amax as the integer max of the |x| bit patterns: for finite |x| the same value as a float max, and
+  // NaN (> 0x7f800000) or inf (== 0x7f800000) win it instead of being dropped, so one compare flags them.
+  __m256i a[4];
+  for (int k = 0; k < 4; ++k) a[k] = _mm256_castps_si256(_mm256_andnot_ps(sign, v[k]));
+  const __m256i m = _mm256_max_epi32(_mm256_max_epi32(a[0], a[1]), _mm256_max_epi32(a[2], a[3]));
+  __m128i m4 = _mm_max_epi32(_mm256_castsi256_si128(m), _mm256_extracti128_si256(m, 1));
+  m4 = _mm_max_epi32(m4, _mm_shuffle_epi32(m4, _MM_SHUFFLE(1, 0, 3, 2)));
+  m4 = _mm_max_epi32(m4, _mm_shuffle_epi32(m4, _MM_SHUFFLE(2, 3, 0, 1)));
+  const int32_t amax_bits = _mm_cvtsi128_si32(m4);
+  if (amax_bits >= 0x7f800000) {  // NaN or inf in the block: codes 0, d NaN (as the reference)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), _mm256_setzero_si256());
+    if (sum != nullptr) *sum = 0;
+    return __builtin_nanf("");
+  }
+  float amax;
+  std::memcpy(&amax, &amax_bits, sizeof(amax));
   const float d = amax / 127.0f;
   const float id = d != 0.0f ? 1.0f / d : 0.0f;
   const __m256 vid = _mm256_set1_ps(id);

@@ -11,7 +11,8 @@
 // block (scales 0, codes 0), which adds exactly 0.
 //
 // The quantizers reproduce quantize_row_q8_{0,1}_ref byte for byte with the same method as the AVX2 file
-// (exact floor-based half-away-from-zero rounding; F16C round-to-nearest-even for the fp16 fields).
+// (exact floor-based half-away-from-zero rounding; F16C round-to-nearest-even for the fp16 fields; a block
+// with a NaN or inf gets d = s = NaN and codes 0).
 // No inline functions of other headers are used here (see legacy_avx2.cc for why).
 //
 // GCC 12's avx512fintrin.h seeds many intrinsics with _mm512_undefined_*(), which -Wmaybe-uninitialized
@@ -175,7 +176,16 @@ inline uint16_t to_half(float f) { return static_cast<uint16_t>(_cvtss_sh(f, _MM
 inline float quantize_block(const float* x, uint8_t* q, int32_t* sum) {
   const __m512 v0 = _mm512_loadu_ps(x);
   const __m512 v1 = _mm512_loadu_ps(x + 16);
-  const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+  // Integer max of the |x| bit patterns: the float max for finite input, NaN/inf win it (see legacy_avx2.cc).
+  const int32_t amax_bits = _mm512_reduce_max_epi32(
+      _mm512_max_epi32(_mm512_castps_si512(_mm512_abs_ps(v0)), _mm512_castps_si512(_mm512_abs_ps(v1))));
+  if (amax_bits >= 0x7f800000) {  // NaN or inf in the block: codes 0, d NaN (as the reference)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), _mm256_setzero_si256());
+    if (sum != nullptr) *sum = 0;
+    return __builtin_nanf("");
+  }
+  float amax;
+  std::memcpy(&amax, &amax_bits, sizeof(amax));
   const float d = amax / 127.0f;
   const float id = d != 0.0f ? 1.0f / d : 0.0f;
   const __m512 vid = _mm512_set1_ps(id);

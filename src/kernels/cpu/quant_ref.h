@@ -12,7 +12,9 @@
 //
 // Contract: `n` (elements) must be a multiple of the type's block size (checked: a violation is a bug and
 // aborts). `src`/`dst` need no particular alignment (blocks are copied with memcpy). Functions are pure and
-// thread-safe. Element order inside each block is documented next to its struct.
+// thread-safe. Element order inside each block is documented next to its struct. The activation quantizers
+// (Q8_0, Q8_1, Q8_K) turn a block holding a NaN or an inf into d = NaN (and s = NaN for Q8_1) with all codes
+// 0, so non-finite activations make every dot product with them NaN instead of finite garbage.
 #pragma once
 
 #include <cstdint>

@@ -498,14 +498,19 @@ void quantize_row_q8_K_ref(const float* src, void* dst, int64_t n) {
   for (int64_t i = 0; i < nb; ++i) {
     const float* x = src + i * kQK_K;
     float amax = 0, max = 0;
+    bool non_finite = false;
     for (int j = 0; j < kQK_K; ++j) {
+      non_finite |= !std::isfinite(x[j]);
       if (std::fabs(x[j]) > amax) {
         amax = std::fabs(x[j]);
         max = x[j];
       }
     }
     BlockQ8_K b{};
-    if (amax > 0) {
+    if (non_finite) {
+      // A NaN or inf gives d = NaN and codes 0, so it reaches the dot products (and the logits) as NaN.
+      b.d = std::numeric_limits<float>::quiet_NaN();
+    } else if (amax > 0) {
       // The largest-magnitude element maps to -127 (d takes the opposite sign), as GGML does.
       const float iscale = -127.0f / max;
       for (int j = 0; j < kQK_K; ++j) b.qs[j] = static_cast<int8_t>(std::min(127, nearest(iscale * x[j])));

@@ -11,6 +11,7 @@
 #include <cfloat>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "base/status.h"
 #include "kernels/cpu/block_io.h"
@@ -240,10 +241,24 @@ void quantize_row_q5_1_ref(const float* src, void* dst, int64_t n) {
   }
 }
 
+// True when one of the n values is NaN or +-inf (such a block of an activation quantizer gets d = NaN and
+// codes 0: the NaN then reaches every dot product, and the logits, instead of becoming finite codes).
+static bool has_non_finite(const float* x, int n) {
+  bool bad = false;
+  for (int j = 0; j < n; ++j) bad |= !std::isfinite(x[j]);
+  return bad;
+}
+
 void quantize_row_q8_0_ref(const float* src, void* dst, int64_t n) {
   const int64_t nb = n_blocks(n);
   for (int64_t i = 0; i < nb; ++i) {
     const float* x = src + i * kQK;
+    if (has_non_finite(x, kQK)) {
+      BlockQ8_0 b{};
+      b.d = fp32_to_fp16(std::numeric_limits<float>::quiet_NaN());
+      store_block(dst, i, b);
+      continue;
+    }
     float amax = 0.0f;
     for (int j = 0; j < kQK; ++j) amax = std::max(amax, std::fabs(x[j]));
     const float d = amax / 127.0f;
@@ -259,6 +274,12 @@ void quantize_row_q8_1_ref(const float* src, void* dst, int64_t n) {
   const int64_t nb = n_blocks(n);
   for (int64_t i = 0; i < nb; ++i) {
     const float* x = src + i * kQK;
+    if (has_non_finite(x, kQK)) {
+      BlockQ8_1 b{};
+      b.d = b.s = fp32_to_fp16(std::numeric_limits<float>::quiet_NaN());
+      store_block(dst, i, b);
+      continue;
+    }
     float amax = 0.0f;
     for (int j = 0; j < kQK; ++j) amax = std::max(amax, std::fabs(x[j]));
     const float d = amax / 127.0f;
