@@ -536,6 +536,9 @@ TEST(GgufWriterStreaming, AddValueCopiesEveryType) {
 }  // namespace
 }  // namespace cw::model
 
+#include <limits>
+#include <span>
+
 #include "kernels/cpu/dispatch.h"
 #include "support/ref_forward.h"
 
@@ -594,6 +597,53 @@ TEST(ReferenceF64, GeneratedModelsEveryArchTypeAndIsa) {
   }
   std::printf("forward vs fp64 reference over all archs, types, ISAs: worst max |diff| %.3g, worst mean |diff| %.3g "
               "(of the logit scale)\n", worst, worst_mean);
+}
+
+// A NaN (or inf) in an F32 norm weight of a quantized model: the normed activations are non-finite, and the
+// activation quantizers (Q8_0 for q8_0, Q8_K for the Q4_K mix) must carry that into the dot products (d =
+// NaN) instead of turning it into finite codes, so that the logits check stops the run naming the tensor,
+// on every ISA, for a prefill (GEMM) and a one-token (GEMV) step.
+TEST(NonFinite, NaNInANormWeightOfAQuantizedModelReachesTheLogits) {
+  const std::string tensor = "blk.0.attn_norm.weight";
+  const std::string want = "the model's weights are corrupt: tensor '" + tensor + "' holds NaN/Inf values";
+  const kernels::Isa detected = kernels::detected_isa();
+  for (const char* type : {"q8_0", "q4_k_m"}) {
+    for (const float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+      SCOPED_TRACE(std::string(type) + (std::isnan(bad) ? " NaN" : " inf"));
+      const std::string clean = tmp(std::string("nonfinite_") + type + ".gguf");
+      auto made = make("llama", type, 3, clean);
+      ASSERT_TRUE(made.is_ok()) << made.status().to_string();
+      std::vector<uint8_t> bytes = slurp(clean);
+      {
+        auto f = gguf::File::parse(bytes, "tiny");
+        ASSERT_TRUE(f.is_ok()) << f.status().to_string();
+        const gguf::TensorInfo* t = (*f)->find_tensor(tensor);
+        ASSERT_NE(t, nullptr);
+        ASSERT_EQ(t->type, gguf::TensorType::kF32);
+        std::memcpy(bytes.data() + (t->data - bytes.data()) + 7 * sizeof(float), &bad, sizeof(float));
+      }
+      const std::string patched = tmp(std::string("nonfinite_") + type + "_patched.gguf");
+      std::ofstream(patched, std::ios::binary)
+          .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+      auto m = Model::load(patched);
+      ASSERT_TRUE(m.is_ok()) << m.status().to_string();
+      const std::vector<int32_t> prompt = {1, 300, 301, 302};
+      for (int isa = 0; isa <= static_cast<int>(detected); ++isa) {
+        kernels::set_isa(static_cast<kernels::Isa>(isa));
+        SCOPED_TRACE(kernels::isa_name(static_cast<kernels::Isa>(isa)));
+        Session s(**m, 64);
+        std::vector<float> logits;
+        const Status prefill = s.eval(prompt, false, &logits);
+        EXPECT_EQ(prefill.code(), StatusCode::kDataLoss);
+        EXPECT_EQ(prefill.message(), want);
+        Session one(**m, 64);
+        const Status step = one.eval(std::span<const int32_t>(prompt.data(), 1), false, &logits);
+        EXPECT_EQ(step.code(), StatusCode::kDataLoss);
+        EXPECT_EQ(step.message(), want);
+      }
+      kernels::set_isa(detected);
+    }
+  }
 }
 
 }  // namespace
