@@ -449,8 +449,10 @@ class CodeChunker final : public Chunker {
     for (size_t k = 0; k < packed.size(); ++k) {
       const PackedChunk& pc = packed[k];
       while (first < pieces.size() && pieces[first].end <= pc.begin) ++first;
-      int64_t best_bytes = -1;
-      const char* kind = "code";
+      // The largest piece as packed (pieces over the size were packed atom by atom: pack.h).
+      const char* kind = pc.longest_tag >= 0 && static_cast<size_t>(pc.longest_tag) < metas.size()
+                             ? metas[pc.longest_tag].kind
+                             : "code";
       const char* head_kind = nullptr;
       int32_t heading = -2;
       for (size_t p = first; p < pieces.size() && pieces[p].begin < pc.end; ++p) {
@@ -458,7 +460,6 @@ class CodeChunker final : public Chunker {
         const int64_t bytes = std::min(piece.end, pc.end) - std::max(piece.begin, pc.begin);
         if (bytes <= 0 || piece.tag < 0 || static_cast<size_t>(piece.tag) >= metas.size()) continue;
         const PieceMeta& m = metas[piece.tag];
-        if (bytes > best_bytes) best_bytes = bytes, kind = m.kind;
         if (m.header && head_kind == nullptr && !is_container(m.kind)) head_kind = m.kind;
         heading = heading == -2 ? m.heading : common_heading(table, heading, m.heading);
       }

@@ -227,7 +227,9 @@ void split_level(const DocSizer& sizer, int64_t b, int64_t e, const std::vector<
     }
     return;
   }
-  split_atoms(sizer, b, e, out);
+  // Still over the limit after the last level: one piece, cut at atoms by pack_pieces while it packs (one
+  // piece per atom here would cost ~40 bytes per byte of a long blank run).
+  out.push_back(Piece{b, e, sizer.estimate(b, e), false, -1});
 }
 
 }  // namespace
@@ -249,39 +251,25 @@ void split_recursive(const DocSizer& sizer, int64_t b, int64_t e, const std::vec
 
 namespace {
 
+// The sequence packed is the input pieces with those over the limit by estimate cut at atoms (the first atom
+// keeps the piece's hard break, every atom its tag). It is materialized lazily in a window p_ that runs from
+// the first piece of the current chunk (overlap included) to the furthest piece looked at, so a long run of
+// atoms (5 MB of newlines: 5 M one-byte atoms) never exists as a whole: memory is O(input pieces + one chunk).
 class Packer {
  public:
   Packer(const DocSizer& sizer, std::vector<Piece>& pieces, const PackOptions& opt)
-      : sizer_(sizer), p_(pieces), limit_(opt.size), overlap_(opt.overlap), additive_(sizer.additive()) {}
+      : sizer_(sizer), in_(pieces), limit_(opt.size), overlap_(opt.overlap), additive_(sizer.additive()) {}
 
   Status run(std::vector<PackedChunk>& out) {
-    // Sizes; pieces over the limit by estimate are split at atoms up front.
-    bool oversized = false;
-    for (Piece& q : p_) {
-      if (q.size < 0) q.size = sizer_.estimate(q.begin, q.end);
-      oversized |= q.size > limit_;
-    }
-    if (oversized) {
-      std::vector<Piece> split;
-      split.reserve(p_.size());
-      for (const Piece& q : p_) {
-        if (q.size <= limit_) {
-          split.push_back(q);
-          continue;
-        }
-        const size_t first = split.size();
-        split_atoms(sizer_, q.begin, q.end, split);
-        if (split.size() > first) {
-          split[first].hard_break = q.hard_break;
-          for (size_t k = first; k < split.size(); ++k) split[k].tag = q.tag;
-        }
-      }
-      p_.swap(split);
-    }
     size_t s = 0;  // first piece of the current chunk (overlap included)
     size_t i = 0;  // first piece not yet in any chunk
-    while (i < p_.size()) {
-      const size_t n = p_.size();
+    while (has(i)) {
+      // Pieces before s are never looked at again: drop them (amortized O(1) per piece).
+      if (s >= kTrimAt && 2 * s >= p_.size()) {
+        p_.erase(p_.begin(), p_.begin() + static_cast<std::ptrdiff_t>(s));
+        i -= s;
+        s = 0;
+      }
       // Keep the overlap only while piece i still fits after it.
       int64_t acc = sum(s, i);
       while (s < i && acc + p_[i].size > limit_) {
@@ -289,12 +277,12 @@ class Packer {
         ++s;
         if (!additive_) acc = sum(s, i);
       }
-      // After the up-front split, a piece over the limit by estimate is a single atom; for additive units the
-      // estimate is exact, so it can never fit.
+      // A piece over the limit by estimate is a single atom (oversized pieces are cut at atoms); for additive
+      // units the estimate is exact, so it can never fit.
       if (additive_ && p_[i].size > limit_) return too_large(p_[i].begin, p_[i].end, p_[i].size);
       size_t j = i + 1;
       acc += p_[i].size;
-      while (j < n && !p_[j].hard_break && acc + p_[j].size <= limit_) acc += p_[j++].size;
+      while (has(j) && !p_[j].hard_break && acc + p_[j].size <= limit_) acc += p_[j++].size;
       int64_t exact = acc;
       if (!additive_) {
         CW_RETURN_IF_ERROR(fit_exact(s, i, j, exact));
@@ -305,10 +293,17 @@ class Packer {
       c.end = p_[j - 1].end;
       c.size = exact;
       c.tag = p_[s].tag;
+      int64_t longest = 0;
+      for (size_t k = s; k < j; ++k) {
+        if (p_[k].tag >= 0 && p_[k].end - p_[k].begin > longest) {
+          longest = p_[k].end - p_[k].begin;
+          c.longest_tag = p_[k].tag;
+        }
+      }
       out.push_back(c);
       // Overlap for the next chunk.
       size_t next_s = j;
-      if (overlap_ > 0 && j < n && !p_[j].hard_break) next_s = overlap_start(s, j, c.end);
+      if (overlap_ > 0 && has(j) && !p_[j].hard_break) next_s = overlap_start(s, j, c.end);
       s = next_s;
       i = j;
     }
@@ -316,6 +311,53 @@ class Packer {
   }
 
  private:
+  static constexpr size_t kTrimAt = 4096;
+  static constexpr int64_t kAtomBytes = 16 << 10;  // atoms are cut kAtomBytes (or more) at a time
+
+  // Whether piece k of the window exists (materializing pieces up to it).
+  bool has(size_t k) {
+    while (k >= p_.size()) {
+      if (!next_pieces()) return false;
+    }
+    return true;
+  }
+
+  // Appends the next input piece, or the next atoms of an oversized one; false at the end of the input.
+  bool next_pieces() {
+    if (cut_ < 0) {
+      if (next_in_ >= in_.size()) return false;
+      Piece& q = in_[next_in_];
+      if (q.size < 0) q.size = sizer_.estimate(q.begin, q.end);
+      if (q.size <= limit_) {
+        p_.push_back(q);
+        ++next_in_;
+        return true;
+      }
+      cut_ = q.begin;
+    }
+    // Atoms of [cut_, q.end): the cuts inside a prefix of at least kAtomBytes, up to its last cut (every cut
+    // of the prefix is one of the whole range: the units' atom cuts do not depend on the range's end).
+    const Piece& q = in_[next_in_];
+    const DocText& doc = sizer_.doc();
+    for (int64_t span = kAtomBytes;; span *= 2) {
+      const int64_t e = q.end - cut_ <= span ? q.end : doc.floor_boundary(cut_ + span);
+      cuts_.clear();
+      sizer_.atom_cuts(cut_, e, cuts_);
+      if (e == q.end) cuts_.push_back(q.end);
+      if (!cuts_.empty()) break;
+    }
+    for (int64_t c : cuts_) {
+      if (c <= cut_) continue;
+      p_.push_back(Piece{cut_, c, sizer_.estimate(cut_, c), cut_ == q.begin && q.hard_break, q.tag});
+      cut_ = c;
+    }
+    if (cut_ >= q.end) {
+      cut_ = -1;
+      ++next_in_;
+    }
+    return true;
+  }
+
   int64_t sum(size_t a, size_t b) const {
     int64_t t = 0;
     for (size_t k = a; k < b; ++k) t += p_[k].size;
@@ -364,7 +406,7 @@ class Packer {
     for (int round = 0; round < 4 && exact < limit_; ++round) {
       size_t g = j;
       int64_t acc = exact;
-      while (g < p_.size() && !p_[g].hard_break && acc + p_[g].size <= limit_) acc += p_[g++].size;
+      while (has(g) && !p_[g].hard_break && acc + p_[g].size <= limit_) acc += p_[g++].size;
       if (g == j) break;
       const int64_t e2 = exact_of(s, g);
       if (e2 > limit_) break;
@@ -395,7 +437,11 @@ class Packer {
   }
 
   const DocSizer& sizer_;
-  std::vector<Piece>& p_;
+  std::vector<Piece>& in_;  // the input pieces (sizes filled as they are read)
+  size_t next_in_ = 0;      // first input piece not yet (entirely) in p_
+  int64_t cut_ = -1;        // >= 0: in_[next_in_] is oversized and its atoms from cut_ on are not yet in p_
+  std::vector<int64_t> cuts_;
+  std::vector<Piece> p_;    // the window
   const int64_t limit_;
   const int64_t overlap_;
   const bool additive_;

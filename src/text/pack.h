@@ -38,6 +38,8 @@ struct PackedChunk {
   int64_t begin = 0, end = 0;  // byte range
   int64_t size = 0;            // exact size of the chunk's text in the unit
   int32_t tag = -1;            // tag of the chunk's first piece
+  int32_t longest_tag = -1;    // tag of the chunk's longest piece in bytes (the first of equals) among the pieces
+                               // with a tag >= 0, oversized pieces counted atom by atom; -1 when none
 };
 
 struct PackOptions {
@@ -45,9 +47,11 @@ struct PackOptions {
   int64_t overlap = 0;  // 0 <= overlap < size
 };
 
-// Packs `pieces` (tiling a range, in order; modified: sizes filled, oversized pieces split) into chunks
-// appended to `out`. Errors: out_of_range when one atom alone exceeds the limit (message names its byte
-// offset and size). Empty pieces are allowed and absorbed.
+// Packs `pieces` (tiling a range, in order; modified: sizes < 0 filled) into chunks appended to `out`. A
+// piece over the limit by estimate is packed as its atoms (DocSizer::atom_cuts), cut a window at a time while
+// packing: the atoms of a long run (blank lines, spaces) never exist all at once, and `pieces` keeps the piece
+// whole. Memory: O(pieces.size() + the pieces of one chunk). Errors: out_of_range when one atom alone exceeds
+// the limit (message names its byte offset and size). Empty pieces are allowed and absorbed.
 Status pack_pieces(const DocSizer& sizer, std::vector<Piece>& pieces, const PackOptions& options,
                    std::vector<PackedChunk>& out);
 
@@ -69,9 +73,9 @@ std::vector<std::string_view> preset_names();
 
 // Appends pieces tiling [b, e) to `out`: a range whose estimate fits `limit` is one piece; otherwise it is cut
 // at every match of the first level (starting at `first_level`) that has a match inside it, and each part is
-// handled the same way with the following levels; after the last level, at the unit's atom cuts (each atom
-// one piece). Pieces are therefore <= limit by estimate, except single atoms larger than the limit (which
-// pack_pieces reports). Piece sizes are filled.
+// handled the same way with the following levels; a part that no level cuts and is still over the limit is
+// one piece, which pack_pieces cuts at the unit's atoms (each atom one piece) while packing. Pieces are
+// therefore <= limit by estimate or left to pack_pieces to cut at atoms. Piece sizes are filled.
 void split_recursive(const DocSizer& sizer, int64_t b, int64_t e, const std::vector<SeparatorLevel>& levels,
                      size_t first_level, int64_t limit, std::vector<Piece>& out);
 
