@@ -2,10 +2,16 @@
 // (byte-fallback tokens snap to one code point) must still try a one-atom window, and a token atom that
 // spans several code points is split at code points before "a single indivisible unit" is reported; the
 // reported unit then really measures more than the size.
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <fstream>
+#include <random>
 #include <string>
 
 #include "support/testing.h"
 #include "text/chunker.h"
+#include "text/pack.h"
 
 namespace cw::text {
 namespace {
@@ -61,6 +67,110 @@ TEST(HostileChunk, CodeChunkerSkipsTreeSitterOnInvalidUtf8) {
     end = c.byte_end;
   }
   EXPECT_EQ(end, static_cast<int64_t>(text.size()));
+}
+
+// Peak resident memory since the last reset_peak_rss() (VmHWM), or since the start where the kernel does not
+// allow resetting it (then an earlier, higher peak can only hide growth, never invent it).
+void reset_peak_rss() {
+  if (FILE* f = std::fopen("/proc/self/clear_refs", "w")) {
+    std::fputs("5", f);
+    std::fclose(f);
+  }
+}
+int64_t proc_status_kb(const std::string& key) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(key + ":", 0) == 0) return std::stoll(line.substr(key.size() + 1));
+  }
+  return -1;
+}
+
+// A long blank run (newlines, "\r\n", spaces) is one oversized piece that pack_pieces cuts at atoms a window
+// at a time. The old code made one 32-byte Piece and one 8-byte cut per atom up front: ~60 bytes of peak RSS
+// per input byte in-process with unit=chars; now < 1.
+TEST(HostileChunk, BlankRunsUseLittleMemory) {
+  constexpr size_t kN = size_t{4} << 20;
+  for (const std::string pattern : {"\n", "\r\n", " "}) {
+    std::string text;
+    text.reserve(kN);
+    while (text.size() < kN) text += pattern;
+    for (const char* method : {"sentence", "markdown", "code", "semantic"}) {
+      std::string spec = std::string(method) + ":size=512,unit=chars";
+      if (std::string_view(method) == "code") spec += ",lang=python";
+      SCOPED_TRACE(spec + " pattern " + std::to_string(static_cast<int>(pattern[0])));
+      auto ch = make_chunker(spec);
+      ASSERT_TRUE(ch.is_ok()) << ch.status().to_string();
+      reset_peak_rss();
+      const int64_t rss_before = proc_status_kb("VmRSS");
+      rusage ru{};
+      getrusage(RUSAGE_SELF, &ru);
+      const int64_t maxrss_before = ru.ru_maxrss;
+      auto r = (*ch)->chunk("doc", text);
+      getrusage(RUSAGE_SELF, &ru);
+      const int64_t hwm = proc_status_kb("VmHWM");
+      // kB grown: VmHWM after a reset, else ru_maxrss.
+      const int64_t grown_kb = hwm >= 0 && rss_before >= 0 && hwm < maxrss_before ? hwm - rss_before
+                                                                                  : ru.ru_maxrss - maxrss_before;
+      ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+      EXPECT_LT(grown_kb * 1024, static_cast<int64_t>(10 * kN));  // measured: < 1 (old code: 39)
+      int64_t end = 0;
+      for (const Chunk& c : *r) {
+        EXPECT_EQ(c.byte_begin, end);
+        EXPECT_LE(c.n_tokens, 512);
+        end = c.byte_end;
+      }
+      EXPECT_EQ(end, static_cast<int64_t>(text.size()));
+    }
+  }
+}
+
+// Packing an oversized piece (cut at atoms lazily, kAtomBytes at a time) gives the same chunks as packing its
+// atoms given one by one: across window edges, with multi-byte code points, invalid bytes, overlap, hard
+// breaks and tags, for additive (chars, bytes) and non-additive (words) units.
+TEST(HostileChunk, LazyAtomsPackLikeEagerAtoms) {
+  std::mt19937 rng(11);
+  const char* kBits[] = {"a", " ", "\n", "\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x99\x82", "\xFF", "word ", "\r\n"};
+  for (int round = 0; round < 12; ++round) {
+    std::string text;
+    const size_t n = 1000 + rng() % 60000;
+    while (text.size() < n) text += kBits[rng() % (sizeof kBits / sizeof *kBits)];
+    const DocText doc(text);
+    for (Unit unit : {Unit::kChars, Unit::kBytes, Unit::kWords}) {
+      auto sizer = SizeMeasure::make(unit)->bind(doc);
+      const int64_t size = 4 + static_cast<int64_t>(rng() % 300);
+      const int64_t overlap = static_cast<int64_t>(rng() % static_cast<uint64_t>(size));
+      // Three oversized pieces (the middle one with a hard break), each also given as its atoms.
+      const int64_t cut1 = doc.floor_boundary(doc.size() / 3), cut2 = doc.floor_boundary(2 * doc.size() / 3);
+      const int64_t bounds[] = {0, cut1, cut2, doc.size()};
+      std::vector<Piece> whole, atoms;
+      for (int k = 0; k < 3; ++k) {
+        whole.push_back(Piece{bounds[k], bounds[k + 1], -1, k == 1, k});
+        std::vector<int64_t> cuts;
+        sizer->atom_cuts(bounds[k], bounds[k + 1], cuts);
+        cuts.push_back(bounds[k + 1]);
+        int64_t prev = bounds[k];
+        for (int64_t c : cuts) {
+          if (c <= prev) continue;
+          atoms.push_back(Piece{prev, c, -1, k == 1 && prev == bounds[k], k});
+          prev = c;
+        }
+      }
+      std::vector<PackedChunk> a, b;
+      const Status sa = pack_pieces(*sizer, whole, PackOptions{size, overlap}, a);
+      const Status sb = pack_pieces(*sizer, atoms, PackOptions{size, overlap}, b);
+      SCOPED_TRACE("round " + std::to_string(round) + " unit " + unit_name(unit) + " size " + std::to_string(size));
+      ASSERT_EQ(sa.is_ok(), sb.is_ok()) << sa.to_string() << " / " << sb.to_string();
+      ASSERT_EQ(a.size(), b.size());
+      for (size_t k = 0; k < a.size(); ++k) {
+        EXPECT_EQ(a[k].begin, b[k].begin) << k;
+        EXPECT_EQ(a[k].end, b[k].end) << k;
+        EXPECT_EQ(a[k].size, b[k].size) << k;
+        EXPECT_EQ(a[k].tag, b[k].tag) << k;
+        EXPECT_EQ(a[k].longest_tag, b[k].longest_tag) << k;
+      }
+    }
+  }
 }
 
 }  // namespace
