@@ -140,7 +140,7 @@ std::vector<Command> commands(Fixtures& fx) {
     c.flags = {"--no-text"};
     c.check = [text = fx.text, text_size](const std::string& opt, const std::string& val) {
       const int64_t size = opt == "--size" ? int_or(val, 64) : 64;
-      const bool tiles = opt != "--overlap" && opt != "--spec";
+      const bool tiles = opt != "--overlap" && !(opt == "--spec" && val.find("overlap") != std::string::npos);
       return check_chunk({{text, text_size}}, opt == "--spec" ? int64_t{1} << 40 : size, tiles);
     };
     v.push_back(c);
@@ -171,14 +171,14 @@ std::vector<Command> commands(Fixtures& fx) {
                           "--long-prompt-tokens"})
       c.numeric.push_back({o, false});
     c.strings = {{"--schedule", {"nope", "", "prefill-first"}}};
-    c.check = [](const std::string&, const std::string&) { return Check(); };
+    c.check = [](const std::string&, const std::string&) { return check_json_object("scenario"); };
     v.push_back(c);
   }
   {
     Command c{"bench", {"bench", "-m", fx.model, "--scenario", "prefix", "--prefix-tokens", "64", "--suffix-tokens", "8",
                         "-r", "1", "--json"}};
     for (const char* o : {"--prefix-tokens", "--suffix-tokens"}) c.numeric.push_back({o, false});
-    c.check = [](const std::string&, const std::string&) { return Check(); };
+    c.check = [](const std::string&, const std::string&) { return check_json_object("scenario"); };
     v.push_back(c);
   }
   {

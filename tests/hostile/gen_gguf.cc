@@ -351,12 +351,14 @@ std::vector<Edit> tensor_edits() {
   v.push_back({"all weights of token_embd +Inf", {}, on_named("token_embd.weight", [](const gguf::TensorInfo& t, gguf::Writer& w) {
                  (void)w.add_tensor(t.name, t.type, t.shape, f32_fill(t.n_elements, std::numeric_limits<float>::infinity()));
                }), {}, true});
+  // One NaN weight need not make the logits non-finite (and finding it means scanning every weight), so
+  // this one may run; the files above, whose logits cannot be finite, must be refused.
   v.push_back({"one NaN in blk.0.attn_q", {}, on_named("blk.0.attn_q.weight", [](const gguf::TensorInfo& t, gguf::Writer& w) {
                  std::vector<uint8_t> d(t.data, t.data + t.n_bytes);
                  const float nan = std::nanf("");
                  std::memcpy(d.data() + 4 * 17, &nan, 4);
                  (void)w.add_tensor(t.name, t.type, t.shape, std::move(d));
-               }), {}, true});
+               })});
   v.push_back({"all weights of output.weight -Inf", {}, on_named("output.weight", [](const gguf::TensorInfo& t, gguf::Writer& w) {
                  (void)w.add_tensor(t.name, t.type, t.shape, f32_fill(t.n_elements, -std::numeric_limits<float>::infinity()));
                }), {}, true});
@@ -453,12 +455,13 @@ void add_byte_mutations(Fixtures& fx, std::vector<Case>& out, const Base& base, 
                         size_t* rot) {
   const auto bytes = std::make_shared<std::vector<uint8_t>>(read_bytes(base.path));
   const Layout layout = Walker(*bytes).walk();
-  uint64_t data_end = bytes->size();
-  if (auto f = gguf::File::parse(*bytes); f.is_ok()) {
-    data_end = (*f)->data_offset();
-    for (const gguf::TensorInfo& t : (*f)->tensors()) data_end = std::max(data_end, (*f)->data_offset() + t.offset + t.n_bytes);
-  }
   const uint64_t header_end = layout.header_end > 0 ? layout.header_end : std::min<uint64_t>(bytes->size(), 4096);
+  // End of the last byte that matters: the last tensor's data, or the metadata when there are no tensors
+  // (the alignment padding after it may be cut without harm).
+  uint64_t data_end = header_end;
+  if (auto f = gguf::File::parse(*bytes); f.is_ok())
+    for (const gguf::TensorInfo& t : (*f)->tensors()) data_end = std::max(data_end, (*f)->data_offset() + t.offset + t.n_bytes);
+  data_end = std::min<uint64_t>(data_end, bytes->size());
 
   // Truncations: structural boundaries and random points, all short of the last byte of tensor data.
   std::vector<uint64_t> cuts = {0, 1, 3, 4, 7, 8, 16, 23, 24, 25, header_end - 1, header_end, data_end - 1};

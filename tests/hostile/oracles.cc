@@ -56,22 +56,27 @@ Check check_inspect(bool json) {
   };
 }
 
-Check check_tokenize(const std::string& mode, bool refuse_nul_pieces) {
-  return [mode, refuse_nul_pieces](const Outcome& o) -> std::string {
+Check check_tokenize(const std::string& mode, bool refuse_nul_pieces, bool expect_tokens) {
+  return [mode, refuse_nul_pieces, expect_tokens](const Outcome& o) -> std::string {
+    const std::string none = "no tokens for a non-empty text";
     if (mode == "--ids") {
       if (o.out.empty() || o.out.back() != '\n' || o.out.find('\n') != o.out.size() - 1)
         return "--ids: expected exactly one line";
       std::istringstream in(o.out);
       std::string tok;
-      while (in >> tok)
+      size_t n = 0;
+      while (in >> tok) {
         if (tok.find_first_not_of("0123456789") != std::string::npos) return "--ids: '" + tok + "' is not an id";
-      return "";
+        ++n;
+      }
+      return expect_tokens && n == 0 ? none : "";
     }
     if (mode == "--json") {
       JsonValue v;
       if (std::string e = one_object(o.out, &v); !e.empty()) return e;
       size_t n_tokens = 0;
       if (std::string e = int_array(v.get("tokens"), "tokens", &n_tokens); !e.empty()) return e;
+      if (expect_tokens && n_tokens == 0) return none;
       const JsonValue* pieces = v.get("pieces");
       if (pieces == nullptr || !pieces->is_array() || pieces->items().size() != n_tokens)
         return "\"pieces\" is missing or does not match \"tokens\"";
@@ -85,7 +90,9 @@ Check check_tokenize(const std::string& mode, bool refuse_nul_pieces) {
       }
       return "";
     }
-    for (const std::string& l : lines_of(o.out)) {
+    const auto lines = lines_of(o.out);
+    if (expect_tokens && lines.empty()) return none;
+    for (const std::string& l : lines) {
       const size_t arrow = l.find(" -> '");
       if (arrow == std::string::npos || l.back() != '\'' ||
           l.substr(0, arrow).find_first_not_of(" 0123456789") != std::string::npos)
@@ -163,6 +170,14 @@ Check check_bench(bool json) {
   };
 }
 
+Check check_json_object(const char* key) {
+  return [key](const Outcome& o) -> std::string {
+    JsonValue v;
+    if (std::string e = one_object(o.out, &v); !e.empty()) return e;
+    return v.get(key) == nullptr ? std::string("no \"") + key + "\" in the JSON" : "";
+  };
+}
+
 Check check_make_model(const std::string& bin, const std::string& out_path) {
   return [bin, out_path](const Outcome& o) -> std::string {
     if (o.out.rfind("wrote ", 0) != 0) return "stdout does not say what was written";
@@ -200,6 +215,7 @@ Check check_chunk(std::vector<ChunkDoc> docs, int64_t size, bool tiles) {
         const JsonValue* doc = j->get("doc");
         if (doc == nullptr || !doc->is_string()) return "line " + std::to_string(li + 1) + " has no doc";
         if (doc->as_string() != d.id) break;
+        if (index > 0 && is_count(j->get("index")) && j->get("index")->as_number() == 0) break;  // same name again
         for (const char* k : {"index", "byte_begin", "byte_end", "char_begin", "char_end", "n_tokens"})
           if (!is_count(j->get(k))) return "line " + std::to_string(li + 1) + ": \"" + k + "\" is not a count";
         const double bb = j->get("byte_begin")->as_number(), be = j->get("byte_end")->as_number();
@@ -224,6 +240,8 @@ Check check_chunk(std::vector<ChunkDoc> docs, int64_t size, bool tiles) {
         prev_char = ce;
         ++index;
       }
+      if (!tiles && index == 0 && d.bytes != kUnknownSize && d.bytes > 0)
+        return "doc '" + d.id.substr(d.id.rfind('/') + 1) + "' of " + std::to_string(d.bytes) + " bytes has no chunks";
       if (tiles && d.bytes != kUnknownSize && prev_byte != static_cast<double>(d.bytes))
         return "doc '" + d.id.substr(d.id.rfind('/') + 1) + "': chunks cover " +
                std::to_string(static_cast<int64_t>(prev_byte)) + " of " + std::to_string(d.bytes) + " bytes";

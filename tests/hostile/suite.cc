@@ -424,7 +424,7 @@ SuiteResult run_suite(Fixtures& fx, std::vector<Case>& cases, const RunOptions& 
     Outcome o;
     o.r = run_child(spec);
     if (c.stdout_path.empty()) o.out = slurp(out_path, uint64_t{256} << 20, &o.out_bytes);
-    o.err = slurp(err_path, 1 << 16);
+    o.err = slurp(err_path, 4 << 20);
     const Verdict v = judge(c, o);
     for (auto& l : c.inputs) l->release();
     add(by_group[{c.cls, c.cmd}], v, o.r.max_rss_kb);
@@ -432,6 +432,9 @@ SuiteResult run_suite(Fixtures& fx, std::vector<Case>& cases, const RunOptions& 
     add(by_cmd[c.cmd], v, o.r.max_rss_kb);
     add(total, v, o.r.max_rss_kb);
     ++res.n_cases;
+    if (v.pass && std::getenv("CW_HOSTILE_VERBOSE") != nullptr)
+      std::fprintf(stderr, "[pass %s] %s/%s: %s\n  $ chunkwise %s\n", v.kind.c_str(), c.cls.c_str(), c.cmd.c_str(),
+                   c.what.c_str(), strip_dir(shell_line(c.args), fx.dir).substr(0, 300).c_str());
     if (!v.pass) {
       ++res.n_failed;
       ++fail_kinds[v.kind];
@@ -444,6 +447,7 @@ SuiteResult run_suite(Fixtures& fx, std::vector<Case>& cases, const RunOptions& 
                     static_cast<long long>(o.r.max_rss_kb / 1024));
       block += tail + strip_dir(v.detail, fx.dir) + "\n";
       res.failures += block;
+      std::fputs(block.c_str(), stderr);  // as it happens: the whole set runs for minutes
     }
     if (++done % 200 == 0) {
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -127,7 +127,9 @@ std::vector<Case> generate_all(Fixtures& fx);
 
 // Oracles shared by the generators (each returns a Check for exit-0 results).
 Check check_inspect(bool json);
-Check check_tokenize(const std::string& mode, bool refuse_nul_pieces = false);  // mode: "", "--ids", "--json"
+// mode: "", "--ids", "--json"; expect_tokens: the text is not empty, so no tokens at all is wrong.
+Check check_tokenize(const std::string& mode, bool refuse_nul_pieces = false, bool expect_tokens = false);
+Check check_json_object(const char* key);  // one JSON object on one line, holding `key`
 Check check_run(bool json, int64_t n_predict);
 Check check_batch(size_t expected_lines);
 Check check_perplexity(bool json);
