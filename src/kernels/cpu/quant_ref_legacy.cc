@@ -241,26 +241,32 @@ void quantize_row_q5_1_ref(const float* src, void* dst, int64_t n) {
   }
 }
 
-// True when one of the n values is NaN or +-inf (such a block of an activation quantizer gets d = NaN and
-// codes 0: the NaN then reaches every dot product, and the logits, instead of becoming finite codes).
-static bool has_non_finite(const float* x, int n) {
+// max |x[j]| over a block of 32; *non_finite = whether one of them is NaN or +-inf. Such a block of an
+// activation quantizer gets d = NaN and codes 0: the NaN then reaches every dot product, and the logits,
+// instead of becoming finite codes (std::max drops a NaN). One pass: the check stays off the max's chain.
+static float block_absmax(const float* x, bool* non_finite) {
+  float amax = 0.0f;
   bool bad = false;
-  for (int j = 0; j < n; ++j) bad |= !std::isfinite(x[j]);
-  return bad;
+  for (int j = 0; j < kQK; ++j) {
+    amax = std::max(amax, std::fabs(x[j]));
+    bad |= !std::isfinite(x[j]);
+  }
+  *non_finite = bad;
+  return amax;
 }
 
 void quantize_row_q8_0_ref(const float* src, void* dst, int64_t n) {
   const int64_t nb = n_blocks(n);
   for (int64_t i = 0; i < nb; ++i) {
     const float* x = src + i * kQK;
-    if (has_non_finite(x, kQK)) {
+    bool non_finite = false;
+    const float amax = block_absmax(x, &non_finite);
+    if (non_finite) {
       BlockQ8_0 b{};
       b.d = fp32_to_fp16(std::numeric_limits<float>::quiet_NaN());
       store_block(dst, i, b);
       continue;
     }
-    float amax = 0.0f;
-    for (int j = 0; j < kQK; ++j) amax = std::max(amax, std::fabs(x[j]));
     const float d = amax / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     BlockQ8_0 b{};
@@ -274,14 +280,14 @@ void quantize_row_q8_1_ref(const float* src, void* dst, int64_t n) {
   const int64_t nb = n_blocks(n);
   for (int64_t i = 0; i < nb; ++i) {
     const float* x = src + i * kQK;
-    if (has_non_finite(x, kQK)) {
+    bool non_finite = false;
+    const float amax = block_absmax(x, &non_finite);
+    if (non_finite) {
       BlockQ8_1 b{};
       b.d = b.s = fp32_to_fp16(std::numeric_limits<float>::quiet_NaN());
       store_block(dst, i, b);
       continue;
     }
-    float amax = 0.0f;
-    for (int j = 0; j < kQK; ++j) amax = std::max(amax, std::fabs(x[j]));
     const float d = amax / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     BlockQ8_1 b{};
