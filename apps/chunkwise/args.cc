@@ -197,34 +197,41 @@ Result<std::string> read_input_file(const std::string& path, bool dash_is_stdin)
   return text;
 }
 
-std::string one_line(std::string_view message) {
+std::string printable(std::string_view text, bool escape_quotes) {
   std::string out;
-  out.reserve(message.size());
+  out.reserve(text.size());
   size_t i = 0;
-  while (i < message.size()) {
-    const auto c = static_cast<unsigned char>(message[i]);
-    const size_t n = utf8_valid_prefix_len(message.substr(i));
-    if (n > 1 || (n == 1 && c >= 0x20 && c != 0x7F)) {
-      out.append(message.substr(i, n));
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    const size_t n = utf8_valid_prefix_len(text.substr(i));
+    if (n > 1) {
+      out.append(text.substr(i, n));
       i += n;
       continue;
     }
+    ++i;
     if (c == '\n') {
       out += "\\n";
     } else if (c == '\t') {
       out += "\\t";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (escape_quotes && (c == '\\' || c == '\'')) {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (n == 1 && c >= 0x20 && c != 0x7F) {
+      out += static_cast<char>(c);
     } else {
       char buf[8];
       std::snprintf(buf, sizeof buf, "\\x%02X", c);
       out += buf;
     }
-    ++i;
   }
   return out;
 }
 
 int report_error(const std::string& command, const Status& status) {
-  const std::string line = "chunkwise " + command + ": " + one_line(status.message()) + "\n";
+  const std::string line = "chunkwise " + command + ": " + printable(status.message(), /*escape_quotes=*/false) + "\n";
   std::fwrite(line.data(), 1, line.size(), stderr);
   switch (status.code()) {
     case StatusCode::kIoError:

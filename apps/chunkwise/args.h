@@ -57,8 +57,9 @@ class ArgParser {
 // Errors name the path: kNotFound when it does not exist, kInvalidArgument when it cannot be read.
 Result<std::string> read_input_file(const std::string& path, bool dash_is_stdin);
 
-// `message` made printable on one line: control bytes (newlines, NUL, ...) and invalid UTF-8 escaped.
-std::string one_line(std::string_view message);
+// `text` made printable on one line: valid UTF-8 kept; \n \t \r and other control or invalid bytes escaped
+// (\xNN); with `escape_quotes`, also \\ and \'. Error messages and token pieces are shown this way.
+std::string printable(std::string_view text, bool escape_quotes);
 
 // Exit codes shared by all subcommands.
 constexpr int kExitOk = 0;

@@ -5,47 +5,11 @@
 
 #include "args.h"
 #include "base/json.h"
-#include "base/utf8.h"
 #include "commands.h"
 #include "gguf/reader.h"
 #include "tokenizer/tokenizer.h"
 
 namespace cw::app {
-namespace {
-
-// A piece made readable on one line: valid UTF-8 is kept, control and invalid bytes are escaped.
-std::string escape_piece(std::string_view p) {
-  std::string out;
-  size_t i = 0;
-  while (i < p.size()) {
-    const auto c = static_cast<unsigned char>(p[i]);
-    const size_t n = utf8_valid_prefix_len(p.substr(i));
-    if (n > 1) {
-      out.append(p.substr(i, n));
-      i += n;
-      continue;
-    }
-    switch (c) {
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      case '\\': out += "\\\\"; break;
-      case '\'': out += "\\'"; break;
-      default:
-        if (n == 1 && c >= 0x20 && c != 0x7F) {
-          out.push_back(static_cast<char>(c));
-        } else {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\x%02X", c);
-          out += buf;
-        }
-    }
-    ++i;
-  }
-  return out;
-}
-
-}  // namespace
 
 int tokenize_main(int argc, char** argv) {
   std::string model, prompt, file;
@@ -104,7 +68,7 @@ int tokenize_main(int argc, char** argv) {
       char buf[32];
       std::snprintf(buf, sizeof buf, "%6d -> '", id);
       out += buf;
-      out += escape_piece(t.token_to_piece(id));
+      out += printable(t.token_to_piece(id), /*escape_quotes=*/true);
       out += "'\n";
     }
   }
