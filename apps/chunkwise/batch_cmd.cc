@@ -212,6 +212,7 @@ int batch_main(int argc, char** argv) {
   }
   if (model_path.empty()) return report_error(kCmd, invalid_argument("-m MODEL.gguf is required (see --help)"));
   if (input.empty()) return report_error(kCmd, invalid_argument("-f PROMPTS.jsonl is required (see --help)"));
+  if (p.given("--output") && output.empty()) return report_error(kCmd, invalid_argument("-o needs a file name"));
   if (p.given("--kv-mem") && p.given("--ctx"))
     return report_error(kCmd, invalid_argument("give at most one of --kv-mem and --ctx"));
 

@@ -43,10 +43,11 @@ TEST(JsonValue, ParsesDocuments) {
 }
 
 TEST(JsonValue, RejectsMalformedInput) {
-  for (const char* bad : {"", "{", "[1,]", "{\"a\" 1}", "\"abc", "01x", "[1] 2", "\"\\ud800\"", "nul", "\"\x01\""}) {
+  for (const char* bad : {"", "{", "[1,]", "{\"a\" 1}", "\"abc", "01x", "[1] 2", "\"\\ud800\"", "nul", "\"\x01\"", "007", "-01", "[00]", "1.", "-"}) {
     auto r = JsonValue::parse(bad);
     EXPECT_FALSE(r.is_ok()) << bad;
   }
+  for (const char* good : {"0", "-0", "0.5", "10", "-0e3", "1E+2"}) EXPECT_TRUE(JsonValue::parse(good).is_ok()) << good;
   std::string deep(1000, '[');
   EXPECT_FALSE(JsonValue::parse(deep).is_ok());
 }

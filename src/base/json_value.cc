@@ -65,7 +65,9 @@ class JsonParser {
       while (i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9') ++i_;
       return i_ > b;
     };
+    const size_t int_begin = i_;
     if (!digits()) return error("invalid value");
+    if (i_ - int_begin > 1 && s_[int_begin] == '0') return error("invalid number (leading zero)");  // RFC 8259
     if (i_ < s_.size() && s_[i_] == '.') {
       ++i_;
       if (!digits()) return error("invalid number");

@@ -165,7 +165,9 @@ class CodeSplitter {
       const Work w = stack.back();
       stack.pop_back();
       if (w.lo >= w.hi) continue;
-      const int64_t est = sizer_.estimate(w.lo, w.hi);
+      // A node known to be over the limit by its byte length alone is not measured: measuring every
+      // enclosing node of a deep nest exactly would cost O(depth x size).
+      const int64_t est = sizer_.min_units(w.hi - w.lo) > limit_ ? limit_ + 1 : sizer_.estimate(w.lo, w.hi);
       const char* kind = w.kind;
       if (est <= limit_) {
         emit(w.lo, w.hi, est, kind, w.heading, w.header, pieces);
@@ -424,10 +426,12 @@ class CodeChunker final : public Chunker {
     }
     const DocText doc(text);
     // Tree-sitter's error recovery is slow and memory-hungry on text that is not source code (random bytes:
-    // ~17 us and ~270 bytes per input byte). Invalid UTF-8, documents over kMaxParseBytes and parses over
-    // a time budget proportional to the size are chunked with the recursive "code" preset instead.
+    // ~17 us and ~270 bytes per input byte), and Debian's libtree-sitter 0.20 corrupts its heap on ~70,000
+    // nested brackets. Invalid UTF-8, documents over kMaxParseBytes, brackets nested deeper than
+    // kMaxBracketDepth (real code nests a few dozen deep) and parses over a time budget proportional to the
+    // size are chunked with the recursive "code" preset instead.
     std::unique_ptr<TSTree, TreeDeleter> tree;
-    if (doc.valid_utf8() && text.size() <= kMaxParseBytes) {
+    if (doc.valid_utf8() && text.size() <= kMaxParseBytes && bracket_depth(text) <= kMaxBracketDepth) {
       ts_parser_set_timeout_micros(parser.get(), kParseMicrosBase + text.size() * kParseMicrosPerKiB / 1024);
       tree.reset(ts_parser_parse_string(parser.get(), nullptr, text.data(), static_cast<uint32_t>(text.size())));
     }
@@ -474,6 +478,20 @@ class CodeChunker final : public Chunker {
 
  private:
   static constexpr size_t kMaxParseBytes = size_t{32} << 20;
+  static constexpr int64_t kMaxBracketDepth = 256;
+  // The deepest nesting of ( [ { in `text`, counted over every byte (strings and comments included: an
+  // upper bound of what the parser sees, in one pass).
+  static int64_t bracket_depth(std::string_view text) {
+    int64_t depth = 0, deepest = 0;
+    for (const char c : text) {
+      if (c == '(' || c == '[' || c == '{') {
+        deepest = std::max(deepest, ++depth);
+      } else if ((c == ')' || c == ']' || c == '}') && depth > 0) {
+        --depth;
+      }
+    }
+    return deepest;
+  }
   static constexpr uint64_t kParseMicrosBase = 1000000;  // 1 s
   static constexpr uint64_t kParseMicrosPerKiB = 200;     // 0.2 s per MiB (valid code parses > 10x faster)
 

@@ -9,6 +9,8 @@
 #include <random>
 #include <string>
 
+#include "gguf/writer.h"
+#include "support/spm_vocab.h"
 #include "support/testing.h"
 #include "text/chunker.h"
 #include "text/pack.h"
@@ -171,6 +173,66 @@ TEST(HostileChunk, LazyAtomsPackLikeEagerAtoms) {
       }
     }
   }
+}
+
+}  // namespace
+}  // namespace cw::text
+
+namespace cw::text {
+namespace {
+
+// Debian's libtree-sitter corrupts its heap on ~70,000 nested brackets (the chunk command aborted): deeper
+// nesting than kMaxBracketDepth never reaches the parser, and such a document is chunked by the "code"
+// preset. It also bounds the cost of measuring every enclosing node of a deep nest.
+TEST(HostileChunk, CodeChunkerFallsBackOnDeepNesting) {
+  const std::string text = "int f() " + std::string(100000, '{');
+  auto ch = make_chunker("code:lang=c,size=64,unit=chars");
+  ASSERT_TRUE(ch.is_ok()) << ch.status().to_string();
+  auto r = (*ch)->chunk("doc", text);
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  int64_t end = 0;
+  for (const Chunk& c : *r) {
+    EXPECT_EQ(c.byte_begin, end);
+    EXPECT_LE(c.n_tokens, 64);
+    end = c.byte_end;
+  }
+  EXPECT_EQ(end, static_cast<int64_t>(text.size()));
+}
+
+// min_units(n) lets splitters skip measuring a range that cannot fit; it must never exceed the estimate or
+// the exact size of any range of n bytes (else a range that fits would be split for nothing).
+TEST(HostileChunk, TokenMinUnitsIsALowerBound) {
+  std::vector<std::string> vocabs = {testing::temp_dir() + "/min_units_spm.gguf"};
+  {
+    gguf::Writer w;
+    testing::add_small_spm_vocab(w);
+    ASSERT_TRUE(w.write(vocabs[0]).is_ok());
+  }
+  if (auto dir = testing::shared_data_dir()) {
+    vocabs.push_back(*dir + "/vocab/ggml-vocab-gpt-2.gguf");
+    vocabs.push_back(*dir + "/vocab/ggml-vocab-llama-spm.gguf");
+  }
+  std::mt19937 rng(7);
+  std::string text;
+  const char* parts[] = {"w1 ", "w2", " ", "the ", "quick", "\n\n", "caf\xC3\xA9 ", "\xF0\x9F\x98\x80", "{[(", ")]}", "    "};
+  while (text.size() < 4000) text += parts[rng() % 11];
+  const DocText doc(text);
+  int checked = 0;
+  for (const std::string& v : vocabs) {
+    auto m = SizeMeasure::create(Unit::kTokens, v);
+    if (!m.is_ok()) continue;
+    const auto z = (*m)->bind(doc);
+    EXPECT_GT(z->min_units(400), 0) << v << ": SPM and BPE vocabularies have a byte bound";
+    for (int k = 0; k < 300; ++k) {
+      int64_t b = doc.floor_boundary(static_cast<int64_t>(rng() % text.size()));
+      int64_t e = doc.floor_boundary(b + static_cast<int64_t>(rng() % 600));
+      if (e <= b) continue;
+      EXPECT_LE(z->min_units(e - b), z->estimate(b, e)) << v << " [" << b << ", " << e << ")";
+      EXPECT_LE(z->min_units(e - b), z->exact(b, e)) << v << " [" << b << ", " << e << ")";
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 200);
 }
 
 }  // namespace

@@ -395,8 +395,8 @@ class TokenMeasure;
 class TokenSizer final : public DocSizer {
  public:
   TokenSizer(const DocText& doc, const tok::Tokenizer& tok, const std::string& blob, const std::vector<uint32_t>& off,
-             bool space_prefix)
-      : DocSizer(doc), tok_(tok) {
+             bool space_prefix, int64_t max_token_bytes)
+      : DocSizer(doc), tok_(tok), max_token_bytes_(max_token_bytes) {
     const std::string_view t = doc.text();
     if (t.empty()) {
       mapped_ = true;
@@ -440,6 +440,13 @@ class TokenSizer final : public DocSizer {
     if (!mapped_) starts_.clear();
   }
 
+  // A token stands for at most max_token_bytes_ bytes of the text (0: no such bound, e.g. WordPiece, whose
+  // [UNK] may stand for a whole word).
+  int64_t min_units(int64_t n_bytes) const override {
+    // floor, not ceil: the estimate counts the tokens that START in the range, and the first token that
+    // covers its start may begin before it.
+    return max_token_bytes_ > 0 ? n_bytes / max_token_bytes_ : 0;
+  }
   int64_t estimate(int64_t b, int64_t e) const override {
     if (!mapped_) return exact(b, e);
     if (e <= b) return 0;
@@ -477,6 +484,7 @@ class TokenSizer final : public DocSizer {
 
  private:
   const tok::Tokenizer& tok_;
+  const int64_t max_token_bytes_;
   bool mapped_ = false;
   std::vector<int64_t> starts_;  // ascending code point boundaries where a document token starts
 };
@@ -513,6 +521,14 @@ class TokenMeasure final : public SizeMeasure {
       blob_ += tokenizer()->token_to_piece(id);
     }
     off_.push_back(static_cast<uint32_t>(blob_.size()));
+    // SPM and byte-level BPE encode text bytes exactly: a token stands for its piece's bytes, or for one
+    // code point (<= 4 bytes) as an unknown token. WordPiece normalizes, so it has no such bound.
+    const std::string_view model = tokenizer()->model_name();
+    if (model == "llama" || model == "gpt2") {
+      max_token_bytes_ = 4;
+      for (size_t i = 0; i + 1 < off_.size(); ++i)
+        max_token_bytes_ = std::max<int64_t>(max_token_bytes_, off_[i + 1] - off_[i]);
+    }
     // Does encode() prefix a space (SentencePiece add_space_prefix)? Probe with a plain letter.
     std::string probe;
     for (int32_t id : tokenizer()->encode("a", false, false)) probe += tokenizer()->token_to_piece(id);
@@ -523,13 +539,14 @@ class TokenMeasure final : public SizeMeasure {
     return static_cast<int64_t>(tokenizer()->encode(text, false, false).size());
   }
   std::unique_ptr<DocSizer> bind(const DocText& doc) const override {
-    return std::make_unique<TokenSizer>(doc, *tokenizer(), blob_, off_, space_prefix_);
+    return std::make_unique<TokenSizer>(doc, *tokenizer(), blob_, off_, space_prefix_, max_token_bytes_);
   }
 
  private:
   std::string blob_;           // token_to_piece of every id, concatenated
   std::vector<uint32_t> off_;  // piece of id i: blob_[off_[i], off_[i + 1])
   bool space_prefix_ = false;
+  int64_t max_token_bytes_ = 0;  // see TokenSizer::min_units
 };
 
 }  // namespace

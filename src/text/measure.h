@@ -103,7 +103,8 @@ class DocSizer {
   virtual int64_t advance(int64_t b, int64_t k) const;
   virtual int64_t retreat(int64_t e, int64_t k) const;
   // A lower bound of the estimate of any range of n_bytes bytes (lets splitters skip measuring ranges that
-  // cannot fit): n/4 rounded up for chars, n for bytes, 0 for tokens and words.
+  // cannot fit): n/4 rounded up for chars, n for bytes, n / (the longest token's bytes) for SPM and BPE
+  // tokens, 0 for WordPiece tokens and words.
   virtual int64_t min_units(int64_t n_bytes) const { return 0; }
   // size(a + b) == size(a) + size(b) for adjacent ranges (chars, bytes): sums of piece sizes are exact.
   virtual bool additive() const = 0;

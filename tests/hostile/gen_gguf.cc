@@ -351,14 +351,20 @@ std::vector<Edit> tensor_edits() {
   v.push_back({"all weights of token_embd +Inf", {}, on_named("token_embd.weight", [](const gguf::TensorInfo& t, gguf::Writer& w) {
                  (void)w.add_tensor(t.name, t.type, t.shape, f32_fill(t.n_elements, std::numeric_limits<float>::infinity()));
                }), {}, true});
-  // One NaN weight need not make the logits non-finite (and finding it means scanning every weight), so
-  // this one may run; the files above, whose logits cannot be finite, must be refused.
+  // One NaN weight must reach the logits too: no kernel may absorb it (the SIMD exp passes NaN lanes
+  // through, activation quantizers give a NaN block scale), so it is refused like the files above.
   v.push_back({"one NaN in blk.0.attn_q", {}, on_named("blk.0.attn_q.weight", [](const gguf::TensorInfo& t, gguf::Writer& w) {
                  std::vector<uint8_t> d(t.data, t.data + t.n_bytes);
                  const float nan = std::nanf("");
                  std::memcpy(d.data() + 4 * 17, &nan, 4);
                  (void)w.add_tensor(t.name, t.type, t.shape, std::move(d));
-               })});
+               }), {}, true});
+  v.push_back({"one NaN in blk.0.attn_norm", {}, on_named("blk.0.attn_norm.weight", [](const gguf::TensorInfo& t, gguf::Writer& w) {
+                 std::vector<uint8_t> d(t.data, t.data + t.n_bytes);
+                 const float nan = std::nanf("");
+                 std::memcpy(d.data() + 4 * 3, &nan, 4);
+                 (void)w.add_tensor(t.name, t.type, t.shape, std::move(d));
+               }), {}, true});
   v.push_back({"all weights of output.weight -Inf", {}, on_named("output.weight", [](const gguf::TensorInfo& t, gguf::Writer& w) {
                  (void)w.add_tensor(t.name, t.type, t.shape, f32_fill(t.n_elements, -std::numeric_limits<float>::infinity()));
                }), {}, true});
