@@ -227,11 +227,22 @@ TEST(Issue11, TruncatedTensorDataNamesTheFile) {
 TEST(Issue11, MissingAndUnreadableFilesBothExitTwo) {
   expect_one_line_error(run_command(cw("tokenize -m " + shell_quote(tmp("does_not_exist.gguf")) + " -p x")),
                         "No such file");
+  // Any other reason a named input cannot be opened is the user's input too (it exited 1 before).
+  const std::string loop = tmp("loop.gguf");
+  ::unlink(loop.c_str());
+  ASSERT_EQ(::symlink(loop.c_str(), loop.c_str()), 0);
+  expect_one_line_error(run_command(cw("tokenize -m " + shell_quote(loop) + " -p x")), "symbolic links");
+  // Permission: root ignores mode bits, so run the command as nobody when the tests run as root.
   const std::string locked = tmp("locked.gguf");
   put(locked, get(vocab()));
   ASSERT_EQ(::chmod(locked.c_str(), 0), 0);
-  if (::geteuid() == 0) GTEST_SKIP() << "running as root: permissions do not apply";
-  expect_one_line_error(run_command(cw("tokenize -m " + shell_quote(locked) + " -p x")), "Permission denied");
+  std::string as_user;
+  if (::geteuid() == 0) {
+    if (::access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "running as root without setpriv";
+    ASSERT_EQ(::chmod(testing::temp_dir().c_str(), 0755), 0);  // nobody must reach the file to be refused
+    as_user = "/usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups ";
+  }
+  expect_one_line_error(run_command(as_user + cw("tokenize -m " + shell_quote(locked) + " -p x")), "Permission denied");
 }
 
 }  // namespace
