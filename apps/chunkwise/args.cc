@@ -183,7 +183,9 @@ std::string ArgParser::help() const {
     std::string left;
     for (size_t k = 0; k < o.names.size(); ++k) left += (k ? ", " : "") + o.names[k];
     if (!o.is_flag) left += " " + o.metavar;
-    ss << "  " << left << "\n      " << o.help << "\n";
+    std::string help = o.help;  // continuation lines indented like the first
+    for (size_t k = help.find('\n'); k != std::string::npos; k = help.find('\n', k + 7)) help.insert(k + 1, "      ");
+    ss << "  " << left << "\n      " << help << "\n";
   }
   ss << "  -h, --help\n      show this help\n";
   return ss.str();
