@@ -10,7 +10,7 @@ work="${2:-$root/build/fuzz-gguf}"
 cxx="${CXX_FUZZ:-clang++}"
 command -v "$cxx" >/dev/null || { echo "fuzz_gguf: $cxx not found (apt-get install clang libclang-rt-dev)"; exit 2; }
 mkdir -p "$work/corpus" "$work/seeds"
-srcs=("$root/src/base/status.cc" "$root/src/base/mapped_file.cc" "$root/src/base/utf8.cc"
+srcs=("$root/src/base/status.cc" "$root/src/base/file_io.cc" "$root/src/base/mapped_file.cc" "$root/src/base/utf8.cc"
       "$root/src/gguf/types.cc" "$root/src/gguf/reader.cc" "$root/src/gguf/writer.cc")
 flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -I"$root/src" -I"$root/include")
 "$cxx" "${flags[@]}" "${srcs[@]}" "$root/fuzz/make_seeds.cc" -o "$work/make_seeds"
