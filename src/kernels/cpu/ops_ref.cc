@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "kernels/cpu/fp16.h"
 #include "kernels/cpu/quant_ref.h"
 
 namespace cw::kernels {
@@ -97,6 +98,93 @@ void rope_ref(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, double
   std::vector<float> cs(static_cast<size_t>(n_rot));
   rope_angles(pos, n_rot, base, freq_scale, freq_factors, cs.data());
   rope_apply(x, n_heads, head_dim, n_rot, style, cs.data());
+}
+
+void rope_reposition_coeffs(double old_pos, double new_pos, int64_t n_rot, double base, double freq_scale,
+                            const float* freq_factors, float* coeffs) {
+  CW_CHECK(n_rot % 2 == 0 && n_rot >= 0);
+  const int64_t half = n_rot / 2;
+  std::vector<float> cs_old(static_cast<size_t>(n_rot)), cs_new(static_cast<size_t>(n_rot));
+  rope_angles(old_pos, n_rot, base, freq_scale, freq_factors, cs_old.data());
+  rope_angles(new_pos, n_rot, base, freq_scale, freq_factors, cs_new.data());
+  float *chi = coeffs, *clo = coeffs + half, *shi = coeffs + 2 * half, *slo = coeffs + 3 * half;
+  for (int64_t i = 0; i < half; ++i) {
+    const double co = cs_old[static_cast<size_t>(2 * i)], so = cs_old[static_cast<size_t>(2 * i + 1)];
+    const double cn = cs_new[static_cast<size_t>(2 * i)], sn = cs_new[static_cast<size_t>(2 * i + 1)];
+    // R(new) R(old)^-1: products of fp32 values are exact in fp64, so each sum rounds once. With old == new
+    // the numerator of c is the same expression as the norm (c = 1) and that of s is exactly 0.
+    const double norm = co * co + so * so;
+    const double c = (cn * co + sn * so) / norm;
+    const double s = (sn * co - cn * so) / norm;
+    chi[i] = static_cast<float>(c);
+    clo[i] = static_cast<float>(c - static_cast<double>(chi[i]));  // c - hi is exact in fp64
+    shi[i] = static_cast<float>(s);
+    slo[i] = static_cast<float>(s - static_cast<double>(shi[i]));
+  }
+}
+
+namespace {
+template <typename T>
+double load_key(const T* p) {
+  if constexpr (sizeof(T) == 2)
+    return fp16_to_fp32(*p);
+  else
+    return *p;
+}
+template <typename T>
+void store_key(T* p, double v) {
+  if constexpr (sizeof(T) == 2)
+    *p = fp32_to_fp16(static_cast<float>(v));
+  else
+    *p = static_cast<float>(v);
+}
+// The fixed evaluation order every ISA reproduces: all products exact (fp32 x fp32 in fp64), 3 roundings in fp64.
+template <typename T>
+void reposition_rows(T* k, int64_t n_rows, int64_t row_stride, int64_t n_head_kv, int64_t head_dim, int64_t n_rot,
+                     RopeStyle style, const float* coeffs) {
+  const int64_t half = n_rot / 2;
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const float* cf = coeffs + r * rope_reposition_coeff_floats(n_rot);
+    const float *chi = cf, *clo = cf + half, *shi = cf + 2 * half, *slo = cf + 3 * half;
+    for (int64_t h = 0; h < n_head_kv; ++h) {
+      T* v = k + r * row_stride + h * head_dim;
+      for (int64_t i = 0; i < half; ++i) {
+        const int64_t a = style == RopeStyle::kNormal ? 2 * i : i;
+        const int64_t b = style == RopeStyle::kNormal ? 2 * i + 1 : i + half;
+        const double x0 = load_key(v + a), x1 = load_key(v + b);
+        const double ch = chi[i], cl = clo[i], sh = shi[i], sl = slo[i];
+        const double y0 = (x0 * ch - x1 * sh) + (x0 * cl - x1 * sl);
+        const double y1 = (x1 * ch + x0 * sh) + (x1 * cl + x0 * sl);
+        store_key(v + a, y0);
+        store_key(v + b, y1);
+      }
+    }
+  }
+}
+}  // namespace
+
+void rope_reposition_apply_ref(void* k, KvElem elem, int64_t n_rows, int64_t row_stride, int64_t n_head_kv,
+                               int64_t head_dim, int64_t n_rot, RopeStyle style, const float* coeffs) {
+  CW_CHECK(n_rot % 2 == 0 && n_rot >= 0 && n_rot <= head_dim && n_rows >= 0 && n_head_kv >= 0);
+  CW_CHECK(n_rows <= 1 || row_stride >= n_head_kv * head_dim);
+  if (n_rows == 0 || n_rot == 0 || n_head_kv == 0) return;
+  if (elem == KvElem::kF16)
+    reposition_rows(static_cast<uint16_t*>(k), n_rows, row_stride, n_head_kv, head_dim, n_rot, style, coeffs);
+  else
+    reposition_rows(static_cast<float*>(k), n_rows, row_stride, n_head_kv, head_dim, n_rot, style, coeffs);
+}
+
+void rope_reposition_ref(void* k, KvElem elem, int64_t n_rows, int64_t row_stride, int64_t n_head_kv, int64_t head_dim,
+                         int64_t n_rot, const double* old_pos, const double* new_pos, double base, double freq_scale,
+                         RopeStyle style, const float* freq_factors) {
+  CW_CHECK(n_rot % 2 == 0 && n_rot >= 0 && n_rot <= head_dim);
+  std::vector<float> cf(static_cast<size_t>(rope_reposition_coeff_floats(n_rot)));
+  const int64_t esz = elem == KvElem::kF16 ? 2 : 4;
+  for (int64_t r = 0; r < n_rows; ++r) {
+    rope_reposition_coeffs(old_pos[r], new_pos[r], n_rot, base, freq_scale, freq_factors, cf.data());
+    rope_reposition_apply_ref(static_cast<uint8_t*>(k) + r * row_stride * esz, elem, 1, row_stride, n_head_kv,
+                              head_dim, n_rot, style, cf.data());
+  }
 }
 
 void softmax_ref(float* x, int64_t n) {

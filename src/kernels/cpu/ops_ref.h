@@ -40,6 +40,47 @@ void rope_ref(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, double
 void rope_angles(double pos, int64_t n_rot, double base, double freq_scale, const float* freq_factors, float* cs);
 void rope_apply(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, RopeStyle style, const float* cs);
 
+// ---- Moving cached keys to other RoPE positions (StreamingLLM's sink+window, chunk reuse) ----
+//
+// A cached key row was stored as K_old = R(cs_old) k, where cs_old = rope_angles(old_pos) (the fp32 table the
+// forward pass rotated it with). Repositioning rewrites it as R(cs_new) R(cs_old)^-1 K_old, cs_new =
+// rope_angles(new_pos): the angles always come from the exact positions, so a key moved any number of times
+// has the angles of its last position; no delta rotation is ever accumulated. R(cs) is the 2x2 matrix
+// [[c, -s], [s, c]] of rope_apply; its inverse is [[c, s], [-s, c]] / (c^2 + s^2) (the fp32 table is not
+// exactly orthonormal; dividing by c^2 + s^2 makes the move the exact inverse of the rotation applied).
+//
+// Numerics (the same on every ISA, bit for bit): per rotated pair the composed matrix is formed in fp64 from
+// the fp32 tables and split into fp32 hi + lo parts (|hi + lo - exact| <~ 2^-48); the stored values (fp32, or
+// fp16 widened exactly) times those parts are exact fp64 products, summed in a fixed order in fp64, and the
+// result is rounded once to fp32 (then, for fp16 storage, to fp16: the same fp32 -> fp16 rounding the forward
+// pass applies when it stores a key). So each output is the fp32 rounding (0.5 ulp) of the exact composed
+// rotation of the stored values, up to ~1e-14 relative; FMA contraction cannot change a bit because every
+// product is exact. Moving to the same position is the identity, bit for bit.
+
+// How cached key rows are stored.
+enum class KvElem { kF32, kF16 };  // fp32, or IEEE fp16 bit patterns (uint16_t)
+
+// Coefficients of one row's move, 2 * n_rot floats, planar: [chi, clo, shi, slo], each n_rot / 2 long, where
+// chi[i] + clo[i] = cos and shi[i] + slo[i] = sin of the composed rotation of pair i (i < n_rot / 2).
+// Computed from rope_angles(old_pos) and rope_angles(new_pos) with the forward pass's parameters. They depend
+// only on the two positions, so one call serves every head and every layer of a moved slot.
+inline constexpr int64_t rope_reposition_coeff_floats(int64_t n_rot) { return 2 * n_rot; }
+void rope_reposition_coeffs(double old_pos, double new_pos, int64_t n_rot, double base, double freq_scale,
+                            const float* freq_factors, float* coeffs);
+
+// Applies per-row coefficients in place: row r (r < n_rows) is [n_head_kv, head_dim] elements of type `elem`
+// starting at k + r * row_stride elements, moved with coeffs + r * rope_reposition_coeff_floats(n_rot). Only the
+// first n_rot dims of each head are rewritten (n_rot even, <= head_dim; pairs as in rope_apply for `style`);
+// everything else, including the gap between rows (row_stride >= n_head_kv * head_dim), is not touched.
+// n_rows == 0 does nothing (k may then be nullptr). Rows must not overlap.
+void rope_reposition_apply_ref(void* k, KvElem elem, int64_t n_rows, int64_t row_stride, int64_t n_head_kv,
+                               int64_t head_dim, int64_t n_rot, RopeStyle style, const float* coeffs);
+
+// rope_reposition_coeffs for each row (old_pos[r] -> new_pos[r]) then rope_reposition_apply_ref.
+void rope_reposition_ref(void* k, KvElem elem, int64_t n_rows, int64_t row_stride, int64_t n_head_kv, int64_t head_dim,
+                         int64_t n_rot, const double* old_pos, const double* new_pos, double base, double freq_scale,
+                         RopeStyle style, const float* freq_factors = nullptr);
+
 // In-place softmax over n values (max-subtracted, fp32 exp, double sum).
 void softmax_ref(float* x, int64_t n);
 
