@@ -28,6 +28,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "base/status.h"
@@ -72,9 +73,74 @@ struct Placement {
   std::vector<SlotRange> recompute;  // chunk-relative slots to recompute after placing (Cache-Craft)
 };
 
+// --- Per-sequence state: layout and actions (docs/design/kv_layout.md) -----------------------------------
+//
+// A policy keeps a sequence's slots compact ([0, n_slots), no holes) and its RoPE positions equal to the
+// slot index; it changes what the slots hold through actions that the executor applies, in order, after an
+// append and before the next forward. So the forward pass, the attention kernels and the scheduler's row
+// budgeting stay as they are; a new policy is a new state machine, nothing else.
+
+// Slots [slot_begin, slot_begin + n) hold the KV of the sequence's tokens [token_begin, token_begin + n).
+struct Segment {
+  enum class Kind : uint8_t { kSink, kWindow };
+  int64_t slot_begin = 0;
+  int64_t n = 0;
+  int64_t token_begin = 0;
+  Kind kind = Kind::kWindow;
+  bool operator==(const Segment&) const = default;
+};
+
+struct SeqLayout {
+  int64_t n_slots = 0;  // slots in use: [0, n_slots); the RoPE position of slot s is s
+  int64_t n_seen = 0;   // tokens appended since the start; n_seen - n_slots were dropped
+  std::vector<Segment> segments;  // in slot order, contiguous, covering [0, n_slots); token ranges ascending
+  // Per query head, the slots it sees (chunk-selective policies); empty = every head sees every slot.
+  std::vector<std::vector<SlotRange>> visibility;
+  // kInternal naming the first broken invariant (the list above).
+  Status check() const;
+};
+
+// Copy K and V of slots [src, src + n) to [dst, dst + n), every layer (dst < src; ranges may span blocks).
+struct CopySlots {
+  int64_t src = 0, dst = 0, n = 0;
+  bool operator==(const CopySlots&) const = default;
+};
+// Slots [begin, begin + n) are gone: their blocks leave the table (begin, n multiples of the block size)
+// and every later slot moves down by n.
+struct DropSlots {
+  int64_t begin = 0, n = 0;
+  bool operator==(const DropSlots&) const = default;
+};
+// The keys now in slots [begin, end) were rotated at position slot - delta: rotate them to position slot
+// (exact angles from both positions, kernels::rope_reposition).
+struct Rerotate {
+  int64_t begin = 0, end = 0, delta = 0;
+  bool operator==(const Rerotate&) const = default;
+};
+using KvAction = std::variant<CopySlots, DropSlots, Rerotate>;
+
+// One sequence's policy state. Not thread-safe (the sequence's owner calls it); created by
+// KvPolicy::make_state.
+class PolicyState {
+ public:
+  virtual ~PolicyState() = default;
+  // `n` tokens were appended at slots [n_slots, n_slots + n). Updates the layout and returns the actions
+  // that bring the cache to it, in the order to apply them.
+  virtual std::vector<KvAction> after_append(int64_t n) = 0;
+  virtual const SeqLayout& layout() const = 0;
+  // The most slots the sequence holds after its actions (-1: unbounded); an append of k tokens needs k
+  // more before they run.
+  virtual int64_t max_slots() const = 0;
+};
+
 class KvPolicy {
  public:
   virtual ~KvPolicy() = default;
+
+  // A fresh state for one sequence of a cache with `block_size` slots per block. Errors (kInvalidArgument):
+  // parameters that do not fit the block size (e.g. a window smaller than a block). The default keeps
+  // every slot and never acts (`full`).
+  virtual Result<std::unique_ptr<PolicyState>> make_state(int32_t block_size) const;
 
   // The canonical spec string this policy was created from (name plus every parameter, defaults included).
   virtual std::string spec() const = 0;

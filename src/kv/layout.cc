@@ -1,0 +1,52 @@
+// SeqLayout invariants and the default policy state (keep every slot, never act: `full`).
+#include <string>
+
+#include "kv/policy.h"
+
+namespace cw::kv {
+
+Status SeqLayout::check() const {
+  auto bad = [](const std::string& what) { return internal_error("kv layout: " + what); };
+  if (n_slots < 0 || n_seen < n_slots) return bad("n_slots " + std::to_string(n_slots) + " vs n_seen " + std::to_string(n_seen));
+  int64_t slot = 0, token = -1;
+  for (size_t i = 0; i < segments.size(); ++i) {
+    const Segment& s = segments[i];
+    if (s.n <= 0) return bad("segment " + std::to_string(i) + " is empty");
+    if (s.slot_begin != slot) return bad("segment " + std::to_string(i) + " does not start where the previous ends");
+    if (s.token_begin <= token || s.token_begin + s.n > n_seen)
+      return bad("segment " + std::to_string(i) + " tokens out of order or past n_seen");
+    slot += s.n;
+    token = s.token_begin + s.n - 1;
+  }
+  if (slot != n_slots) return bad("segments cover " + std::to_string(slot) + " of " + std::to_string(n_slots) + " slots");
+  return Status::ok();
+}
+
+namespace {
+
+// Appends grow one window segment; nothing is ever dropped or moved.
+class KeepAllState final : public PolicyState {
+ public:
+  std::vector<KvAction> after_append(int64_t n) override {
+    if (n <= 0) return {};
+    if (layout_.segments.empty()) layout_.segments.push_back({0, 0, 0, Segment::Kind::kWindow});
+    layout_.segments.back().n += n;
+    layout_.n_slots += n;
+    layout_.n_seen += n;
+    return {};
+  }
+  const SeqLayout& layout() const override { return layout_; }
+  int64_t max_slots() const override { return -1; }
+
+ private:
+  SeqLayout layout_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<PolicyState>> KvPolicy::make_state(int32_t block_size) const {
+  if (block_size <= 0) return invalid_argument("block size must be > 0");
+  return std::unique_ptr<PolicyState>(std::make_unique<KeepAllState>());
+}
+
+}  // namespace cw::kv

@@ -1,0 +1,156 @@
+// The StreamingLLM family (Xiao et al., "Efficient Streaming Language Models with Attention Sinks"):
+//   sink_window:sinks=S,window=W  keep the first S tokens (attention sinks) and the last W (at least W,
+//                                 fewer than W + block_size);
+//   window:window=W               the same without sinks (the paper's dense-window baseline).
+// Positions are re-indexed within the cache (position = slot), as the paper does. The window slides a
+// whole number of blocks at a time: for k blocks, the slots [S, S + k*B) are dropped by copying the tail of
+// block q+k into the tail of block q (q = S / B, only when S is not a multiple of B), releasing blocks
+// q+1 .. q+k, and re-rotating every window key by -k*B (docs/design/kv_layout.md).
+#include <limits>
+#include <string>
+
+#include "kv/policy.h"
+
+namespace cw::kv {
+namespace {
+
+constexpr int64_t kMaxTokens = int64_t{1} << 24;
+
+class SinkWindowState final : public PolicyState {
+ public:
+  SinkWindowState(int64_t sinks, int64_t window, int64_t block) : sinks_(sinks), window_(window), block_(block) {}
+
+  std::vector<KvAction> after_append(int64_t n) override {
+    if (n <= 0) return {};
+    SeqLayout& l = layout_;
+    // The first `sinks_` tokens ever appended form the sink segment; the rest the window segment.
+    int64_t left = n;
+    if (l.n_seen < sinks_) {
+      const int64_t take = std::min(left, sinks_ - l.n_seen);
+      if (l.segments.empty()) l.segments.push_back({0, 0, 0, Segment::Kind::kSink});
+      l.segments.back().n += take;
+      l.n_slots += take;
+      l.n_seen += take;
+      left -= take;
+    }
+    if (left > 0) {
+      if (l.segments.empty() || l.segments.back().kind != Segment::Kind::kWindow)
+        l.segments.push_back({l.n_slots, 0, l.n_seen, Segment::Kind::kWindow});
+      l.segments.back().n += left;
+      l.n_slots += left;
+      l.n_seen += left;
+    }
+    std::vector<KvAction> actions;
+    const int64_t over = l.n_slots - sinks_ - window_;
+    if (over < block_) return actions;
+    // Slide k blocks at once (a long prompt chunk may need several): drop slots [S, S + k*B).
+    const int64_t k = over / block_, drop = k * block_;
+    const int64_t q = sinks_ / block_, r = sinks_ % block_;
+    if (r == 0) {
+      actions.push_back(DropSlots{q * block_, drop});
+    } else {
+      actions.push_back(CopySlots{(q + k) * block_ + r, q * block_ + r, block_ - r});
+      actions.push_back(DropSlots{(q + 1) * block_, drop});
+    }
+    l.n_slots -= drop;
+    Segment& w = l.segments.back();
+    w.token_begin += drop;
+    w.n -= drop;
+    actions.push_back(Rerotate{sinks_, l.n_slots, -drop});
+    return actions;
+  }
+  const SeqLayout& layout() const override { return layout_; }
+  int64_t max_slots() const override { return sinks_ + window_ + block_ - 1; }
+
+ private:
+  const int64_t sinks_, window_, block_;
+  SeqLayout layout_;
+};
+
+class SinkWindowPolicy final : public KvPolicy {
+ public:
+  SinkWindowPolicy(int64_t sinks, int64_t window, bool named_window)
+      : sinks_(sinks), window_(window), named_window_(named_window) {}
+
+  std::string spec() const override {
+    if (named_window_) return "window:window=" + std::to_string(window_);
+    return "sink_window:sinks=" + std::to_string(sinks_) + ",window=" + std::to_string(window_);
+  }
+  Result<std::unique_ptr<PolicyState>> make_state(int32_t block_size) const override {
+    if (block_size <= 0) return invalid_argument("block size must be > 0");
+    if (window_ < block_size)
+      return invalid_argument("kv policy '" + spec() + "': the window (" + std::to_string(window_) +
+                              ") is smaller than one KV block (" + std::to_string(block_size) +
+                              " slots): make it at least " + std::to_string(block_size));
+    return std::unique_ptr<PolicyState>(std::make_unique<SinkWindowState>(sinks_, window_, block_size));
+  }
+  bool lifts_context_limit() const override { return true; }
+
+  // The gate questions of the scheduler that predates the states (kept until the executor lands).
+  std::vector<SlotRange> evict_after_append(const SeqView& seq) const override {
+    if (seq.n_slots <= sinks_ + window_) return {};
+    return {SlotRange{sinks_, seq.n_slots - window_}};
+  }
+  AttendPlan attend(const SeqView&, int64_t, int64_t, int64_t) const override { return {}; }
+  Placement place_reused(const ReusedChunk& chunk) const override {
+    Placement p;
+    p.reuse = chunk.src_position == chunk.dst_position;
+    return p;
+  }
+
+ private:
+  const int64_t sinks_, window_;
+  const bool named_window_;
+};
+
+// An integer parameter in [lo, hi]; `fallback` when absent.
+Result<int64_t> int_param(const PolicySpec& spec, const std::string& key, int64_t fallback, int64_t lo, int64_t hi) {
+  const auto it = spec.params.find(key);
+  if (it == spec.params.end()) return fallback;
+  const std::string& v = it->second;
+  int64_t x = 0;
+  for (char c : v) {
+    if (c < '0' || c > '9' || x > (std::numeric_limits<int64_t>::max() - 9) / 10)
+      return invalid_argument("kv policy '" + spec.name + "': " + key + " must be an integer in [" + std::to_string(lo) +
+                              ", " + std::to_string(hi) + "], got '" + v + "'");
+    x = x * 10 + (c - '0');
+  }
+  if (x < lo || x > hi)
+    return invalid_argument("kv policy '" + spec.name + "': " + key + " must be in [" + std::to_string(lo) + ", " +
+                            std::to_string(hi) + "], got " + v);
+  return x;
+}
+
+Status only_keys(const PolicySpec& spec, std::initializer_list<const char*> keys, const char* allowed) {
+  for (const auto& [k, v] : spec.params) {
+    bool known = false;
+    for (const char* key : keys) known = known || k == key;
+    if (!known) return invalid_argument("kv policy '" + spec.name + "': unknown parameter '" + k + "' (allowed: " + allowed + ")");
+  }
+  return Status::ok();
+}
+
+Result<std::unique_ptr<KvPolicy>> create_sink_window(const PolicySpec& spec) {
+  CW_RETURN_IF_ERROR(only_keys(spec, {"sinks", "window"}, "sinks, window"));
+  CW_ASSIGN_OR_RETURN(const int64_t sinks, int_param(spec, "sinks", 4, 0, kMaxTokens));
+  CW_ASSIGN_OR_RETURN(const int64_t window, int_param(spec, "window", 2044, 1, kMaxTokens));
+  return std::unique_ptr<KvPolicy>(std::make_unique<SinkWindowPolicy>(sinks, window, false));
+}
+
+Result<std::unique_ptr<KvPolicy>> create_window(const PolicySpec& spec) {
+  CW_RETURN_IF_ERROR(only_keys(spec, {"window"}, "window"));
+  CW_ASSIGN_OR_RETURN(const int64_t window, int_param(spec, "window", 2048, 1, kMaxTokens));
+  return std::unique_ptr<KvPolicy>(std::make_unique<SinkWindowPolicy>(0, window, true));
+}
+
+}  // namespace
+
+// Not in the registry (policy.cc) until the executor applies actions (docs/design/kv_layout.md): the tests
+// create them through these factories.
+extern const KvPolicyFactory kSinkWindowPolicy = {
+    "sink_window", "StreamingLLM: the first `sinks` tokens + the last `window` (positions re-indexed)",
+    &create_sink_window};
+extern const KvPolicyFactory kWindowPolicy = {"window", "the last `window` tokens only (StreamingLLM's baseline)",
+                                              &create_window};
+
+}  // namespace cw::kv

@@ -1,0 +1,199 @@
+// Policy states (docs/design/kv_layout.md): a simulated cache applies the actions a state emits, slot by
+// slot, and must then hold exactly what the layout says — each slot's token, and each key rotated at the
+// slot's own position.
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+#include <variant>
+
+#include "kv/policy.h"
+
+namespace cw::kv {
+
+extern const KvPolicyFactory kSinkWindowPolicy;
+extern const KvPolicyFactory kWindowPolicy;
+
+namespace {
+
+// One slot of the simulated cache: which token's KV it holds and the position its key was rotated at.
+struct Slot {
+  int64_t token = -1;
+  int64_t rotated_at = -1;
+};
+
+// Applies actions like the executor will; returns false (with a test failure) on an action that breaks the
+// contract (misaligned drop, overlapping copy, a re-rotation from the wrong position).
+class SimCache {
+ public:
+  explicit SimCache(int64_t block) : block_(block) {}
+  void append(int64_t first_token, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) slots_.push_back({first_token + i, static_cast<int64_t>(slots_.size())});
+  }
+  void apply(const KvAction& a) {
+    if (const auto* c = std::get_if<CopySlots>(&a)) {
+      ASSERT_LT(c->dst, c->src);
+      ASSERT_LE(c->src + c->n, static_cast<int64_t>(slots_.size()));
+      for (int64_t i = 0; i < c->n; ++i) slots_[c->dst + i] = slots_[c->src + i];
+    } else if (const auto* d = std::get_if<DropSlots>(&a)) {
+      ASSERT_EQ(d->begin % block_, 0) << "drops are whole blocks";
+      ASSERT_EQ(d->n % block_, 0) << "drops are whole blocks";
+      ASSERT_LE(d->begin + d->n, static_cast<int64_t>(slots_.size()));
+      slots_.erase(slots_.begin() + d->begin, slots_.begin() + d->begin + d->n);
+    } else if (const auto* r = std::get_if<Rerotate>(&a)) {
+      ASSERT_LE(r->end, static_cast<int64_t>(slots_.size()));
+      for (int64_t s = r->begin; s < r->end; ++s) {
+        ASSERT_EQ(slots_[s].rotated_at, s - r->delta) << "slot " << s;
+        slots_[s].rotated_at = s;
+      }
+    }
+  }
+  const std::vector<Slot>& slots() const { return slots_; }
+
+ private:
+  int64_t block_;
+  std::vector<Slot> slots_;
+};
+
+std::unique_ptr<PolicyState> make_state(const KvPolicyFactory& f, const std::string& spec, int32_t block) {
+  auto parsed = parse_policy_spec(spec);
+  EXPECT_TRUE(parsed.is_ok());
+  auto policy = f.create(*parsed);
+  EXPECT_TRUE(policy.is_ok()) << policy.status().message();
+  auto state = (*policy)->make_state(block);
+  EXPECT_TRUE(state.is_ok()) << state.status().message();
+  return std::move(state).value();
+}
+
+// Drives a state with random appends and checks the simulated cache after every one.
+void drive(PolicyState& st, int64_t sinks, int64_t window, int64_t block, uint32_t seed, int64_t total) {
+  SimCache cache(block);
+  std::mt19937 rng(seed);
+  int64_t seen = 0;
+  int slides = 0;
+  while (seen < total) {
+    const int64_t n = std::min<int64_t>(total - seen, 1 + static_cast<int64_t>(rng() % (rng() % 4 == 0 ? 200 : 3)));
+    cache.append(seen, n);
+    seen += n;
+    const std::vector<KvAction> actions = st.after_append(n);
+    slides += !actions.empty();
+    for (const KvAction& a : actions) {
+      cache.apply(a);
+      if (::testing::Test::HasFatalFailure()) return;
+    }
+    const SeqLayout& l = st.layout();
+    ASSERT_TRUE(l.check().is_ok()) << l.check().message();
+    ASSERT_EQ(l.n_seen, seen);
+    ASSERT_EQ(l.n_slots, static_cast<int64_t>(cache.slots().size()));
+    ASSERT_LE(l.n_slots, st.max_slots());
+    // The cache holds the first min(S, seen) tokens, then the most recent ones, each at its own position.
+    const int64_t n_sinks = std::min(sinks, seen);
+    for (int64_t s = 0; s < l.n_slots; ++s) {
+      const int64_t want = s < n_sinks ? s : seen - (l.n_slots - s);
+      ASSERT_EQ(cache.slots()[s].token, want) << "slot " << s << " after " << seen << " tokens";
+      ASSERT_EQ(cache.slots()[s].rotated_at, s) << "slot " << s;
+    }
+    // At least `window` recent tokens are kept (or everything seen so far).
+    ASSERT_GE(l.n_slots - n_sinks, std::min(window, seen - n_sinks));
+    // The segments say the same.
+    for (const Segment& seg : l.segments)
+      for (int64_t i = 0; i < seg.n; ++i) ASSERT_EQ(cache.slots()[seg.slot_begin + i].token, seg.token_begin + i);
+  }
+  EXPECT_GE(slides, 3) << "the window should have slid several times";
+}
+
+TEST(SinkWindowState, CacheHoldsSinksAndWindowAtReindexedPositions) {
+  for (int32_t block : {1, 16, 32}) {
+    for (int64_t sinks : {0, 1, 4, 15, 16, 17, 40}) {
+      for (int64_t window : {int64_t{block}, int64_t{2} * block - 1, int64_t{100}, int64_t{3} * block}) {
+        if (window < block) continue;
+        SCOPED_TRACE("block " + std::to_string(block) + " sinks " + std::to_string(sinks) + " window " +
+                     std::to_string(window));
+        auto st = make_state(kSinkWindowPolicy,
+                             "sink_window:sinks=" + std::to_string(sinks) + ",window=" + std::to_string(window), block);
+        EXPECT_EQ(st->max_slots(), sinks + window + block - 1);
+        drive(*st, sinks, window, block, static_cast<uint32_t>(block * 1000 + sinks * 10 + window), 3000);
+        if (HasFatalFailure()) return;
+      }
+    }
+  }
+}
+
+TEST(SinkWindowState, OneBlockSlideWithPartialSinkBlockIsOneCopyOneDropOneRotation) {
+  auto st = make_state(kSinkWindowPolicy, "sink_window:sinks=4,window=32", 16);
+  EXPECT_TRUE(st->after_append(51).empty());  // 4 + 32 + 15: no whole block over yet
+  const std::vector<KvAction> a = st->after_append(1);  // 52 = 4 + 32 + 16: one block over
+  ASSERT_EQ(a.size(), 3u);
+  EXPECT_EQ(std::get<CopySlots>(a[0]), (CopySlots{20, 4, 12}));  // block 1's tail into block 0 after the sinks
+  EXPECT_EQ(std::get<DropSlots>(a[1]), (DropSlots{16, 16}));
+  EXPECT_EQ(std::get<Rerotate>(a[2]), (Rerotate{4, 36, -16}));
+  EXPECT_EQ(st->layout().n_slots, 36);
+  ASSERT_EQ(st->layout().segments.size(), 2u);
+  EXPECT_EQ(st->layout().segments[1], (Segment{4, 32, 20, Segment::Kind::kWindow}));
+}
+
+TEST(SinkWindowState, LongAppendSlidesSeveralBlocksAtOnce) {
+  auto st = make_state(kSinkWindowPolicy, "sink_window:sinks=16,window=64", 16);
+  const std::vector<KvAction> a = st->after_append(16 + 64 + 5 * 16 + 3);
+  ASSERT_EQ(a.size(), 2u);  // sinks fill whole blocks: no copy
+  EXPECT_EQ(std::get<DropSlots>(a[0]), (DropSlots{16, 80}));
+  EXPECT_EQ(std::get<Rerotate>(a[1]), (Rerotate{16, 83, -80}));
+}
+
+TEST(WindowState, IsSinkWindowWithoutSinks) {
+  auto st = make_state(kWindowPolicy, "window:window=48", 16);
+  drive(*st, 0, 48, 16, 5, 2000);
+}
+
+TEST(KeepAllState, NeverActs) {
+  auto policy = make_kv_policy("full");
+  ASSERT_TRUE(policy.is_ok());
+  auto st = (*policy)->make_state(16);
+  ASSERT_TRUE(st.is_ok());
+  for (int i = 0; i < 100; ++i) EXPECT_TRUE((*st)->after_append(37).empty());
+  EXPECT_EQ((*st)->layout().n_slots, 3700);
+  EXPECT_EQ((*st)->max_slots(), -1);
+  EXPECT_TRUE((*st)->layout().check().is_ok());
+}
+
+TEST(SinkWindowPolicy, SpecsAndErrors) {
+  auto spec = [](const KvPolicyFactory& f, const std::string& s) {
+    auto parsed = parse_policy_spec(s);
+    EXPECT_TRUE(parsed.is_ok()) << s;
+    return f.create(*parsed);
+  };
+  auto d = spec(kSinkWindowPolicy, "sink_window");
+  ASSERT_TRUE(d.is_ok());
+  EXPECT_EQ((*d)->spec(), "sink_window:sinks=4,window=2044");
+  EXPECT_TRUE((*d)->lifts_context_limit());
+  EXPECT_EQ((*spec(kWindowPolicy, "window:window=512"))->spec(), "window:window=512");
+  for (const char* bad : {"sink_window:sinks=-1", "sink_window:window=0", "sink_window:window=abc",
+                          "sink_window:window=99999999999999999999", "sink_window:size=3", "window:sinks=4"}) {
+    auto r = spec(std::string(bad).rfind("window:", 0) == 0 ? kWindowPolicy : kSinkWindowPolicy, bad);
+    ASSERT_FALSE(r.is_ok()) << bad;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find("kv policy"), std::string::npos) << r.status().message();
+  }
+  auto small = (*spec(kSinkWindowPolicy, "sink_window:sinks=4,window=8"))->make_state(16);
+  ASSERT_FALSE(small.is_ok());
+  EXPECT_NE(small.status().message().find("smaller than one KV block"), std::string::npos) << small.status().message();
+}
+
+TEST(SeqLayout, CheckFindsBrokenInvariants) {
+  SeqLayout l;
+  l.n_slots = 10;
+  l.n_seen = 20;
+  l.segments = {{0, 4, 0, Segment::Kind::kSink}, {4, 6, 14, Segment::Kind::kWindow}};
+  EXPECT_TRUE(l.check().is_ok());
+  l.segments[1].slot_begin = 5;
+  EXPECT_FALSE(l.check().is_ok());
+  l.segments[1] = {4, 6, 2, Segment::Kind::kWindow};  // tokens overlap the sinks
+  EXPECT_FALSE(l.check().is_ok());
+  l.segments[1] = {4, 6, 15, Segment::Kind::kWindow};  // past n_seen
+  EXPECT_FALSE(l.check().is_ok());
+  l.segments[1] = {4, 5, 14, Segment::Kind::kWindow};  // does not cover n_slots
+  EXPECT_FALSE(l.check().is_ok());
+}
+
+}  // namespace
+}  // namespace cw::kv
