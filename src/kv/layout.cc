@@ -8,6 +8,7 @@ namespace cw::kv {
 Status SeqLayout::check() const {
   auto bad = [](const std::string& what) { return internal_error("kv layout: " + what); };
   if (n_slots < 0 || n_seen < n_slots) return bad("n_slots " + std::to_string(n_slots) + " vs n_seen " + std::to_string(n_seen));
+  if (pos_offset < 0 || pos_offset > n_seen - n_slots) return bad("pos_offset " + std::to_string(pos_offset));
   int64_t slot = 0, token = -1;
   for (size_t i = 0; i < segments.size(); ++i) {
     const Segment& s = segments[i];

@@ -75,10 +75,14 @@ struct Placement {
 
 // --- Per-sequence state: layout and actions (docs/design/kv_layout.md) -----------------------------------
 //
-// A policy keeps a sequence's slots compact ([0, n_slots), no holes) and its RoPE positions equal to the
-// slot index; it changes what the slots hold through actions that the executor applies, in order, after an
-// append and before the next forward. So the forward pass, the attention kernels and the scheduler's row
-// budgeting stay as they are; a new policy is a new state machine, nothing else.
+// A policy keeps a sequence's slots compact ([0, n_slots), no holes) and the RoPE position of slot s equal
+// to pos_offset + s (model::BatchSeq::pos_offset); it changes what the slots hold through actions that the
+// executor applies, in order, after an append and before the next forward. So the forward pass, the
+// attention kernels and the scheduler's row budgeting stay as they are; a new policy is a new state
+// machine, nothing else. Attention depends only on position differences, so pos_offset + s is the paper's
+// "position within the cache" s, and a key, once written, never has to move (re-rotating stored fp16 keys
+// at every slide would accumulate a rounding per move) — except attention sinks, which MoveSinks
+// re-rotates from their keys as first written.
 
 // Slots [slot_begin, slot_begin + n) hold the KV of the sequence's tokens [token_begin, token_begin + n).
 struct Segment {
@@ -91,7 +95,8 @@ struct Segment {
 };
 
 struct SeqLayout {
-  int64_t n_slots = 0;  // slots in use: [0, n_slots); the RoPE position of slot s is s
+  int64_t n_slots = 0;  // slots in use: [0, n_slots); the RoPE position of slot s is pos_offset + s
+  int64_t pos_offset = 0;  // tokens dropped so far (a window key stays at its token's own position)
   int64_t n_seen = 0;   // tokens appended since the start; n_seen - n_slots were dropped
   std::vector<Segment> segments;  // in slot order, contiguous, covering [0, n_slots); token ranges ascending
   // Per query head, the slots it sees (chunk-selective policies); empty = every head sees every slot.
@@ -111,13 +116,15 @@ struct DropSlots {
   int64_t begin = 0, n = 0;
   bool operator==(const DropSlots&) const = default;
 };
-// The keys now in slots [begin, end) were rotated at position slot - delta: rotate them to position slot
-// (exact angles from both positions, kernels::rope_reposition).
-struct Rerotate {
-  int64_t begin = 0, end = 0, delta = 0;
-  bool operator==(const Rerotate&) const = default;
+// Slots [0, n) hold the sequence's first n tokens (attention sinks): write their keys at positions
+// [pos_offset, pos_offset + n), re-rotated from the keys as first written at [0, n) (the executor keeps
+// that copy), so a sink key is rotated once from its original, never cumulatively
+// (kernels::rope_reposition: exact angles from both positions, one rounding).
+struct MoveSinks {
+  int64_t n = 0, pos_offset = 0;
+  bool operator==(const MoveSinks&) const = default;
 };
-using KvAction = std::variant<CopySlots, DropSlots, Rerotate>;
+using KvAction = std::variant<CopySlots, DropSlots, MoveSinks>;
 
 // One sequence's policy state. Not thread-safe (the sequence's owner calls it); created by
 // KvPolicy::make_state.

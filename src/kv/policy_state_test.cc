@@ -1,6 +1,6 @@
 // Policy states (docs/design/kv_layout.md): a simulated cache applies the actions a state emits, slot by
-// slot, and must then hold exactly what the layout says — each slot's token, and each key rotated at the
-// slot's own position.
+// slot, and must then hold exactly what the layout says — each slot's token, each key rotated at
+// pos_offset + slot, and window keys never moved.
 #include <gtest/gtest.h>
 
 #include <random>
@@ -27,8 +27,10 @@ struct Slot {
 class SimCache {
  public:
   explicit SimCache(int64_t block) : block_(block) {}
-  void append(int64_t first_token, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) slots_.push_back({first_token + i, static_cast<int64_t>(slots_.size())});
+  // New rows are written at position pos_offset + slot (the forward pass's BatchSeq::pos_offset).
+  void append(int64_t first_token, int64_t n, int64_t pos_offset) {
+    for (int64_t i = 0; i < n; ++i)
+      slots_.push_back({first_token + i, pos_offset + static_cast<int64_t>(slots_.size())});
   }
   void apply(const KvAction& a) {
     if (const auto* c = std::get_if<CopySlots>(&a)) {
@@ -40,11 +42,11 @@ class SimCache {
       ASSERT_EQ(d->n % block_, 0) << "drops are whole blocks";
       ASSERT_LE(d->begin + d->n, static_cast<int64_t>(slots_.size()));
       slots_.erase(slots_.begin() + d->begin, slots_.begin() + d->begin + d->n);
-    } else if (const auto* r = std::get_if<Rerotate>(&a)) {
-      ASSERT_LE(r->end, static_cast<int64_t>(slots_.size()));
-      for (int64_t s = r->begin; s < r->end; ++s) {
-        ASSERT_EQ(slots_[s].rotated_at, s - r->delta) << "slot " << s;
-        slots_[s].rotated_at = s;
+    } else if (const auto* m = std::get_if<MoveSinks>(&a)) {
+      ASSERT_LE(m->n, static_cast<int64_t>(slots_.size()));
+      for (int64_t s = 0; s < m->n; ++s) {
+        ASSERT_EQ(slots_[s].token, s) << "a sink slot must still hold its sink";
+        slots_[s].rotated_at = m->pos_offset + s;  // re-rotated from the key as first written
       }
     }
   }
@@ -73,7 +75,7 @@ void drive(PolicyState& st, int64_t sinks, int64_t window, int64_t block, uint32
   int slides = 0;
   while (seen < total) {
     const int64_t n = std::min<int64_t>(total - seen, 1 + static_cast<int64_t>(rng() % (rng() % 4 == 0 ? 200 : 3)));
-    cache.append(seen, n);
+    cache.append(seen, n, st.layout().pos_offset);
     seen += n;
     const std::vector<KvAction> actions = st.after_append(n);
     slides += !actions.empty();
@@ -91,7 +93,8 @@ void drive(PolicyState& st, int64_t sinks, int64_t window, int64_t block, uint32
     for (int64_t s = 0; s < l.n_slots; ++s) {
       const int64_t want = s < n_sinks ? s : seen - (l.n_slots - s);
       ASSERT_EQ(cache.slots()[s].token, want) << "slot " << s << " after " << seen << " tokens";
-      ASSERT_EQ(cache.slots()[s].rotated_at, s) << "slot " << s;
+      ASSERT_EQ(cache.slots()[s].rotated_at, l.pos_offset + s) << "slot " << s;
+      if (s >= n_sinks) ASSERT_EQ(cache.slots()[s].rotated_at, want) << "a window key never moves";
     }
     // At least `window` recent tokens are kept (or everything seen so far).
     ASSERT_GE(l.n_slots - n_sinks, std::min(window, seen - n_sinks));
@@ -126,8 +129,9 @@ TEST(SinkWindowState, OneBlockSlideWithPartialSinkBlockIsOneCopyOneDropOneRotati
   ASSERT_EQ(a.size(), 3u);
   EXPECT_EQ(std::get<CopySlots>(a[0]), (CopySlots{20, 4, 12}));  // block 1's tail into block 0 after the sinks
   EXPECT_EQ(std::get<DropSlots>(a[1]), (DropSlots{16, 16}));
-  EXPECT_EQ(std::get<Rerotate>(a[2]), (Rerotate{4, 36, -16}));
+  EXPECT_EQ(std::get<MoveSinks>(a[2]), (MoveSinks{4, 16}));
   EXPECT_EQ(st->layout().n_slots, 36);
+  EXPECT_EQ(st->layout().pos_offset, 16);
   ASSERT_EQ(st->layout().segments.size(), 2u);
   EXPECT_EQ(st->layout().segments[1], (Segment{4, 32, 20, Segment::Kind::kWindow}));
 }
@@ -137,12 +141,17 @@ TEST(SinkWindowState, LongAppendSlidesSeveralBlocksAtOnce) {
   const std::vector<KvAction> a = st->after_append(16 + 64 + 5 * 16 + 3);
   ASSERT_EQ(a.size(), 2u);  // sinks fill whole blocks: no copy
   EXPECT_EQ(std::get<DropSlots>(a[0]), (DropSlots{16, 80}));
-  EXPECT_EQ(std::get<Rerotate>(a[1]), (Rerotate{16, 83, -80}));
+  EXPECT_EQ(std::get<MoveSinks>(a[1]), (MoveSinks{16, 80}));
+  EXPECT_EQ(st->layout().n_slots, 83);
 }
 
 TEST(WindowState, IsSinkWindowWithoutSinks) {
   auto st = make_state(kWindowPolicy, "window:window=48", 16);
   drive(*st, 0, 48, 16, 5, 2000);
+  auto st2 = make_state(kWindowPolicy, "window:window=48", 16);
+  const std::vector<KvAction> a = st2->after_append(48 + 16);
+  ASSERT_EQ(a.size(), 1u);  // nothing to copy or move: one block released
+  EXPECT_EQ(std::get<DropSlots>(a[0]), (DropSlots{0, 16}));
 }
 
 TEST(KeepAllState, NeverActs) {
@@ -184,7 +193,11 @@ TEST(SeqLayout, CheckFindsBrokenInvariants) {
   l.n_slots = 10;
   l.n_seen = 20;
   l.segments = {{0, 4, 0, Segment::Kind::kSink}, {4, 6, 14, Segment::Kind::kWindow}};
+  l.pos_offset = 10;
   EXPECT_TRUE(l.check().is_ok());
+  l.pos_offset = 11;  // more than the tokens dropped
+  EXPECT_FALSE(l.check().is_ok());
+  l.pos_offset = 10;
   l.segments[1].slot_begin = 5;
   EXPECT_FALSE(l.check().is_ok());
   l.segments[1] = {4, 6, 2, Segment::Kind::kWindow};  // tokens overlap the sinks

@@ -2,10 +2,12 @@
 //   sink_window:sinks=S,window=W  keep the first S tokens (attention sinks) and the last W (at least W,
 //                                 fewer than W + block_size);
 //   window:window=W               the same without sinks (the paper's dense-window baseline).
-// Positions are re-indexed within the cache (position = slot), as the paper does. The window slides a
-// whole number of blocks at a time: for k blocks, the slots [S, S + k*B) are dropped by copying the tail of
-// block q+k into the tail of block q (q = S / B, only when S is not a multiple of B), releasing blocks
-// q+1 .. q+k, and re-rotating every window key by -k*B (docs/design/kv_layout.md).
+// Positions are those within the cache, as in the paper: slot s is at pos_offset + s (pos_offset = tokens
+// dropped), which under RoPE is the same attention as position s. The window slides a whole number of
+// blocks at a time: for k blocks, the slots [S, S + k*B) are dropped by copying the tail of block q+k into
+// the tail of block q (q = S / B, only when S is not a multiple of B) and releasing blocks q+1 .. q+k; the
+// window's keys keep their positions, and only the S sinks move (MoveSinks, from their original keys).
+// See docs/design/kv_layout.md.
 #include <limits>
 #include <string>
 
@@ -53,10 +55,11 @@ class SinkWindowState final : public PolicyState {
       actions.push_back(DropSlots{(q + 1) * block_, drop});
     }
     l.n_slots -= drop;
+    l.pos_offset += drop;
     Segment& w = l.segments.back();
     w.token_begin += drop;
     w.n -= drop;
-    actions.push_back(Rerotate{sinks_, l.n_slots, -drop});
+    if (sinks_ > 0) actions.push_back(MoveSinks{sinks_, l.pos_offset});
     return actions;
   }
   const SeqLayout& layout() const override { return layout_; }
