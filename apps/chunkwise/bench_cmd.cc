@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "eval/bench.h"
 #include "eval/scenario.h"
+#include "kv/policy.h"
 #include "kernels/cpu/dispatch.h"
 #include "model/model.h"
 #include "threads_flag.h"
@@ -114,7 +115,7 @@ int run_scenario(const model::Model& m, const std::string& model_path, const Sce
 }  // namespace
 
 int bench_main(int argc, char** argv) {
-  std::string model_path, kv = "f16";
+  std::string model_path, kv = "f16", kv_policy;
   int64_t n_prompt = 128, n_gen = 32, reps = 5;
   int64_t threads = std::max(1u, std::thread::hardware_concurrency());
   bool json = false;
@@ -131,6 +132,10 @@ int bench_main(int argc, char** argv) {
   p.option("-t,--threads", &threads, "N", "threads (default: all cores; more are capped at the cores)", 1, 1024);
   p.option("-r,--reps", &reps, "N", "repetitions (default 5)", 1, 1000);
   p.option("--kv", &kv, "TYPE", "KV cache precision: f16 (default) or f32");
+  p.option("--kv-policy", &kv_policy, "SPEC",
+           "KV policy of the pp/tg tests (supported: " + kv::supported_kv_policies() +
+               "; default full), e.g.\n"
+               "sink_window:sinks=4,window=240: the prefill is one chunk on top of the window's slots");
   p.flag("--json", &json, "print one JSON object");
   ScenarioArgs sc;
   p.option("--scenario", &sc.scenario, "NAME",
@@ -162,6 +167,10 @@ int bench_main(int argc, char** argv) {
     if (sc.scenario != "mixed") return report_error("bench", invalid_argument("--schedule needs --scenario mixed"));
     if (auto s = runtime::schedule_from_name(sc.schedule); !s.is_ok()) return report_error("bench", s.status());
   }
+  if (p.given("--kv-policy")) {
+    if (!sc.scenario.empty()) return report_error("bench", invalid_argument("--kv-policy does not apply to --scenario"));
+    if (auto pol = kv::make_kv_policy(kv_policy); !pol.is_ok()) return report_error("bench", pol.status());
+  }
   if (!sc.scenario.empty() && (p.given("--n-prompt") || p.given("--n-gen")))
     return report_error("bench", invalid_argument("-p / -n do not apply to --scenario"));
   threads = capped_threads_flag("bench", "--threads", threads);
@@ -177,6 +186,7 @@ int bench_main(int argc, char** argv) {
   opt.n_threads = static_cast<int>(threads);
   opt.reps = static_cast<int>(reps);
   opt.kv_type = kv == "f16" ? model::KvType::kF16 : model::KvType::kF32;
+  opt.kv_policy = kv_policy;
   if (isatty(STDERR_FILENO))
     opt.progress = [](const char* phase, int rep, int total) {
       std::fprintf(stderr, "\r  %s %d/%d   ", phase, rep, total);
@@ -194,6 +204,7 @@ int bench_main(int argc, char** argv) {
     w.key("decode_gb_s").value(r->decode_gb_s).key("weight_bytes_per_token").value(r->weight_bytes_per_token);
     w.key("model_bytes").value(r->model_bytes).key("kv_bytes").value(r->kv_bytes);
     w.key("peak_rss_bytes").value(r->peak_rss_bytes);
+    if (!kv_policy.empty()) w.key("kv_policy").value(kv_policy);
     w.key("prefill_samples").begin_array();
     for (double v : r->prefill_samples) w.value(v);
     w.end_array().key("decode_samples").begin_array();

@@ -4,6 +4,7 @@
 // object with --json.
 #include <cstdio>
 #include <limits>
+#include <memory>
 #include <random>
 #include <string>
 #include <string_view>
@@ -13,6 +14,7 @@
 #include "base/json.h"
 #include "base/utf8.h"
 #include "commands.h"
+#include "kv/policy.h"
 #include "model/model.h"
 #include "runtime/generate.h"
 #include "runtime/sampler.h"
@@ -113,12 +115,13 @@ int run_main(int argc, char** argv) {
          frequency_penalty = 0.0;
   bool json = false;
   bool batch_invariant = false;
+  std::string kv_policy;
   constexpr double kBig = 1e9;
   ArgParser p(kCmd,
               "-m MODEL.gguf (-p PROMPT | -f FILE) [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
               "       [--repeat-penalty R] [--repeat-last-n N] [--presence-penalty X] [--frequency-penalty X]\n"
               "       [--seed S] [--ctx N] [--ubatch N] [--threads N] [--json] [--logits-top K]\n"
-              "       [--batch-invariant]",
+              "       [--batch-invariant] [--kv-policy SPEC]",
               "Generates text from a prompt (BOS added as the model's vocabulary asks). Streams the text to\n"
               "stdout and prints timings on stderr, or prints one JSON object with --json. Sampling follows\n"
               "llama.cpp's chain: penalties, top-k, top-p, min-p, temperature; --temp 0 is greedy.");
@@ -149,6 +152,11 @@ int run_main(int argc, char** argv) {
   p.flag("--batch-invariant", &batch_invariant,
          "every matmul on the multi-row kernels: the output then equals `batch --batch-invariant` bit for bit "
          "(slower decoding of quantized models)");
+  p.option("--kv-policy", &kv_policy, "SPEC",
+           "KV policy (supported: " + kv::supported_kv_policies() +
+               "; default full), e.g. sink_window:sinks=4,window=240:\n"
+               "sink_window / window keep a bounded cache, so -n may run past --ctx and the training context\n"
+               "(the window + one micro-batch must fit in the training context)");
   p.option("--logits-top", &logits_top, "K", "with --json: the K highest logits of every step", 0, 1 << 20);
   if (Status s = p.parse(argc, argv); !s.is_ok()) return report_error(kCmd, s);
   if (p.help_requested()) {
@@ -159,6 +167,16 @@ int run_main(int argc, char** argv) {
   if (p.given("--prompt") == p.given("--file"))
     return report_error(kCmd, invalid_argument("give exactly one of -p PROMPT or -f FILE (see --help)"));
   if (logits_top > 0 && !json) return report_error(kCmd, invalid_argument("--logits-top needs --json"));
+  std::unique_ptr<kv::KvPolicy> policy;  // set only for a policy that acts (not `full`)
+  int64_t policy_slots = -1;
+  if (p.given("--kv-policy")) {
+    auto pol = kv::make_kv_policy(kv_policy);
+    if (!pol.is_ok()) return report_error(kCmd, pol.status());
+    auto st = (*pol)->make_state(16);
+    if (!st.is_ok()) return report_error(kCmd, st.status());
+    policy_slots = (*st)->max_slots();
+    if (policy_slots >= 0) policy = std::move(pol).value();
+  }
 
   runtime::SamplerParams sp;
   sp.temperature = static_cast<float>(temp);
@@ -196,10 +214,25 @@ int run_main(int argc, char** argv) {
                               std::max<int64_t>(4096, static_cast<int64_t>(prompt_tokens.size()) + n_predict));
   threads = capped_threads_flag(kCmd, "--threads", threads);
 
-  auto created = model::Session::create(m, n_ctx, model::KvType::kF16, static_cast<int>(threads));
-  if (!created.is_ok()) return report_error(kCmd, created.status());
-  model::Session& session = **created;
-  session.set_batch_invariant(batch_invariant);
+  std::unique_ptr<model::Session> plain;
+  std::unique_ptr<runtime::PolicySession> bounded;
+  if (policy != nullptr) {
+    // Constant memory: the cache holds the policy's slots + one micro-batch (no --ctx, no prompt + -n rule).
+    if (p.given("--ctx"))
+      return report_error(kCmd, invalid_argument("--ctx does not apply with kv policy '" + policy->spec() +
+                                                 "': its window sets the cache size"));
+    if (!p.given("--ubatch") && m.hparams().n_ctx_train - policy_slots >= 1)
+      ubatch = std::min(ubatch, m.hparams().n_ctx_train - policy_slots);
+    auto created = runtime::PolicySession::create(m, *policy, ubatch, model::KvType::kF16, static_cast<int>(threads));
+    if (!created.is_ok()) return report_error(kCmd, created.status());
+    bounded = std::move(created).value();
+    bounded->session().set_batch_invariant(batch_invariant);
+  } else {
+    auto created = model::Session::create(m, n_ctx, model::KvType::kF16, static_cast<int>(threads));
+    if (!created.is_ok()) return report_error(kCmd, created.status());
+    plain = std::move(created).value();
+    plain->set_batch_invariant(batch_invariant);
+  }
   runtime::Sampler sampler(sp, static_cast<int32_t>(m.hparams().n_vocab));
   runtime::GenerateOptions opts;
   opts.n_predict = n_predict;
@@ -215,7 +248,8 @@ int run_main(int argc, char** argv) {
     text += piece;
     return json ? Status::ok() : printer.push(piece);
   };
-  auto gen = runtime::generate(session, sampler, prompt_tokens, opts, on_token);
+  auto gen = bounded != nullptr ? runtime::generate(*bounded, sampler, prompt_tokens, opts, on_token)
+                                : runtime::generate(*plain, sampler, prompt_tokens, opts, on_token);
   if (!gen.is_ok()) return report_error(kCmd, gen.status());
   const runtime::GenerateResult& g = *gen;
 

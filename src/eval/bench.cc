@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <chrono>
 
+#include "kv/policy.h"
+#include "runtime/kv_executor.h"
+
 namespace cw::eval {
 namespace {
 
@@ -17,6 +20,15 @@ double median(std::vector<double> v) {
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
+
+Status reset(model::Session& s) {
+  s.reset();
+  return Status::ok();
+}
+Status reset(runtime::PolicySession& s) { return s.reset(); }
+
+template <typename S>
+Result<BenchResult> run_bench(S& s, const model::Model& m, const BenchOptions& opt, BenchResult r);
 
 }  // namespace
 
@@ -47,10 +59,30 @@ Result<BenchResult> bench(const model::Model& m, const BenchOptions& opt) {
   BenchResult r;
   for (const auto& t : m.file().tensors()) r.model_bytes += t.n_bytes;
   r.weight_bytes_per_token = weight_bytes_per_token(m);
-  CW_ASSIGN_OR_RETURN(std::unique_ptr<model::Session> session, model::Session::create(m, n_ctx, opt.kv_type, opt.n_threads));
-  model::Session& s = *session;
+  std::unique_ptr<kv::KvPolicy> policy;
+  if (!opt.kv_policy.empty()) {
+    CW_ASSIGN_OR_RETURN(policy, kv::make_kv_policy(opt.kv_policy));
+    CW_ASSIGN_OR_RETURN(const bool acts, runtime::policy_acts(*policy, 16));
+    if (!acts) policy.reset();
+  }
   const model::HParams& hp = m.hparams();
+  if (policy != nullptr) {
+    CW_ASSIGN_OR_RETURN(std::unique_ptr<runtime::PolicySession> ps,
+                        runtime::PolicySession::create(m, *policy, std::max<int64_t>(1, opt.n_prompt), opt.kv_type,
+                                                       opt.n_threads));
+    r.kv_bytes = model::Session::kv_bytes(hp, ps->session().n_ctx(), opt.kv_type);
+    return run_bench(*ps, m, opt, std::move(r));
+  }
+  CW_ASSIGN_OR_RETURN(std::unique_ptr<model::Session> session, model::Session::create(m, n_ctx, opt.kv_type, opt.n_threads));
   r.kv_bytes = model::Session::kv_bytes(hp, n_ctx, opt.kv_type);
+  return run_bench(*session, m, opt, std::move(r));
+}
+
+namespace {
+
+template <typename S>
+Result<BenchResult> run_bench(S& s, const model::Model& m, const BenchOptions& opt, BenchResult r) {
+  const model::HParams& hp = m.hparams();
   std::vector<float> logits;
   // Deterministic pseudo-random tokens (avoid special ids 0..2).
   std::vector<int32_t> prompt(static_cast<size_t>(opt.n_prompt));
@@ -59,7 +91,7 @@ Result<BenchResult> bench(const model::Model& m, const BenchOptions& opt) {
   if (opt.n_prompt > 0) {
     for (int rep = -1; rep < opt.reps; ++rep) {  // rep -1: warm-up
       if (opt.progress) opt.progress("prefill", rep + 1, opt.reps);
-      s.reset();
+      CW_RETURN_IF_ERROR(reset(s));
       auto t0 = std::chrono::steady_clock::now();
       CW_RETURN_IF_ERROR(s.eval(prompt, false, &logits));
       const double sec = seconds_since(t0);
@@ -70,7 +102,7 @@ Result<BenchResult> bench(const model::Model& m, const BenchOptions& opt) {
   if (opt.n_gen > 0) {
     for (int rep = -1; rep < opt.reps; ++rep) {
       if (opt.progress) opt.progress("decode", rep + 1, opt.reps);
-      s.reset();
+      CW_RETURN_IF_ERROR(reset(s));
       int32_t tok = 3;
       auto t0 = std::chrono::steady_clock::now();
       for (int64_t i = 0; i < opt.n_gen; ++i) {
@@ -86,5 +118,7 @@ Result<BenchResult> bench(const model::Model& m, const BenchOptions& opt) {
   r.peak_rss_bytes = peak_rss_bytes();
   return r;
 }
+
+}  // namespace
 
 }  // namespace cw::eval

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "base/status.h"
@@ -19,6 +20,9 @@ struct BenchOptions {
   int n_threads = 2;
   int reps = 5;
   model::KvType kv_type = model::KvType::kF16;
+  // KV policy spec; empty or `full`: the plain Session. Otherwise both tests run through
+  // runtime::PolicySession (ubatch = n_prompt, at least 1), which lifts the context rule when the policy does.
+  std::string kv_policy;
   std::function<void(const char* phase, int rep, int reps)> progress;  // may be empty
 };
 

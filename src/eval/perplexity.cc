@@ -4,13 +4,24 @@
 #include <cmath>
 #include <vector>
 
+#include "kv/policy.h"
+#include "runtime/kv_executor.h"
+
 namespace cw::eval {
 
 Result<PerplexityResult> perplexity(const model::Model& m, std::span<const int32_t> tokens, const PerplexityOptions& opt) {
   if (opt.n_ctx < 4 || opt.n_ctx % 2 != 0) return invalid_argument("the window size must be an even number >= 4");
   if (opt.ubatch < 1) return invalid_argument("the micro-batch size must be >= 1");
-  // The context rule of every entry point: a window is one sequence.
-  CW_RETURN_IF_ERROR(model::check_context_size(m.hparams(), opt.n_ctx));
+  std::unique_ptr<kv::KvPolicy> policy;
+  std::unique_ptr<runtime::PolicySession> psession;
+  if (!opt.kv_policy.empty()) {
+    CW_ASSIGN_OR_RETURN(policy, kv::make_kv_policy(opt.kv_policy));
+    CW_ASSIGN_OR_RETURN(const bool acts, runtime::policy_acts(*policy, 16));
+    if (!acts) policy.reset();
+  }
+  // The context rule of every entry point: a window is one sequence (unless the policy lifts it).
+  if (policy == nullptr || !policy->lifts_context_limit())
+    CW_RETURN_IF_ERROR(model::check_context_size(m.hparams(), opt.n_ctx));
   const int64_t n_tokens = static_cast<int64_t>(tokens.size());
   const int64_t n_windows = n_tokens / opt.n_ctx;
   if (n_windows == 0)
@@ -20,21 +31,31 @@ Result<PerplexityResult> perplexity(const model::Model& m, std::span<const int32
   auto t0 = std::chrono::steady_clock::now();
   PerplexityResult r;
   double sum_nll = 0, sum_nll2 = 0;
-  CW_ASSIGN_OR_RETURN(std::unique_ptr<model::Session> owned, model::Session::create(m, opt.n_ctx, opt.kv_type));
-  model::Session& session = *owned;
+  std::unique_ptr<model::Session> owned;
+  if (policy != nullptr) {
+    CW_ASSIGN_OR_RETURN(psession, runtime::PolicySession::create(m, *policy, opt.ubatch, opt.kv_type));
+  } else {
+    CW_ASSIGN_OR_RETURN(owned, model::Session::create(m, opt.n_ctx, opt.kv_type));
+  }
   std::vector<int32_t> window(static_cast<size_t>(opt.n_ctx));
   std::vector<float> logits, chunk_logits;
   const int64_t first = opt.n_ctx / 2;
   for (int64_t w = 0; w < n_windows; ++w) {
     std::copy_n(tokens.begin() + w * opt.n_ctx, opt.n_ctx, window.begin());
     if (opt.bos >= 0) window[0] = opt.bos;
-    session.reset();
-    logits.assign(static_cast<size_t>(opt.n_ctx * n_vocab), 0.0f);
-    for (int64_t p = 0; p < opt.n_ctx; p += opt.ubatch) {
-      const int64_t len = std::min(opt.ubatch, opt.n_ctx - p);
-      CW_RETURN_IF_ERROR(session.eval(std::span<const int32_t>(window.data() + p, static_cast<size_t>(len)), true,
-                                      &chunk_logits));
-      std::copy(chunk_logits.begin(), chunk_logits.end(), logits.begin() + p * n_vocab);
+    if (psession != nullptr) {
+      CW_RETURN_IF_ERROR(psession->reset());
+      CW_RETURN_IF_ERROR(psession->eval(window, true, &logits));  // chunked by ubatch, sliding after each
+    } else {
+      model::Session& session = *owned;
+      session.reset();
+      logits.assign(static_cast<size_t>(opt.n_ctx * n_vocab), 0.0f);
+      for (int64_t p = 0; p < opt.n_ctx; p += opt.ubatch) {
+        const int64_t len = std::min(opt.ubatch, opt.n_ctx - p);
+        CW_RETURN_IF_ERROR(session.eval(std::span<const int32_t>(window.data() + p, static_cast<size_t>(len)), true,
+                                        &chunk_logits));
+        std::copy(chunk_logits.begin(), chunk_logits.end(), logits.begin() + p * n_vocab);
+      }
     }
     for (int64_t j = first; j < opt.n_ctx - 1; ++j) {
       const float* lj = &logits[static_cast<size_t>(j * n_vocab)];

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <string>
 
 #include "base/status.h"
 #include "model/model.h"
@@ -18,6 +19,10 @@ struct PerplexityOptions {
   int64_t ubatch = 512;              // tokens per forward call within a window
   int32_t bos = -1;                  // replaces the first token of each window when >= 0
   model::KvType kv_type = model::KvType::kF16;
+  // KV policy spec (kv::make_kv_policy). Empty or a policy that keeps every slot (`full`): the plain
+  // Session path. Otherwise each window runs through runtime::PolicySession from an empty state; the
+  // window may then exceed the training context when the policy lifts the context rule.
+  std::string kv_policy;
   // Called after each window with (windows done, windows total, running PPL). May be empty.
   std::function<void(int64_t, int64_t, double)> progress;
 };
@@ -32,7 +37,7 @@ struct PerplexityResult {
 
 // Errors: n_ctx < 4 or odd, n_ctx beyond the model's training context (model::check_context_size), fewer
 // than n_ctx tokens (a message naming both counts), token ids out of range, non-finite logits (kDataLoss
-// naming the corrupt tensor, from Session::eval).
+// naming the corrupt tensor, from Session::eval), a bad kv_policy spec, PolicySession::create's errors.
 Result<PerplexityResult> perplexity(const model::Model& m, std::span<const int32_t> tokens, const PerplexityOptions& opt);
 
 }  // namespace cw::eval

@@ -4,9 +4,11 @@ namespace cw::kv {
 
 // The registry: one line per policy (the factories live in policies/<name>.cc).
 extern const KvPolicyFactory kFullPolicy;
+extern const KvPolicyFactory kSinkWindowPolicy;
+extern const KvPolicyFactory kWindowPolicy;
 
 const std::vector<const KvPolicyFactory*>& kv_policies() {
-  static const std::vector<const KvPolicyFactory*> kAll = {&kFullPolicy};
+  static const std::vector<const KvPolicyFactory*> kAll = {&kFullPolicy, &kSinkWindowPolicy, &kWindowPolicy};
   return kAll;
 }
 

@@ -92,6 +92,34 @@ class Session {
   // Bytes of the KV cache for n_ctx positions.
   static uint64_t kv_bytes(const HParams& hp, int64_t n_ctx, KvType kv_type);
 
+  // ---- Paged mode: the mechanisms a KV policy executor drives (runtime/kv_executor.h) ----
+  // A session over a KvCache of n_blocks blocks of block_size slots, with its own block table (slot s in
+  // table[s / block_size]) and free list: blocks are taken as slots are appended and released by
+  // drop_slots. n_ctx() = n_blocks * block_size is the slot capacity. The training context is NOT checked
+  // here (a policy keeps positions bounded; the executor applies its own rule). Errors (kOutOfRange):
+  // n_blocks or block_size outside [1, 2^24], their product beyond 2^24, a cache larger than memory.
+  static Result<std::unique_ptr<Session>> create_paged(const Model& model, int32_t n_blocks, int32_t block_size,
+                                                       KvType kv_type = KvType::kF16, int n_threads = 1);
+  bool paged() const { return paged_; }
+  int32_t block_size() const { return kv_->shape().block_size; }
+  // Blocks in the table now (paged mode).
+  int64_t n_table_blocks() const { return static_cast<int64_t>(table_.size()); }
+  // Slots [begin, begin + n) are removed: their blocks leave the table and return to the free list, later
+  // slots move down by n; n_past() shrinks by n. Paged mode only; kInvalidArgument unless begin and n are
+  // multiples of the block size and [begin, begin + n) lies within the table's blocks.
+  Status drop_slots(int64_t begin, int64_t n);
+  // Copies K and V of slots [src, src + n) to [dst, dst + n), every layer, through the block table
+  // (dst < src or the ranges disjoint). Paged mode only; kInvalidArgument when a range leaves [0, n_past()).
+  Status copy_slots(int64_t src, int64_t dst, int64_t n);
+  // Rewrites the keys of slots [0, n) at RoPE positions [offset, offset + n), re-rotated from the keys as
+  // they were when this was first called after a reset (that copy, n rows per layer, is kept in the
+  // session, with their positions then: position_offset() + s), so a key is one rotation from its
+  // original however often it moves (kernels::rope_reposition_*: coefficients once per slot, applied to
+  // every layer). Values are untouched. Paged mode only; kInvalidArgument when n > n_past() or n differs
+  // from the first call's n.
+  Status move_first_keys(int64_t n, double offset);
+  double position_offset() const { return pos_offset_; }
+
   // Appends `tokens` at positions n_past() .. and runs the forward pass. Writes logits to `logits`:
   // [n_tokens, n_vocab] when all_logits, else [n_vocab] for the last token. Errors: empty input, token id
   // out of range, context overflow (invalid_argument / out_of_range; the session is unchanged), and
@@ -112,7 +140,9 @@ class Session {
   int64_t n_past() const { return n_past_; }
   int64_t n_ctx() const { return n_ctx_; }
   const Model& model() const { return m_; }
-  void reset() { n_past_ = 0; }
+  // Empties the sequence (paged mode: every block returns to the free list, the kept sink keys are
+  // forgotten; the position offset is kept: set it as needed).
+  void reset();
 
  private:
   Status run(std::span<const int32_t> tokens, OutputMode mode, std::vector<float>* logits, std::vector<float>* hidden);
@@ -125,6 +155,17 @@ class Session {
   Forward fwd_;
   Batch batch_;
   static constexpr int32_t kBlockTable[1] = {0};
+  // Paged mode.
+  bool paged_ = false;
+  std::vector<int32_t> table_;       // the sequence's blocks, in slot order
+  std::vector<int32_t> free_;        // free blocks (taken from the back)
+  std::vector<uint8_t> first_keys_;  // move_first_keys: [n_layer, n, kv_dim] keys as first moved
+  int64_t first_keys_n_ = 0;
+  double first_keys_offset_ = 0;     // their position offset then
+  std::vector<float> coeffs_;
+  // Row of slot `slot` of layer `layer` (paged mode; the slot's block is in the table).
+  uint8_t* k_row(int64_t layer, int64_t slot);
+  uint8_t* v_row(int64_t layer, int64_t slot);
 
   struct Created {};
   Session(const Model& model, int64_t n_ctx, std::unique_ptr<KvCache> kv, int n_threads, Created);

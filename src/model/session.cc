@@ -1,6 +1,9 @@
+#include <algorithm>
+#include <cstring>
 #include <memory>
 #include <string>
 
+#include "kernels/cpu/ops.h"
 #include "model/model.h"
 
 namespace cw::model {
@@ -37,6 +40,114 @@ Result<std::unique_ptr<Session>> Session::create(const Model& model, int64_t n_c
   return std::unique_ptr<Session>(new Session(model, n_ctx, std::move(kv), cap_threads(n_threads), Created{}));
 }
 
+Result<std::unique_ptr<Session>> Session::create_paged(const Model& model, int32_t n_blocks, int32_t block_size,
+                                                       KvType kv_type, int n_threads) {
+  constexpr int64_t kMax = int64_t{1} << 24;
+  if (n_blocks < 1 || block_size < 1 || n_blocks > kMax || block_size > kMax ||
+      int64_t{n_blocks} * block_size > kMax)
+    return out_of_range("a paged KV cache of " + std::to_string(n_blocks) + " blocks of " +
+                        std::to_string(block_size) + " slots is outside [1, 16777216] slots");
+  if (n_threads < 1) return out_of_range("the thread count must be >= 1");
+  const KvShape shape = KvShape::for_model(model.hparams(), n_blocks, block_size, kv_type);
+  CW_ASSIGN_OR_RETURN(std::unique_ptr<KvCache> kv, KvCache::create(shape));
+  std::unique_ptr<Session> s(
+      new Session(model, int64_t{n_blocks} * block_size, std::move(kv), cap_threads(n_threads), Created{}));
+  s->paged_ = true;
+  s->reset();
+  return s;
+}
+
+void Session::reset() {
+  n_past_ = 0;
+  if (!paged_) return;
+  table_.clear();
+  free_.clear();
+  // Taken from the back: block 0 first.
+  for (int32_t b = kv_->shape().n_blocks - 1; b >= 0; --b) free_.push_back(b);
+  first_keys_.clear();
+  first_keys_n_ = 0;
+}
+
+uint8_t* Session::k_row(int64_t layer, int64_t slot) {
+  const int32_t bs = kv_->shape().block_size;
+  return static_cast<uint8_t*>(kv_->k_block(layer, table_[static_cast<size_t>(slot / bs)])) +
+         (slot % bs) * kv_->shape().kv_dim * kv_->shape().element_bytes();
+}
+
+uint8_t* Session::v_row(int64_t layer, int64_t slot) {
+  const int32_t bs = kv_->shape().block_size;
+  return static_cast<uint8_t*>(kv_->v_block(layer, table_[static_cast<size_t>(slot / bs)])) +
+         (slot % bs) * kv_->shape().kv_dim * kv_->shape().element_bytes();
+}
+
+Status Session::drop_slots(int64_t begin, int64_t n) {
+  if (!paged_) return invalid_argument("drop_slots: the session is not paged");
+  const int64_t bs = kv_->shape().block_size;
+  if (begin < 0 || n < 0 || begin % bs != 0 || n % bs != 0 || begin + n > n_table_blocks() * bs)
+    return invalid_argument("drop_slots: [" + std::to_string(begin) + ", " + std::to_string(begin + n) +
+                            ") is not a block-aligned range of the table (" + std::to_string(n_table_blocks()) +
+                            " blocks of " + std::to_string(bs) + ")");
+  if (n == 0) return Status::ok();
+  const auto b0 = table_.begin() + begin / bs, b1 = b0 + n / bs;
+  free_.insert(free_.end(), b0, b1);
+  table_.erase(b0, b1);
+  n_past_ = std::max<int64_t>(begin, n_past_ - n);
+  return Status::ok();
+}
+
+Status Session::copy_slots(int64_t src, int64_t dst, int64_t n) {
+  if (!paged_) return invalid_argument("copy_slots: the session is not paged");
+  if (n < 0 || src < 0 || dst < 0 || src + n > n_past_ || dst + n > n_past_ || (dst > src && dst < src + n))
+    return invalid_argument("copy_slots: [" + std::to_string(src) + ", " + std::to_string(src + n) + ") -> [" +
+                            std::to_string(dst) + ", " + std::to_string(dst + n) + ") leaves the " +
+                            std::to_string(n_past_) + " slots in use or overlaps forward");
+  const size_t row = static_cast<size_t>(kv_->shape().kv_dim * kv_->shape().element_bytes());
+  for (int64_t l = 0; l < kv_->shape().n_layer; ++l)
+    for (int64_t i = 0; i < n; ++i) {  // ascending: safe for dst < src
+      std::memmove(k_row(l, dst + i), k_row(l, src + i), row);
+      std::memmove(v_row(l, dst + i), v_row(l, src + i), row);
+    }
+  return Status::ok();
+}
+
+Status Session::move_first_keys(int64_t n, double offset) {
+  if (!paged_) return invalid_argument("move_first_keys: the session is not paged");
+  if (n < 0 || n > n_past_) return invalid_argument("move_first_keys: " + std::to_string(n) + " slots but " +
+                                                     std::to_string(n_past_) + " in use");
+  if (n == 0) return Status::ok();
+  const KvShape& sh = kv_->shape();
+  const size_t row = static_cast<size_t>(sh.kv_dim * sh.element_bytes());
+  if (first_keys_n_ == 0) {  // keep the keys as first written
+    first_keys_.resize(static_cast<size_t>(sh.n_layer * n) * row);
+    for (int64_t l = 0; l < sh.n_layer; ++l)
+      for (int64_t s = 0; s < n; ++s) std::memcpy(&first_keys_[static_cast<size_t>(l * n + s) * row], k_row(l, s), row);
+    first_keys_n_ = n;
+    first_keys_offset_ = pos_offset_;
+  } else if (n != first_keys_n_) {
+    return invalid_argument("move_first_keys: " + std::to_string(n) + " slots, but the kept keys are " +
+                            std::to_string(first_keys_n_));
+  }
+  const HParams& hp = m_.hparams();
+  const int64_t nc = kernels::rope_reposition_coeff_floats(hp.n_rot);
+  coeffs_.resize(static_cast<size_t>(n * nc));
+  const float* ff = m_.rope_freq_factors().empty() ? nullptr : m_.rope_freq_factors().data();
+  for (int64_t s = 0; s < n; ++s)
+    kernels::rope_reposition_coeffs(first_keys_offset_ + static_cast<double>(s), offset + static_cast<double>(s),
+                                    hp.n_rot, hp.rope_freq_base, hp.rope_freq_scale, ff, &coeffs_[static_cast<size_t>(s * nc)]);
+  const kernels::KvElem elem = sh.type == KvType::kF16 ? kernels::KvElem::kF16 : kernels::KvElem::kF32;
+  for (int64_t l = 0; l < sh.n_layer; ++l) {
+    // Restore the original keys, then move each run of slots within one block in one call.
+    for (int64_t s = 0; s < n; ++s) std::memcpy(k_row(l, s), &first_keys_[static_cast<size_t>(l * n + s) * row], row);
+    for (int64_t s = 0; s < n;) {
+      const int64_t run = std::min<int64_t>(n - s, sh.block_size - s % sh.block_size);
+      kernels::rope_reposition_apply(k_row(l, s), elem, run, sh.kv_dim, hp.n_head_kv, hp.head_dim, hp.n_rot,
+                                     hp.rope_style, &coeffs_[static_cast<size_t>(s * nc)]);
+      s += run;
+    }
+  }
+  return Status::ok();
+}
+
 Status Session::run(std::span<const int32_t> tokens, OutputMode mode, std::vector<float>* logits,
                     std::vector<float>* hidden) {
   const int64_t n = static_cast<int64_t>(tokens.size());
@@ -45,7 +156,20 @@ Status Session::run(std::span<const int32_t> tokens, OutputMode mode, std::vecto
     return out_of_range("context overflow: " + std::to_string(n_past_) + " cached + " + std::to_string(n) +
                         " new tokens exceed the context size of " + std::to_string(n_ctx_) + " tokens");
   batch_.tokens.assign(tokens.begin(), tokens.end());
-  batch_.seqs.assign(1, BatchSeq{std::span<const int32_t>(kBlockTable), n_past_, 0, n, pos_offset_, mode});
+  if (paged_) {
+    // Take blocks for the new slots (capacity was checked above: the free list holds them).
+    const int64_t bs = kv_->shape().block_size;
+    const int64_t need = (n_past_ + n + bs - 1) / bs;
+    if (need - n_table_blocks() > static_cast<int64_t>(free_.size()))
+      return out_of_range("context overflow: no free KV block for " + std::to_string(n) + " new tokens");
+    while (n_table_blocks() < need) {
+      table_.push_back(free_.back());
+      free_.pop_back();
+    }
+    batch_.seqs.assign(1, BatchSeq{std::span<const int32_t>(table_), n_past_, 0, n, pos_offset_, mode});
+  } else {
+    batch_.seqs.assign(1, BatchSeq{std::span<const int32_t>(kBlockTable), n_past_, 0, n, pos_offset_, mode});
+  }
   CW_RETURN_IF_ERROR(fwd_.run(batch_, *kv_, logits, hidden));
   n_past_ += n;
   return Status::ok();

@@ -27,6 +27,15 @@ class ForwardExecutor final : public StepExecutor {
   model::Forward fwd_;
 };
 
+// The Engine does not execute KV policy actions yet (runtime/kv_executor.h runs them for one sequence):
+// refuse any policy whose state would act.
+Status refuse_acting_policy(const kv::KvPolicy& policy, int32_t block_size) {
+  auto st = policy.make_state(block_size > 0 ? block_size : 16);
+  if (st.is_ok() && (*st)->max_slots() < 0) return Status::ok();
+  return unimplemented("kv policy '" + policy.spec() +
+                       "' is not supported by batch yet (run, perplexity and bench support it)");
+}
+
 }  // namespace
 
 Result<int32_t> kv_blocks_for(const model::HParams& hp, const EngineOptions& o) {
@@ -70,6 +79,7 @@ Result<std::unique_ptr<Engine>> Engine::create(const model::Model& model, const 
   so.n_vocab = static_cast<int32_t>(model.hparams().n_vocab);
   so.n_ctx_train = model.hparams().n_ctx_train;
   CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::KvPolicy> policy, kv::make_kv_policy(o.kv_policy));
+  CW_RETURN_IF_ERROR(refuse_acting_policy(*policy, o.block_size));
   CW_ASSIGN_OR_RETURN(std::unique_ptr<Scheduler> sched, Scheduler::create(so, policy.get()));
   auto exec = std::make_unique<ForwardExecutor>(model, std::move(kv), cap_threads(o.n_threads), o.batch_invariant);
   return std::unique_ptr<Engine>(new Engine(std::move(exec), std::move(policy), std::move(sched), shape.total_bytes()));
@@ -79,6 +89,7 @@ Result<std::unique_ptr<Engine>> Engine::create(std::unique_ptr<StepExecutor> exe
                                                const std::string& kv_policy) {
   if (executor == nullptr) return invalid_argument("an executor is required");
   CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::KvPolicy> policy, kv::make_kv_policy(kv_policy));
+  CW_RETURN_IF_ERROR(refuse_acting_policy(*policy, options.block_size));
   CW_ASSIGN_OR_RETURN(std::unique_ptr<Scheduler> sched, Scheduler::create(options, policy.get()));
   return std::unique_ptr<Engine>(new Engine(std::move(executor), std::move(policy), std::move(sched), 0));
 }

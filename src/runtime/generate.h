@@ -17,6 +17,7 @@
 
 #include "base/status.h"
 #include "model/model.h"
+#include "runtime/kv_executor.h"
 #include "runtime/sampler.h"
 
 namespace cw::runtime {
@@ -51,6 +52,11 @@ using TokenCallback = std::function<Status(int32_t token)>;
 // non-finite logits (from Session::eval: kDataLoss naming the corrupt tensor), and whatever on_token
 // returns.
 Result<GenerateResult> generate(model::Session& session, Sampler& sampler, std::span<const int32_t> prompt,
+                                const GenerateOptions& options, const TokenCallback& on_token = {});
+// The same loop under a KV policy (runtime/kv_executor.h): the session must be fresh; no context rule on
+// prompt + n_predict (the policy bounds the slots; PolicySession::create checked its positions against the
+// training context), and prompt chunks are the session's ubatch (options.ubatch is ignored).
+Result<GenerateResult> generate(PolicySession& session, Sampler& sampler, std::span<const int32_t> prompt,
                                 const GenerateOptions& options, const TokenCallback& on_token = {});
 
 }  // namespace cw::runtime

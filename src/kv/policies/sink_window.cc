@@ -148,8 +148,7 @@ Result<std::unique_ptr<KvPolicy>> create_window(const PolicySpec& spec) {
 
 }  // namespace
 
-// Not in the registry (policy.cc) until the executor applies actions (docs/design/kv_layout.md): the tests
-// create them through these factories.
+// Registered in policy.cc; executed by runtime::PolicySession (run, perplexity, bench).
 extern const KvPolicyFactory kSinkWindowPolicy = {
     "sink_window", "StreamingLLM: the first `sinks` tokens + the last `window` (positions re-indexed)",
     &create_sink_window};

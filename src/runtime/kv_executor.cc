@@ -1,0 +1,85 @@
+#include "runtime/kv_executor.h"
+
+#include <algorithm>
+#include <string>
+#include <type_traits>
+#include <variant>
+
+namespace cw::runtime {
+
+Result<bool> policy_acts(const kv::KvPolicy& policy, int32_t block_size) {
+  CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::PolicyState> st, policy.make_state(block_size));
+  return st->max_slots() >= 0;
+}
+
+Result<std::unique_ptr<PolicySession>> PolicySession::create(const model::Model& model, const kv::KvPolicy& policy,
+                                                             int64_t ubatch, model::KvType kv_type, int n_threads,
+                                                             int32_t block_size) {
+  if (ubatch < 1) return invalid_argument("ubatch must be >= 1");
+  CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::PolicyState> state, policy.make_state(block_size));
+  const int64_t max_slots = state->max_slots();
+  if (max_slots < 0)
+    return invalid_argument("kv policy '" + policy.spec() + "' keeps every slot: it runs on a plain session");
+  const int64_t n_ctx_train = model.hparams().n_ctx_train;
+  if (n_ctx_train > 0 && max_slots + ubatch > n_ctx_train)
+    return out_of_range("kv policy '" + policy.spec() + "' holds up to " + std::to_string(max_slots) +
+                        " slots + " + std::to_string(ubatch) + " tokens per forward pass = " +
+                        std::to_string(max_slots + ubatch) + ", beyond the model's training context of " +
+                        std::to_string(n_ctx_train) + " tokens: make the window or the micro-batch smaller");
+  const int64_t n_blocks = (max_slots + ubatch + block_size - 1) / block_size;
+  if (n_blocks > (int64_t{1} << 24) / block_size)
+    return out_of_range("kv policy '" + policy.spec() + "' needs more than 16777216 KV slots");
+  CW_ASSIGN_OR_RETURN(std::unique_ptr<model::Session> session,
+                      model::Session::create_paged(model, static_cast<int32_t>(n_blocks), block_size, kv_type, n_threads));
+  return std::unique_ptr<PolicySession>(
+      new PolicySession(policy, block_size, ubatch, std::move(state), std::move(session)));
+}
+
+PolicySession::PolicySession(const kv::KvPolicy& policy, int32_t block_size, int64_t ubatch,
+                             std::unique_ptr<kv::PolicyState> state, std::unique_ptr<model::Session> session)
+    : policy_(policy), block_size_(block_size), ubatch_(ubatch), state_(std::move(state)), session_(std::move(session)) {}
+
+Status PolicySession::reset() {
+  CW_ASSIGN_OR_RETURN(state_, policy_.make_state(block_size_));
+  session_->reset();
+  session_->set_position_offset(0);
+  return Status::ok();
+}
+
+Status PolicySession::apply(const std::vector<kv::KvAction>& actions) {
+  for (const kv::KvAction& a : actions) {
+    Status s = std::visit(
+        [&](const auto& x) -> Status {
+          using T = std::decay_t<decltype(x)>;
+          if constexpr (std::is_same_v<T, kv::CopySlots>) return session_->copy_slots(x.src, x.dst, x.n);
+          else if constexpr (std::is_same_v<T, kv::DropSlots>) return session_->drop_slots(x.begin, x.n);
+          else return session_->move_first_keys(x.n, static_cast<double>(x.pos_offset));
+        },
+        a);
+    CW_RETURN_IF_ERROR(s);
+  }
+  const kv::SeqLayout& l = state_->layout();
+  session_->set_position_offset(static_cast<double>(l.pos_offset));
+  if (session_->n_past() != l.n_slots)
+    return internal_error("kv executor: the session holds " + std::to_string(session_->n_past()) +
+                          " slots, the policy's layout " + std::to_string(l.n_slots));
+  return Status::ok();
+}
+
+Status PolicySession::eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>* logits) {
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  if (n == 0) return invalid_argument("eval: no tokens");
+  const int64_t n_vocab = session_->model().hparams().n_vocab;
+  if (all_logits) logits->resize(static_cast<size_t>(n * n_vocab));
+  for (int64_t i = 0; i < n; i += ubatch_) {
+    const int64_t len = std::min(ubatch_, n - i);
+    const bool last = i + len == n;
+    std::vector<float>* out = all_logits ? &chunk_logits_ : (last ? logits : &chunk_logits_);
+    CW_RETURN_IF_ERROR(session_->eval(tokens.subspan(static_cast<size_t>(i), static_cast<size_t>(len)), all_logits, out));
+    if (all_logits) std::copy(chunk_logits_.begin(), chunk_logits_.end(), logits->begin() + i * n_vocab);
+    CW_RETURN_IF_ERROR(apply(state_->after_append(len)));
+  }
+  return Status::ok();
+}
+
+}  // namespace cw::runtime

@@ -1,0 +1,61 @@
+// PolicySession: one sequence on a paged model::Session under a KV policy state — the single-sequence
+// executor of kv::KvAction (docs/design/kv_layout.md), behind `run`, `perplexity` and `bench` with
+// --kv-policy. Tokens are fed in chunks of at most `ubatch`; after each chunk the state slides
+// (PolicyState::after_append) and its actions are applied in order through the Session's primitives
+// (CopySlots -> copy_slots, DropSlots -> drop_slots, MoveSinks -> move_first_keys); then the Session's
+// position offset becomes layout().pos_offset and its n_past() equals layout().n_slots. The cache holds
+// max_slots() + ubatch slots, so memory stays constant however long the sequence grows.
+//
+// Thread-safety: single-threaded, like the Session it owns.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "base/status.h"
+#include "kv/policy.h"
+#include "model/model.h"
+
+namespace cw::runtime {
+
+// Whether `policy` acts on a sequence (its state is bounded: max_slots() >= 0). `full` does not: its
+// callers keep the plain Session path.
+Result<bool> policy_acts(const kv::KvPolicy& policy, int32_t block_size);
+
+class PolicySession {
+ public:
+  // A fresh state of `policy` and a paged Session of ceil((max_slots + ubatch) / block_size) blocks.
+  // Errors: a policy that does not act (kInvalidArgument: use a plain Session), make_state's errors,
+  // ubatch < 1, max_slots() + ubatch beyond the model's training context (kOutOfRange: position differences
+  // must stay where the model was trained), the Session's errors.
+  static Result<std::unique_ptr<PolicySession>> create(const model::Model& model, const kv::KvPolicy& policy,
+                                                       int64_t ubatch, model::KvType kv_type = model::KvType::kF16,
+                                                       int n_threads = 1, int32_t block_size = 16);
+
+  // Appends `tokens` (any number, chunked by ubatch) and writes logits like Session::eval: [n, n_vocab]
+  // when all_logits, else [n_vocab] of the last token. Errors: empty input and the Session's errors.
+  Status eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>* logits);
+  // Empties the sequence and starts a fresh policy state.
+  Status reset();
+
+  const kv::PolicyState& state() const { return *state_; }
+  model::Session& session() { return *session_; }
+  int64_t ubatch() const { return ubatch_; }
+  const model::Model& model() const { return session_->model(); }
+
+ private:
+  PolicySession(const kv::KvPolicy& policy, int32_t block_size, int64_t ubatch, std::unique_ptr<kv::PolicyState> state,
+                std::unique_ptr<model::Session> session);
+  Status apply(const std::vector<kv::KvAction>& actions);
+
+  const kv::KvPolicy& policy_;
+  int32_t block_size_;
+  int64_t ubatch_;
+  std::unique_ptr<kv::PolicyState> state_;
+  std::unique_ptr<model::Session> session_;
+  std::vector<float> chunk_logits_;
+};
+
+}  // namespace cw::runtime
