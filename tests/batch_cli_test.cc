@@ -239,5 +239,18 @@ TEST(BatchCli, BadInputIsOneLineErrorWithLineNumber) {
   }
 }
 
+// Issue 12: the Engine does not execute KV policy actions yet.
+TEST(BatchCli, ActingKvPolicyIsRefused) {
+  CW_REQUIRE_SHARED_DATA(dir);
+  const std::string model = dir + "/models/stories260K.gguf";
+  const std::string path = testing::temp_dir() + "/policy_prompts.jsonl";
+  std::ofstream(path) << "{\"prompt\": \"Once upon a time\"}\n";
+  auto r = run_command(testing::chunkwise_binary() + " batch -m " + testing::shell_quote(model) + " -f " +
+                       testing::shell_quote(path) + " -n 4 --no-progress --kv-policy sink_window:sinks=4,window=64");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.err, "chunkwise batch: kv policy 'sink_window:sinks=4,window=64' is not supported by batch yet (run, "
+                   "perplexity and bench support it)\n");
+}
+
 }  // namespace
 }  // namespace cw

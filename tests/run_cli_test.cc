@@ -250,5 +250,36 @@ TEST(RunCli, HelpAndListing) {
   EXPECT_NE(top.out.find("run "), std::string::npos);
 }
 
+// Issue 12: sink_window keeps a bounded cache, so `run` generates past --ctx and the training context
+// (2048 tokens for stories260K); bad specs are one-line errors.
+TEST(RunCli, KvPolicySinkWindowRunsPastTheTrainingContext) {
+  CW_REQUIRE_SHARED_DATA(dir);
+  const std::string model = dir + "/models/stories260K.gguf";
+  auto r = run_command(run_cmd(model, "-p 'Once upon a time' -n 3000 --temp 0 --json --kv-policy sink_window:sinks=4,window=240"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const JsonValue v = parse_one_object(r.out);
+  const std::vector<int64_t> tokens = ints(v.get("tokens"));
+  EXPECT_EQ(tokens.size(), 3000u);
+  // Before the first slide attention is full: llama.cpp's greedy continuation.
+  ASSERT_GE(tokens.size(), 4u);
+  EXPECT_EQ(std::vector<int64_t>(tokens.begin(), tokens.begin() + 4), (std::vector<int64_t>{432, 383, 286, 261}));
+  auto w = run_command(run_cmd(model, "-p 'Once upon a time' -n 2100 --temp 0 --kv-policy window:window=64"));
+  EXPECT_EQ(w.exit_code, 0) << w.err;
+  const std::string m = "-p hi -n 4 --kv-policy ";
+  for (const auto& [args, message] : std::vector<std::pair<std::string, std::string>>{
+           {m + "bogus", "unknown kv policy 'bogus' (supported: full, sink_window, window)"},
+           {m + "sink_window:sinks=4,window=8", "smaller than one KV block"},
+           {m + "sink_window:sink=4", "unknown parameter 'sink'"},
+           {m + "sink_window:window=x", "window must be an integer"},
+           {m + "window:window=4000", "beyond the model's training context of 2048 tokens"},
+           {m + "sink_window:window=64 --ctx 100", "--ctx does not apply"},
+       }) {
+    auto e = run_command(run_cmd(model, args));
+    EXPECT_EQ(e.exit_code, 2) << args << "\n" << e.err;
+    EXPECT_EQ(count_lines(e.err), 1) << args << "\n" << e.err;
+    EXPECT_NE(e.err.find(message), std::string::npos) << args << "\n" << e.err;
+  }
+}
+
 }  // namespace
 }  // namespace cw
