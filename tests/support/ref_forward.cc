@@ -1,5 +1,6 @@
 #include "support/ref_forward.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/cpu/ops_ref.h"
@@ -125,6 +126,78 @@ std::vector<double> reference_forward_f64(const model::Model& m, const std::vect
     Vec l = matvec(m.output(), h, {});
     logits.insert(logits.end(), l.begin(), l.end());
   }
+  return logits;
+}
+
+std::vector<double> reference_streaming_f64(const model::Model& m, const std::vector<int32_t>& tokens, int64_t sinks,
+                                            int64_t window, int64_t block, int* n_slides) {
+  g_round = false;
+  const model::HParams& hp = m.hparams();
+  const int64_t D = hp.head_dim, group = hp.n_head / hp.n_head_kv;
+  const size_t n_layers = m.layers().size();
+  // Per layer, the retained slots' unrotated keys and values.
+  std::vector<std::vector<Vec>> keys(n_layers), values(n_layers);
+  int64_t pos_offset = 0;
+  int slides = 0;
+  std::vector<double> logits;
+  logits.reserve(tokens.size() * static_cast<size_t>(hp.n_vocab));
+  for (int32_t token : tokens) {
+    Vec x = dequant_row(m.tok_embd(), token);
+    for (size_t li = 0; li < n_layers; ++li) {
+      const model::LayerWeights& L = m.layers()[li];
+      Vec h = rms_norm(x, L.attn_norm, hp.rms_eps);
+      Vec q = matvec(L.wq, h, L.bq);
+      keys[li].push_back(matvec(L.wk, h, L.bk));
+      values[li].push_back(matvec(L.wv, h, L.bv));
+      const int64_t n_slots = static_cast<int64_t>(keys[li].size());
+      rope(q, hp.n_head, hp, static_cast<double>(pos_offset + n_slots - 1), m.rope_freq_factors());
+      std::vector<Vec> k(keys[li]);
+      for (int64_t j = 0; j < n_slots; ++j)
+        rope(k[static_cast<size_t>(j)], hp.n_head_kv, hp, static_cast<double>(pos_offset + j), m.rope_freq_factors());
+      const std::vector<Vec>& v = values[li];
+      Vec attn(static_cast<size_t>(hp.n_head * D), 0.0);
+      for (int64_t hd = 0; hd < hp.n_head; ++hd) {
+        const int64_t kvh = hd / group;
+        Vec s(static_cast<size_t>(n_slots));
+        double mx = -INFINITY;
+        for (int64_t j = 0; j < n_slots; ++j) {
+          double dot = 0;
+          for (int64_t d = 0; d < D; ++d)
+            dot += q[static_cast<size_t>(hd * D + d)] * k[static_cast<size_t>(j)][static_cast<size_t>(kvh * D + d)];
+          s[static_cast<size_t>(j)] = dot / std::sqrt(static_cast<double>(D));
+          mx = std::max(mx, s[static_cast<size_t>(j)]);
+        }
+        double sum = 0;
+        for (double& e : s) sum += (e = std::exp(e - mx));
+        for (int64_t j = 0; j < n_slots; ++j)
+          for (int64_t d = 0; d < D; ++d)
+            attn[static_cast<size_t>(hd * D + d)] += s[static_cast<size_t>(j)] / sum * v[static_cast<size_t>(j)][static_cast<size_t>(kvh * D + d)];
+      }
+      Vec o = matvec(L.wo, attn, {});
+      for (size_t i = 0; i < o.size(); ++i) x[i] += o[i];
+      Vec hf = rms_norm(x, L.ffn_norm, hp.rms_eps);
+      Vec g = matvec(L.ffn_gate, hf, {}), u = matvec(L.ffn_up, hf, {});
+      for (size_t i = 0; i < g.size(); ++i) g[i] = g[i] / (1.0 + std::exp(-g[i])) * u[i];
+      Vec dn = matvec(L.ffn_down, g, {});
+      for (size_t i = 0; i < dn.size(); ++i) x[i] += dn[i];
+    }
+    Vec hn = rms_norm(x, m.output_norm(), hp.rms_eps);
+    Vec l = matvec(m.output(), hn, {});
+    logits.insert(logits.end(), l.begin(), l.end());
+    // The slide (sink_window.cc's after_append): drop k whole blocks right after the sinks.
+    const int64_t n_slots = n_layers > 0 ? static_cast<int64_t>(keys[0].size()) : 0;
+    const int64_t over = n_slots - sinks - window;
+    if (block > 0 && over >= block) {
+      const int64_t drop = over / block * block;
+      for (size_t li = 0; li < n_layers; ++li) {
+        keys[li].erase(keys[li].begin() + sinks, keys[li].begin() + sinks + drop);
+        values[li].erase(values[li].begin() + sinks, values[li].begin() + sinks + drop);
+      }
+      pos_offset += drop;
+      ++slides;
+    }
+  }
+  if (n_slides) *n_slides = slides;
   return logits;
 }
 

@@ -16,4 +16,14 @@ namespace cw::testing {
 std::vector<double> reference_forward_f64(const model::Model& m, const std::vector<int32_t>& tokens, double pos_offset = 0,
                                           bool round_activations = false);
 
+// The same fp64 forward pass fed one token at a time through a StreamingLLM cache (kv/policies/
+// sink_window.cc): every layer keeps the unrotated keys and the values of its retained slots; the token
+// appended at slot s has its query and key at position pos_offset + s, and it attends to exactly the retained
+// slots, slot j's key rotated at pos_offset + j. After each token, when n_slots - sinks - window >= block,
+// k = (n_slots - sinks - window) / block whole blocks of slots right after the sinks are dropped and
+// pos_offset grows by k * block: the window's keys keep their positions, the sinks move to pos_offset + s.
+// No activation rounding. Returns logits [n_tokens, n_vocab]; *n_slides (when given) counts the slides.
+std::vector<double> reference_streaming_f64(const model::Model& m, const std::vector<int32_t>& tokens, int64_t sinks,
+                                            int64_t window, int64_t block, int* n_slides = nullptr);
+
 }  // namespace cw::testing
