@@ -1,7 +1,9 @@
 // chunkwise bench -m MODEL [-p 128] [-n 32] [-t THREADS] [-r REPS] [--kv f16|f32] [--json]
+// chunkwise bench -m MODEL --depth N[,N...] [-n 32] [-t THREADS] [-r REPS] [--kv-policy SPEC] [--json]
 // chunkwise bench -m MODEL --scenario mixed|prefix [--schedule chunked|prefill-first] [scenario options]
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdio>
 #include <thread>
 
@@ -112,10 +114,67 @@ int run_scenario(const model::Model& m, const std::string& model_path, const Sce
   return kExitOk;
 }
 
+// "N[,N...]" -> depths (each >= 1, at most eval::kMaxDepths).
+Result<std::vector<int64_t>> parse_depths(const std::string& text) {
+  std::vector<int64_t> out;
+  size_t at = 0;
+  while (true) {
+    const size_t end = std::min(text.find(',', at), text.size());
+    const std::string item = text.substr(at, end - at);
+    int64_t v = 0;
+    auto [ptr, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
+    if (item.empty() || ec != std::errc() || ptr != item.data() + item.size() || v < 1 || v > (int64_t{1} << 30))
+      return invalid_argument("--depth takes a comma-separated list of token counts in [1, 1073741824], got '" +
+                              text + "'");
+    out.push_back(v);
+    if (end == text.size()) break;
+    at = end + 1;
+  }
+  if (out.size() > eval::kMaxDepths)
+    return invalid_argument("--depth takes at most " + std::to_string(eval::kMaxDepths) + " depths, got " +
+                            std::to_string(out.size()));
+  return out;
+}
+
+// `bench --depth`: decode rate after each depth of context, as a table or a JSON array.
+int run_depths(const model::Model& m, const std::string& model_path, const eval::BenchOptions& opt,
+               const std::string& kv, bool json) {
+  auto r = eval::bench_depths(m, opt);
+  if (opt.progress) std::fprintf(stderr, "\r%60s\r", "");
+  if (!r.is_ok()) return report_error("bench", r.status());
+  const std::string policy = opt.kv_policy.empty() ? "full" : opt.kv_policy;
+  if (json) {
+    JsonWriter w;
+    w.begin_array();
+    for (const eval::DepthResult& d : *r) {
+      w.begin_object().key("model").value(model_path).key("kv_policy").value(policy).key("kv").value(kv);
+      w.key("threads").value(int64_t{opt.n_threads}).key("depth").value(d.depth).key("n_gen").value(opt.n_gen);
+      w.key("reps").value(int64_t{opt.reps}).key("decode_tok_s").value(d.decode_tok_s);
+      w.key("ms_per_token").value(d.ms_per_token).key("prefill_s").value(d.prefill_s);
+      w.key("kv_bytes").value(d.kv_bytes).key("peak_rss_bytes").value(d.peak_rss_bytes);
+      w.key("decode_samples").begin_array();
+      for (double v : d.decode_samples) w.value(v);
+      w.end_array().end_object();
+    }
+    w.end_array();
+    std::printf("%s\n", w.str().c_str());
+    return kExitOk;
+  }
+  std::printf("| kv policy | depth | decode tok/s (median of %d) | ms/token | KV MB | peak RSS MB | context build s |\n"
+              "|---|---|---|---|---|---|---|\n",
+              opt.reps);
+  for (const eval::DepthResult& d : *r)
+    std::printf("| %s | %lld | %.2f | %.3f | %.1f | %.1f | %.1f |\n", policy.c_str(), static_cast<long long>(d.depth),
+                d.decode_tok_s, d.ms_per_token, d.kv_bytes / 1e6, d.peak_rss_bytes / 1e6, d.prefill_s);
+  std::printf("\n%s, %s, %d threads, %lld decode steps per repetition\n", model_path.c_str(),
+              kernels::isa_name(kernels::active_isa()), opt.n_threads, static_cast<long long>(opt.n_gen));
+  return kExitOk;
+}
+
 }  // namespace
 
 int bench_main(int argc, char** argv) {
-  std::string model_path, kv = "f16", kv_policy;
+  std::string model_path, kv = "f16", kv_policy, depth_list;
   int64_t n_prompt = 128, n_gen = 32, reps = 5;
   int64_t threads = std::max(1u, std::thread::hardware_concurrency());
   bool json = false;
@@ -136,7 +195,10 @@ int bench_main(int argc, char** argv) {
            "KV policy of the pp/tg tests (supported: " + kv::supported_kv_policies() +
                "; default full), e.g.\n"
                "sink_window:sinks=4,window=240: the prefill is one chunk on top of the window's slots");
-  p.flag("--json", &json, "print one JSON object");
+  p.option("--depth", &depth_list, "N[,N...]",
+           "decode rate after N tokens of context instead of pp/tg (up to 16 depths; -n steps timed per\n"
+           "depth, median of -r; full refuses depth + n beyond the training context, a window policy streams)");
+  p.flag("--json", &json, "print one JSON object (with --depth: an array, one object per depth)");
   ScenarioArgs sc;
   p.option("--scenario", &sc.scenario, "NAME",
            "engine scenario instead of pp/tg: mixed (decodes + arriving long prompts; ITL p50/p99,\n"
@@ -171,6 +233,15 @@ int bench_main(int argc, char** argv) {
     if (!sc.scenario.empty()) return report_error("bench", invalid_argument("--kv-policy does not apply to --scenario"));
     if (auto pol = kv::make_kv_policy(kv_policy); !pol.is_ok()) return report_error("bench", pol.status());
   }
+  std::vector<int64_t> depths;
+  if (p.given("--depth")) {
+    if (!sc.scenario.empty()) return report_error("bench", invalid_argument("--depth does not apply to --scenario"));
+    if (p.given("--n-prompt")) return report_error("bench", invalid_argument("-p does not apply to --depth"));
+    if (n_gen < 1) return report_error("bench", invalid_argument("--depth needs -n >= 1"));
+    auto d = parse_depths(depth_list);
+    if (!d.is_ok()) return report_error("bench", d.status());
+    depths = std::move(d).value();
+  }
   if (!sc.scenario.empty() && (p.given("--n-prompt") || p.given("--n-gen")))
     return report_error("bench", invalid_argument("-p / -n do not apply to --scenario"));
   threads = capped_threads_flag("bench", "--threads", threads);
@@ -192,6 +263,10 @@ int bench_main(int argc, char** argv) {
       std::fprintf(stderr, "\r  %s %d/%d   ", phase, rep, total);
       std::fflush(stderr);
     };
+  if (!depths.empty()) {
+    opt.depths = depths;
+    return run_depths(**model, model_path, opt, kv, json);
+  }
   auto r = eval::bench(**model, opt);
   if (opt.progress) std::fprintf(stderr, "\r%40s\r", "");
   if (!r.is_ok()) return report_error("bench", r.status());

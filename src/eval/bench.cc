@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <string>
 
 #include "kv/policy.h"
 #include "runtime/kv_executor.h"
@@ -30,7 +31,108 @@ Status reset(runtime::PolicySession& s) { return s.reset(); }
 template <typename S>
 Result<BenchResult> run_bench(S& s, const model::Model& m, const BenchOptions& opt, BenchResult r);
 
+// The i-th token of a bench_depths context: deterministic, spread over the vocabulary, never ids 0..2.
+int32_t context_token(int64_t i, int64_t n_vocab) {
+  return static_cast<int32_t>(3 + (static_cast<uint64_t>(i) * 7919u) % static_cast<uint64_t>(n_vocab - 3));
+}
+
+// One repetition at one depth on a freshly reset sequence: the context (depth - 1 tokens in chunks, then
+// one untimed single-token step), then n_gen timed decode steps.
+template <typename S>
+Status depth_rep(S& s, const model::Model& m, const BenchOptions& opt, int64_t depth, int rep, double* prefill_s,
+                 double* decode_tok_s) {
+  constexpr int64_t kChunk = 256;
+  const int64_t n_vocab = m.hparams().n_vocab;
+  const std::string label =
+      "depth " + std::to_string(depth) + " rep " + std::to_string(rep + 1) + "/" + std::to_string(opt.reps);
+  std::vector<float> logits;
+  std::vector<int32_t> chunk;
+  CW_RETURN_IF_ERROR(reset(s));
+  auto t0 = std::chrono::steady_clock::now();
+  for (int64_t done = 0; done < depth - 1;) {
+    const int64_t k = std::min(kChunk, depth - 1 - done);
+    chunk.resize(static_cast<size_t>(k));
+    for (int64_t j = 0; j < k; ++j) chunk[static_cast<size_t>(j)] = context_token(done + j, n_vocab);
+    CW_RETURN_IF_ERROR(s.eval(chunk, false, &logits));
+    done += k;
+    if (opt.progress) opt.progress((label + " prefill").c_str(), static_cast<int>(done), static_cast<int>(depth));
+  }
+  int32_t tok = context_token(depth - 1, n_vocab);
+  CW_RETURN_IF_ERROR(s.eval(std::span<const int32_t>(&tok, 1), false, &logits));  // warms the decode path
+  *prefill_s = seconds_since(t0);
+  if (opt.progress) opt.progress((label + " decode").c_str(), 0, static_cast<int>(opt.n_gen));
+  t0 = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < opt.n_gen; ++i) {
+    tok = context_token(depth + i, n_vocab);
+    CW_RETURN_IF_ERROR(s.eval(std::span<const int32_t>(&tok, 1), false, &logits));
+  }
+  *decode_tok_s = static_cast<double>(opt.n_gen) / seconds_since(t0);
+  return Status::ok();
+}
+
+template <typename S>
+Status depth_row(S& s, const model::Model& m, const BenchOptions& opt, DepthResult* row) {
+  for (int rep = 0; rep < opt.reps; ++rep) {
+    double tok_s = 0;
+    CW_RETURN_IF_ERROR(depth_rep(s, m, opt, row->depth, rep, &row->prefill_s, &tok_s));
+    row->decode_samples.push_back(tok_s);
+  }
+  row->decode_tok_s = median(row->decode_samples);
+  row->ms_per_token = row->decode_tok_s > 0 ? 1000.0 / row->decode_tok_s : 0;
+  row->peak_rss_bytes = peak_rss_bytes();
+  return Status::ok();
+}
+
 }  // namespace
+
+Result<std::vector<DepthResult>> bench_depths(const model::Model& m, const BenchOptions& opt) {
+  if (opt.depths.empty()) return invalid_argument("no depths to measure");
+  if (opt.depths.size() > kMaxDepths)
+    return invalid_argument("at most " + std::to_string(kMaxDepths) + " depths, got " +
+                            std::to_string(opt.depths.size()));
+  for (int64_t d : opt.depths)
+    if (d < 1) return invalid_argument("a depth must be >= 1, got " + std::to_string(d));
+  if (opt.n_gen < 1) return invalid_argument("the decode length must be >= 1 to measure a depth");
+  if (opt.reps < 1) return invalid_argument("the repetition count must be >= 1");
+  if (opt.n_threads < 1) return invalid_argument("the thread count must be >= 1");
+  const model::HParams& hp = m.hparams();
+  std::unique_ptr<kv::KvPolicy> policy;
+  if (!opt.kv_policy.empty()) {
+    CW_ASSIGN_OR_RETURN(policy, kv::make_kv_policy(opt.kv_policy));
+    CW_ASSIGN_OR_RETURN(const bool acts, runtime::policy_acts(*policy, 16));
+    if (!acts) policy.reset();
+  }
+  // The context rule, for every depth before any work, unless the policy lifts it.
+  if (policy == nullptr || !policy->lifts_context_limit())
+    for (int64_t d : opt.depths) CW_RETURN_IF_ERROR(model::check_context_size(hp, d + opt.n_gen));
+  std::vector<DepthResult> rows;
+  if (policy != nullptr) {
+    // One constant-size sequence for every depth; ubatch as large as the training context leaves room for
+    // next to the policy's slots, at most 256.
+    CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::PolicyState> probe, policy->make_state(16));
+    const int64_t ubatch = std::clamp<int64_t>(hp.n_ctx_train - probe->max_slots(), 1, 256);
+    CW_ASSIGN_OR_RETURN(std::unique_ptr<runtime::PolicySession> ps,
+                        runtime::PolicySession::create(m, *policy, ubatch, opt.kv_type, opt.n_threads));
+    for (int64_t d : opt.depths) {
+      DepthResult row;
+      row.depth = d;
+      row.kv_bytes = model::Session::kv_bytes(hp, ps->session().n_ctx(), opt.kv_type);
+      CW_RETURN_IF_ERROR(depth_row(*ps, m, opt, &row));
+      rows.push_back(std::move(row));
+    }
+    return rows;
+  }
+  for (int64_t d : opt.depths) {
+    DepthResult row;
+    row.depth = d;
+    row.kv_bytes = model::Session::kv_bytes(hp, d + opt.n_gen, opt.kv_type);
+    CW_ASSIGN_OR_RETURN(std::unique_ptr<model::Session> session,
+                        model::Session::create(m, d + opt.n_gen, opt.kv_type, opt.n_threads));
+    CW_RETURN_IF_ERROR(depth_row(*session, m, opt, &row));
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
 
 uint64_t weight_bytes_per_token(const model::Model& m) {
   uint64_t total = 0;

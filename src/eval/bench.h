@@ -24,7 +24,22 @@ struct BenchOptions {
   // runtime::PolicySession (ubatch = n_prompt, at least 1), which lifts the context rule when the policy does.
   std::string kv_policy;
   std::function<void(const char* phase, int rep, int reps)> progress;  // may be empty
+  // bench_depths: the context depths to measure decode at (each >= 1, at most kMaxDepths, any order).
+  std::vector<int64_t> depths;
 };
+
+// One row of bench_depths: decode after `depth` tokens of context.
+struct DepthResult {
+  int64_t depth = 0;
+  double decode_tok_s = 0;  // median over reps
+  double ms_per_token = 0;  // 1000 / decode_tok_s
+  std::vector<double> decode_samples;  // tok/s of each repetition
+  double prefill_s = 0;                // seconds to build the context (last repetition)
+  uint64_t kv_bytes = 0;               // the KV cache allocated for this depth
+  uint64_t peak_rss_bytes = 0;         // of the process, after this depth
+};
+
+inline constexpr size_t kMaxDepths = 16;
 
 struct BenchResult {
   double prefill_tok_s = 0;  // median
@@ -41,6 +56,18 @@ struct BenchResult {
 // context (model::check_context_size), token ids out of range, non-finite logits (kDataLoss naming the
 // corrupt tensor). n_threads is capped at the hardware's concurrency (cap_threads).
 Result<BenchResult> bench(const model::Model& m, const BenchOptions& opt);
+
+// Decode rate by context depth (`bench --depth`): for each depth in opt.depths (in the order given), each of
+// opt.reps repetitions builds the context from an empty sequence (depth - 1 tokens fed in chunks of up to
+// 256, then one single-token step, untimed, that warms the decode path) and times opt.n_gen single-token
+// decode steps on top; the row's rate is the median. opt.kv_policy picks the sequence: full (plain Session
+// of depth + n_gen slots) or a policy that acts (runtime::PolicySession, constant memory: the context streams
+// through its window). progress, when set, gets ("depth D rep R/N prefill" or "... decode", done, total).
+// Errors (kInvalidArgument unless noted): no depths or more than kMaxDepths, a depth < 1, n_gen < 1, reps or
+// n_threads < 1, a bad policy spec; under a policy that does not lift the context rule (full), any
+// depth + n_gen beyond the training context (kOutOfRange, model::check_context_size's message, checked for
+// every depth before any work); PolicySession::create's and the forward pass's errors.
+Result<std::vector<DepthResult>> bench_depths(const model::Model& m, const BenchOptions& opt);
 
 // Bytes of weights one decode step reads.
 uint64_t weight_bytes_per_token(const model::Model& m);
