@@ -96,12 +96,7 @@ Result<std::vector<DepthResult>> bench_depths(const model::Model& m, const Bench
   if (opt.reps < 1) return invalid_argument("the repetition count must be >= 1");
   if (opt.n_threads < 1) return invalid_argument("the thread count must be >= 1");
   const model::HParams& hp = m.hparams();
-  std::unique_ptr<kv::KvPolicy> policy;
-  if (!opt.kv_policy.empty()) {
-    CW_ASSIGN_OR_RETURN(policy, kv::make_kv_policy(opt.kv_policy));
-    CW_ASSIGN_OR_RETURN(const bool acts, runtime::policy_acts(*policy, 16));
-    if (!acts) policy.reset();
-  }
+  CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::KvPolicy> policy, runtime::make_acting_policy(opt.kv_policy));
   // The context rule, for every depth before any work, unless the policy lifts it.
   if (policy == nullptr || !policy->lifts_context_limit())
     for (int64_t d : opt.depths) CW_RETURN_IF_ERROR(model::check_context_size(hp, d + opt.n_gen));
@@ -161,12 +156,7 @@ Result<BenchResult> bench(const model::Model& m, const BenchOptions& opt) {
   BenchResult r;
   for (const auto& t : m.file().tensors()) r.model_bytes += t.n_bytes;
   r.weight_bytes_per_token = weight_bytes_per_token(m);
-  std::unique_ptr<kv::KvPolicy> policy;
-  if (!opt.kv_policy.empty()) {
-    CW_ASSIGN_OR_RETURN(policy, kv::make_kv_policy(opt.kv_policy));
-    CW_ASSIGN_OR_RETURN(const bool acts, runtime::policy_acts(*policy, 16));
-    if (!acts) policy.reset();
-  }
+  CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::KvPolicy> policy, runtime::make_acting_policy(opt.kv_policy));
   const model::HParams& hp = m.hparams();
   if (policy != nullptr) {
     CW_ASSIGN_OR_RETURN(std::unique_ptr<runtime::PolicySession> ps,

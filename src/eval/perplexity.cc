@@ -12,13 +12,8 @@ namespace cw::eval {
 Result<PerplexityResult> perplexity(const model::Model& m, std::span<const int32_t> tokens, const PerplexityOptions& opt) {
   if (opt.n_ctx < 4 || opt.n_ctx % 2 != 0) return invalid_argument("the window size must be an even number >= 4");
   if (opt.ubatch < 1) return invalid_argument("the micro-batch size must be >= 1");
-  std::unique_ptr<kv::KvPolicy> policy;
+  CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::KvPolicy> policy, runtime::make_acting_policy(opt.kv_policy));
   std::unique_ptr<runtime::PolicySession> psession;
-  if (!opt.kv_policy.empty()) {
-    CW_ASSIGN_OR_RETURN(policy, kv::make_kv_policy(opt.kv_policy));
-    CW_ASSIGN_OR_RETURN(const bool acts, runtime::policy_acts(*policy, 16));
-    if (!acts) policy.reset();
-  }
   // The context rule of every entry point: a window is one sequence (unless the policy lifts it).
   if (policy == nullptr || !policy->lifts_context_limit())
     CW_RETURN_IF_ERROR(model::check_context_size(m.hparams(), opt.n_ctx));

@@ -12,6 +12,14 @@ Result<bool> policy_acts(const kv::KvPolicy& policy, int32_t block_size) {
   return st->max_slots() >= 0;
 }
 
+Result<std::unique_ptr<kv::KvPolicy>> make_acting_policy(const std::string& spec, int32_t block_size) {
+  if (spec.empty()) return std::unique_ptr<kv::KvPolicy>();
+  CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::KvPolicy> policy, kv::make_kv_policy(spec));
+  CW_ASSIGN_OR_RETURN(const bool acts, policy_acts(*policy, block_size));
+  if (!acts) policy.reset();
+  return policy;
+}
+
 Result<std::unique_ptr<PolicySession>> PolicySession::create(const model::Model& model, const kv::KvPolicy& policy,
                                                              int64_t ubatch, model::KvType kv_type, int n_threads,
                                                              int32_t block_size) {

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "base/status.h"
@@ -23,6 +24,11 @@ namespace cw::runtime {
 // Whether `policy` acts on a sequence (its state is bounded: max_slots() >= 0). `full` does not: its
 // callers keep the plain Session path.
 Result<bool> policy_acts(const kv::KvPolicy& policy, int32_t block_size);
+
+// The policy of `spec` when it acts on a sequence with `block_size`-slot blocks (a PolicySession runs it),
+// else nullptr (an empty spec, or a policy such as `full` that runs on a plain Session). Errors: the spec's
+// (make_kv_policy) and the state's (make_state).
+Result<std::unique_ptr<kv::KvPolicy>> make_acting_policy(const std::string& spec, int32_t block_size = 16);
 
 class PolicySession {
  public:

@@ -19,6 +19,17 @@
 namespace cw::text {
 namespace {
 
+// The chunks tile `text` exactly (contiguous from byte 0 to its end), each within `size` units.
+void expect_tiling(const std::vector<Chunk>& chunks, std::string_view text, int64_t size) {
+  int64_t end = 0;
+  for (const Chunk& c : chunks) {
+    EXPECT_EQ(c.byte_begin, end);
+    EXPECT_LE(c.n_tokens, size);
+    end = c.byte_end;
+  }
+  EXPECT_EQ(end, static_cast<int64_t>(text.size()));
+}
+
 TEST(HostileChunk, UndercountedAtomsFitOrReportATrueExcess) {
   CW_REQUIRE_SHARED_DATA(data);
   // stories260K has no token for the emoji: each code point costs 3-4 byte tokens (+ a space prefix alone).
@@ -37,14 +48,8 @@ TEST(HostileChunk, UndercountedAtomsFitOrReportATrueExcess) {
         continue;
       }
       ASSERT_TRUE(r.is_ok()) << r.status().to_string();
-      int64_t end = 0;
-      for (const Chunk& c : *r) {
-        EXPECT_EQ(c.byte_begin, end);
-        EXPECT_LE(c.n_tokens, size);
-        EXPECT_EQ(c.n_tokens, (*ch)->config().measure->measure(c.text_in(text)));
-        end = c.byte_end;
-      }
-      EXPECT_EQ(end, static_cast<int64_t>(text.size()));
+      expect_tiling(*r, text, size);
+      for (const Chunk& c : *r) EXPECT_EQ(c.n_tokens, (*ch)->config().measure->measure(c.text_in(text)));
     }
   }
 }
@@ -62,14 +67,8 @@ TEST(HostileChunk, CodeChunkerSkipsTreeSitterOnInvalidUtf8) {
   ASSERT_TRUE(ch.is_ok()) << ch.status().to_string();
   auto r = (*ch)->chunk("doc", text);
   ASSERT_TRUE(r.is_ok()) << r.status().to_string();
-  int64_t end = 0;
-  for (const Chunk& c : *r) {
-    EXPECT_EQ(c.byte_begin, end);
-    EXPECT_LE(c.n_tokens, 256);
-    EXPECT_EQ(c.kind, "code");
-    end = c.byte_end;
-  }
-  EXPECT_EQ(end, static_cast<int64_t>(text.size()));
+  expect_tiling(*r, text, 256);
+  for (const Chunk& c : *r) EXPECT_EQ(c.kind, "code");
 }
 
 // Peak resident memory since the last reset_peak_rss() (VmHWM), or since the start where the kernel does not
@@ -123,13 +122,7 @@ TEST(HostileChunk, BlankRunsUseLittleMemory) {
       const int64_t grown = peak_growth_bytes([&] { r = (*ch)->chunk("doc", text); });
       ASSERT_TRUE(r.is_ok()) << r.status().to_string();
       EXPECT_LT(grown, static_cast<int64_t>(10 * kN));  // measured: < 1 (old code: 39)
-      int64_t end = 0;
-      for (const Chunk& c : *r) {
-        EXPECT_EQ(c.byte_begin, end);
-        EXPECT_LE(c.n_tokens, 512);
-        end = c.byte_end;
-      }
-      EXPECT_EQ(end, static_cast<int64_t>(text.size()));
+      expect_tiling(*r, text, 512);
     }
   }
 }
@@ -182,11 +175,6 @@ TEST(HostileChunk, LazyAtomsPackLikeEagerAtoms) {
   }
 }
 
-}  // namespace
-}  // namespace cw::text
-
-namespace cw::text {
-namespace {
 
 // Debian's libtree-sitter corrupts its heap on ~70,000 nested brackets (the chunk command aborted): deeper
 // nesting than kMaxBracketDepth never reaches the parser, and such a document is chunked by the "code"
@@ -197,13 +185,7 @@ TEST(HostileChunk, CodeChunkerFallsBackOnDeepNesting) {
   ASSERT_TRUE(ch.is_ok()) << ch.status().to_string();
   auto r = (*ch)->chunk("doc", text);
   ASSERT_TRUE(r.is_ok()) << r.status().to_string();
-  int64_t end = 0;
-  for (const Chunk& c : *r) {
-    EXPECT_EQ(c.byte_begin, end);
-    EXPECT_LE(c.n_tokens, 64);
-    end = c.byte_end;
-  }
-  EXPECT_EQ(end, static_cast<int64_t>(text.size()));
+  expect_tiling(*r, text, 64);
 }
 
 // min_units(n) lets splitters skip measuring a range that cannot fit; it must never exceed the estimate or
@@ -260,7 +242,7 @@ TEST(HostileChunk, OneHugeLineUsesBoundedMemory) {
     ASSERT_TRUE(r.is_ok()) << r.status().to_string();
     EXPECT_LT(grown, static_cast<int64_t>(30 * text.size())) << grown / static_cast<double>(text.size()) << " B/B";
     ASSERT_FALSE(r->empty());
-    EXPECT_EQ(r->back().byte_end, static_cast<int64_t>(text.size()));
+    expect_tiling(*r, text, 512);
   }
 }
 

@@ -13,19 +13,13 @@
 #include "support/testing.h"
 #include "tokenizer/merge_queue.h"
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/vocab_vectors_test_util.h"
 
 namespace cw::tok {
 namespace {
 
-const char* const kVocabs[] = {"llama-spm", "phi-3",        "gpt-2",          "falcon",  "mpt",
-                               "starcoder", "deepseek-llm", "deepseek-coder", "bert-bge"};
-
-std::string read_all(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+using testing::read_all;
+constexpr auto& kVocabs = testing::kVocabVectorNames;
 
 std::unique_ptr<Tokenizer> load(const std::string& data, const std::string& name) {
   auto file = gguf::File::open(data + "/vocab/ggml-vocab-" + name + ".gguf");
@@ -70,23 +64,11 @@ TEST(LongWordPath, MatchesLlamaCppVectors) {
     auto t = load(data, name);
     if (!t) continue;
     const std::string base = data + "/vocab/ggml-vocab-" + name + ".gguf";
-    const std::string inp = read_all(base + ".inp");
-    const std::string sep = "\n__ggml_vocab_test__\n";
-    std::ifstream out(base + ".out");
-    size_t pos = 0, i = 0;
-    while (true) {
-      const size_t next = inp.find(sep, pos);
-      if (next == std::string::npos) break;
-      std::string line;
-      std::getline(out, line);
-      std::istringstream ls(line);
-      std::vector<int32_t> expected;
-      int64_t id;
-      while (ls >> id) expected.push_back(static_cast<int32_t>(id));
-      EXPECT_EQ(encode_with(*t, inp.substr(pos, next - pos), 0), expected) << name << " vector " << i;
-      pos = next + sep.size();
-      ++i;
-    }
+    const std::vector<std::string> inputs = testing::split_inputs(read_all(base + ".inp"));
+    const std::vector<std::vector<int32_t>> expected = testing::read_expected(base + ".out");
+    ASSERT_LE(inputs.size(), expected.size()) << name;
+    for (size_t i = 0; i < inputs.size(); ++i)
+      EXPECT_EQ(encode_with(*t, inputs[i], 0), expected[i]) << name << " vector " << i;
   }
 }
 

@@ -15,46 +15,15 @@
 #include "support/testing.h"
 #include "tokenizer/pretokenizer.h"
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/vocab_vectors_test_util.h"
 
 namespace cw::tok {
 namespace {
 
-const char* const kVocabs[] = {"llama-spm", "phi-3",    "gpt-2",        "falcon",         "mpt",
-                               "starcoder", "deepseek-llm", "deepseek-coder", "bert-bge"};
-
-std::string read_all(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-std::vector<std::string> split_inputs(const std::string& text) {
-  const std::string sep = "\n__ggml_vocab_test__\n";
-  std::vector<std::string> out;
-  size_t pos = 0;
-  while (true) {
-    size_t next = text.find(sep, pos);
-    if (next == std::string::npos) break;
-    out.push_back(text.substr(pos, next - pos));
-    pos = next + sep.size();
-  }
-  return out;
-}
-
-std::vector<std::vector<int32_t>> read_expected(const std::string& path) {
-  std::ifstream f(path);
-  std::vector<std::vector<int32_t>> out;
-  std::string line;
-  while (std::getline(f, line)) {
-    std::istringstream ls(line);
-    std::vector<int32_t> ids;
-    int64_t id;
-    while (ls >> id) ids.push_back(static_cast<int32_t>(id));
-    out.push_back(std::move(ids));
-  }
-  return out;
-}
+using testing::read_all;
+using testing::read_expected;
+using testing::split_inputs;
+constexpr auto& kVocabs = testing::kVocabVectorNames;
 
 std::string ids_str(const std::vector<int32_t>& ids) {
   std::string s;
