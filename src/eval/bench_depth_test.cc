@@ -25,11 +25,6 @@ using testing::shell_quote;
 
 const std::string& tiny_path() {
   static const std::string path = [] {
-    gguf::Writer w;
-    testing::add_small_spm_vocab(w);
-    static const std::vector<uint8_t> image = w.bytes();
-    auto vocab = gguf::File::parse(image, "small-vocab");
-    CW_CHECK(vocab.is_ok());
     model::MakeModelOptions o;
     o.arch = "llama";
     o.shape = "tiny";
@@ -37,7 +32,7 @@ const std::string& tiny_path() {
     o.seed = 12;
     o.n_threads = 1;
     const std::string p = testing::temp_dir() + "/bench-depth-tiny-f32.gguf";
-    auto made = model::make_model(o, **vocab, p);
+    auto made = model::make_model(o, testing::small_spm_vocab_file(), p);
     CW_CHECK_MSG(made.is_ok(), made.status().to_string());
     return p;
   }();

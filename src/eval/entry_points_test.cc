@@ -37,17 +37,7 @@ using testing::chunkwise_binary;
 using testing::run_command;
 using testing::shell_quote;
 
-const gguf::File& small_vocab() {
-  static const gguf::File* f = [] {
-    gguf::Writer w;
-    testing::add_small_spm_vocab(w);
-    static const std::vector<uint8_t> image = w.bytes();
-    auto parsed = gguf::File::parse(image, "small-vocab");
-    CW_CHECK(parsed.is_ok());
-    return std::move(parsed).value().release();
-  }();
-  return *f;
-}
+const gguf::File& small_vocab() { return testing::small_spm_vocab_file(); }
 
 // The tiny f32 model's path (made once per process).
 const std::string& tiny_path() {

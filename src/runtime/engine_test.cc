@@ -163,17 +163,7 @@ TEST(EngineTest, KvSizingFromOptions) {
 // ---- Real forward pass on generated tiny models.
 
 // A 512-token SPM-like vocabulary (what make_model copies into the model).
-const gguf::File& small_vocab() {
-  static const gguf::File* f = [] {
-    gguf::Writer w;
-    testing::add_small_spm_vocab(w);
-    static const std::vector<uint8_t> image = w.bytes();
-    auto parsed = gguf::File::parse(image, "small-vocab");
-    CW_CHECK(parsed.is_ok());
-    return std::move(parsed).value().release();
-  }();
-  return *f;
-}
+const gguf::File& small_vocab() { return testing::small_spm_vocab_file(); }
 
 const model::Model& tiny_model(const std::string& type) {
   static std::map<std::string, std::unique_ptr<model::Model>> cache;

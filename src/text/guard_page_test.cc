@@ -98,7 +98,9 @@ TEST(GuardPage, TokenizersStayInsideTheirInput) {
       GuardedText g(t);
       const std::vector<int32_t> ids = (*tok)->encode(g.view(), false, true);
       EXPECT_LE(ids.size(), 3 * t.size() + 3) << path;  // byte fallback: a space is "▁", 3 byte tokens
-      if (t.size() >= 4) EXPECT_FALSE(ids.empty()) << path;
+      if (t.size() >= 4) {
+        EXPECT_FALSE(ids.empty()) << path;
+      }
     }
   }
 }

@@ -1,5 +1,7 @@
 #include "support/spm_vocab.h"
 
+#include "base/status.h"
+
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -29,6 +31,18 @@ void add_small_spm_vocab(gguf::Writer& w) {
   w.add_i32_array("tokenizer.ggml.token_type", types);
   w.add_u32("tokenizer.ggml.bos_token_id", 1);
   w.add_u32("tokenizer.ggml.eos_token_id", 2);
+}
+
+const gguf::File& small_spm_vocab_file() {
+  static const gguf::File* f = [] {
+    gguf::Writer w;
+    add_small_spm_vocab(w);
+    static const std::vector<uint8_t> image = w.bytes();
+    auto parsed = gguf::File::parse(image, "small-vocab");
+    CW_CHECK(parsed.is_ok());
+    return std::move(parsed).value().release();
+  }();
+  return *f;
 }
 
 }  // namespace cw::testing

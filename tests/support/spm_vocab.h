@@ -2,6 +2,7 @@
 // (model::make_model copies the tokenizer.* metadata of a vocabulary file into the model).
 #pragma once
 
+#include "gguf/reader.h"
 #include "gguf/writer.h"
 
 namespace cw::testing {
@@ -11,5 +12,9 @@ namespace cw::testing {
 // (0 for the first 259, then -i for "▁wi"), tokenizer.ggml.token_type (2, 3, 3, 256 x 6, then 1),
 // tokenizer.ggml.bos_token_id = 1 and tokenizer.ggml.eos_token_id = 2.
 void add_small_spm_vocab(gguf::Writer& w);
+
+// That vocabulary alone, parsed once per process (an in-memory GGUF that lives until exit): what
+// model::make_model takes as its vocabulary in tests.
+const gguf::File& small_spm_vocab_file();
 
 }  // namespace cw::testing
