@@ -1,14 +1,18 @@
 #include "kv/policy.h"
 
+#include <limits>
+
 namespace cw::kv {
 
 // The registry: one line per policy (the factories live in policies/<name>.cc).
 extern const KvPolicyFactory kFullPolicy;
 extern const KvPolicyFactory kSinkWindowPolicy;
 extern const KvPolicyFactory kWindowPolicy;
+extern const KvPolicyFactory kRecomputeWindowPolicy;
 
 const std::vector<const KvPolicyFactory*>& kv_policies() {
-  static const std::vector<const KvPolicyFactory*> kAll = {&kFullPolicy, &kSinkWindowPolicy, &kWindowPolicy};
+  static const std::vector<const KvPolicyFactory*> kAll = {&kFullPolicy, &kSinkWindowPolicy, &kWindowPolicy,
+                                                              &kRecomputeWindowPolicy};
   return kAll;
 }
 
@@ -44,6 +48,37 @@ Result<PolicySpec> parse_policy_spec(std::string_view spec) {
     rest = rest.substr(comma + 1);
   }
   return out;
+}
+
+Result<int64_t> int_param(const PolicySpec& spec, const std::string& key, int64_t fallback, int64_t lo, int64_t hi) {
+  const auto it = spec.params.find(key);
+  if (it == spec.params.end()) return fallback;
+  const std::string& v = it->second;
+  const std::string range = "[" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+  int64_t x = 0;
+  for (char c : v) {
+    if (c < '0' || c > '9' || x > (std::numeric_limits<int64_t>::max() - 9) / 10)
+      return invalid_argument("kv policy '" + spec.name + "': " + key + " must be an integer in " + range + ", got '" +
+                              v + "'");
+    x = x * 10 + (c - '0');
+  }
+  if (x < lo || x > hi)
+    return invalid_argument("kv policy '" + spec.name + "': " + key + " must be in " + range + ", got " + v);
+  return x;
+}
+
+Status only_keys(const PolicySpec& spec, std::initializer_list<const char*> keys) {
+  for (const auto& [k, v] : spec.params) {
+    bool known = false;
+    std::string allowed;
+    for (const char* key : keys) {
+      known = known || k == key;
+      allowed += (allowed.empty() ? "" : ", ") + std::string(key);
+    }
+    if (!known)
+      return invalid_argument("kv policy '" + spec.name + "': unknown parameter '" + k + "' (allowed: " + allowed + ")");
+  }
+  return Status::ok();
 }
 
 Result<std::unique_ptr<KvPolicy>> make_kv_policy(std::string_view spec) {

@@ -24,6 +24,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <string>
@@ -124,7 +125,17 @@ struct MoveSinks {
   int64_t n = 0, pos_offset = 0;
   bool operator==(const MoveSinks&) const = default;
 };
-using KvAction = std::variant<CopySlots, DropSlots, MoveSinks>;
+// Slots [begin, begin + n) — the sequence's last n slots after the preceding actions — are written again:
+// every slot from `begin` on is discarded, and the tokens the layout says slots [begin, begin + n) hold
+// (segments' token ranges) run through the model again as prompt rows at positions pos_offset + slot,
+// attending to slots [0, begin) and causally to each other. The executor keeps the tokens of the slots it
+// holds (and of the latest append) for this. `recompute_window` (StreamingLLM's quality baseline) emits
+// Recompute{0, W - 1}: rebuild the window's KV from its own tokens alone before every step.
+struct Recompute {
+  int64_t begin = 0, n = 0;
+  bool operator==(const Recompute&) const = default;
+};
+using KvAction = std::variant<CopySlots, DropSlots, MoveSinks, Recompute>;
 
 // One sequence's policy state. Not thread-safe (the sequence's owner calls it); created by
 // KvPolicy::make_state.
@@ -187,6 +198,15 @@ struct KvPolicyFactory {
 const std::vector<const KvPolicyFactory*>& kv_policies();
 // "full, ..." for error messages and --help.
 std::string supported_kv_policies();
+
+// The largest token count a policy parameter may name (2^24, the largest KV cache).
+inline constexpr int64_t kMaxPolicyTokens = int64_t{1} << 24;
+
+// Parameter helpers for policy factories. int_param: the integer value of `key` in [lo, hi], `fallback`
+// when absent; kInvalidArgument naming the policy, the key and the range otherwise. only_keys: every
+// parameter of `spec` is one of `keys`, else kInvalidArgument listing them.
+Result<int64_t> int_param(const PolicySpec& spec, const std::string& key, int64_t fallback, int64_t lo, int64_t hi);
+Status only_keys(const PolicySpec& spec, std::initializer_list<const char*> keys);
 
 // Creates a policy from its spec string. Errors: malformed spec, unknown name (listing the supported ones),
 // parameters the policy rejects.

@@ -13,6 +13,7 @@ namespace cw::kv {
 
 extern const KvPolicyFactory kSinkWindowPolicy;
 extern const KvPolicyFactory kWindowPolicy;
+extern const KvPolicyFactory kRecomputeWindowPolicy;
 
 namespace {
 
@@ -48,13 +49,28 @@ class SimCache {
         ASSERT_EQ(slots_[s].token, s) << "a sink slot must still hold its sink";
         slots_[s].rotated_at = m->pos_offset + s;  // re-rotated from the key as first written
       }
+    } else if (const auto* r = std::get_if<Recompute>(&a)) {
+      ASSERT_TRUE(layout_ != nullptr) << "Recompute needs the layout";
+      ASSERT_EQ(r->begin + r->n, layout_->n_slots) << "Recompute rewrites the tail";
+      ASSERT_LE(r->begin, static_cast<int64_t>(slots_.size()));
+      slots_.resize(static_cast<size_t>(r->begin));
+      for (const Segment& seg : layout_->segments)
+        for (int64_t i = 0; i < seg.n; ++i)
+          if (seg.slot_begin + i >= r->begin)
+            slots_.push_back({seg.token_begin + i, layout_->pos_offset + seg.slot_begin + i});
+      ++recomputes_;
     }
   }
+  // Recompute rebuilds slots from the layout the state reached (set before applying its actions).
+  void set_layout(const SeqLayout* l) { layout_ = l; }
+  int recomputes() const { return recomputes_; }
   const std::vector<Slot>& slots() const { return slots_; }
 
  private:
   int64_t block_;
   std::vector<Slot> slots_;
+  const SeqLayout* layout_ = nullptr;
+  int recomputes_ = 0;
 };
 
 std::unique_ptr<PolicyState> make_state(const KvPolicyFactory& f, const std::string& spec, int32_t block) {
@@ -152,6 +168,54 @@ TEST(WindowState, IsSinkWindowWithoutSinks) {
   const std::vector<KvAction> a = st2->after_append(48 + 16);
   ASSERT_EQ(a.size(), 1u);  // nothing to copy or move: one block released
   EXPECT_EQ(std::get<DropSlots>(a[0]), (DropSlots{0, 16}));
+}
+
+TEST(RecomputeWindowState, RebuildsTheLastWindowMinusOneTokensAfterEveryAppendPastIt) {
+  for (int64_t window : {1, 2, 17, 64}) {
+    SCOPED_TRACE("window " + std::to_string(window));
+    auto st = make_state(kRecomputeWindowPolicy, "recompute_window:window=" + std::to_string(window), 16);
+    EXPECT_EQ(st->max_slots(), window - 1);
+    SimCache cache(16);
+    cache.set_layout(&st->layout());
+    std::mt19937 rng(static_cast<uint32_t>(window));
+    int64_t seen = 0;
+    int expected_recomputes = 0;
+    while (seen < 500) {
+      const int64_t n = 1 + static_cast<int64_t>(rng() % (rng() % 4 == 0 ? 40 : 2));
+      cache.append(seen, n, st->layout().pos_offset);
+      seen += n;
+      const std::vector<KvAction> actions = st->after_append(n);
+      expected_recomputes += seen > window - 1;
+      for (const KvAction& a : actions) {
+        cache.apply(a);
+        if (HasFatalFailure()) return;
+      }
+      const SeqLayout& l = st->layout();
+      ASSERT_TRUE(l.check().is_ok()) << l.check().message();
+      ASSERT_EQ(l.n_slots, std::min(seen, window - 1));
+      ASSERT_EQ(static_cast<int64_t>(cache.slots().size()), l.n_slots);
+      for (int64_t s = 0; s < l.n_slots; ++s) {
+        ASSERT_EQ(cache.slots()[s].token, seen - l.n_slots + s) << "slot " << s;
+        ASSERT_EQ(cache.slots()[s].rotated_at, l.pos_offset + s) << "slot " << s;
+      }
+    }
+    EXPECT_EQ(cache.recomputes(), expected_recomputes);
+    EXPECT_GE(cache.recomputes(), 3);
+  }
+}
+
+TEST(RecomputeWindowPolicy, SpecsAndErrors) {
+  auto d = make_kv_policy("recompute_window");
+  ASSERT_TRUE(d.is_ok());
+  EXPECT_EQ((*d)->spec(), "recompute_window:window=2048");
+  EXPECT_TRUE((*d)->lifts_context_limit());
+  for (const char* bad : {"recompute_window:window=0", "recompute_window:sinks=4", "recompute_window:window=x"}) {
+    auto r = make_kv_policy(bad);
+    ASSERT_FALSE(r.is_ok()) << bad;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find("recompute_window"), std::string::npos) << r.status().message();
+  }
+  EXPECT_NE(make_kv_policy("recompute_window:sinks=4").status().message().find("allowed: window"), std::string::npos);
 }
 
 TEST(KeepAllState, NeverActs) {

@@ -118,6 +118,10 @@ class Session {
   // every layer). Values are untouched. Paged mode only; kInvalidArgument when n > n_past() or n differs
   // from the first call's n.
   Status move_first_keys(int64_t n, double offset);
+  // Keeps slots [0, n) and discards the rest (paged mode: blocks past ceil(n / block_size) return to the
+  // free list; kept sink keys are forgotten when n is below their count). kInvalidArgument when n is
+  // outside [0, n_past()].
+  Status truncate(int64_t n);
   double position_offset() const { return pos_offset_; }
 
   // Appends `tokens` at positions n_past() .. and runs the forward pass. Writes logits to `logits`:
@@ -125,6 +129,8 @@ class Session {
   // out of range, context overflow (invalid_argument / out_of_range; the session is unchanged), and
   // non-finite logits (kDataLoss naming the corrupt weight tensor, see Forward::run; n_past() unchanged).
   Status eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>* logits);
+  // Appends `tokens` and writes their KV without computing any logits (recomputing a range of the cache).
+  Status fill(std::span<const int32_t> tokens);
   // Like eval, but returns the final-normed hidden states [n_tokens, n_embd] of every token (the input of
   // the output projection; what an embedder pools) and skips the output matmul.
   Status eval_hidden(std::span<const int32_t> tokens, std::vector<float>* hidden);

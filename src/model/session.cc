@@ -95,6 +95,22 @@ Status Session::drop_slots(int64_t begin, int64_t n) {
   return Status::ok();
 }
 
+Status Session::truncate(int64_t n) {
+  if (n < 0 || n > n_past_)
+    return invalid_argument("truncate: " + std::to_string(n) + " is outside [0, " + std::to_string(n_past_) + "]");
+  n_past_ = n;
+  if (!paged_) return Status::ok();
+  const int64_t bs = kv_->shape().block_size;
+  const auto keep = static_cast<size_t>((n + bs - 1) / bs);
+  free_.insert(free_.end(), table_.begin() + static_cast<int64_t>(keep), table_.end());
+  table_.resize(keep);
+  if (n < first_keys_n_) {
+    first_keys_.clear();
+    first_keys_n_ = 0;
+  }
+  return Status::ok();
+}
+
 Status Session::copy_slots(int64_t src, int64_t dst, int64_t n) {
   if (!paged_) return invalid_argument("copy_slots: the session is not paged");
   if (n < 0 || src < 0 || dst < 0 || src + n > n_past_ || dst + n > n_past_ || (dst > src && dst < src + n))
@@ -178,6 +194,8 @@ Status Session::run(std::span<const int32_t> tokens, OutputMode mode, std::vecto
 Status Session::eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>* logits) {
   return run(tokens, all_logits ? OutputMode::kAll : OutputMode::kLast, logits, nullptr);
 }
+
+Status Session::fill(std::span<const int32_t> tokens) { return run(tokens, OutputMode::kNone, nullptr, nullptr); }
 
 Status Session::eval_hidden(std::span<const int32_t> tokens, std::vector<float>* hidden) {
   return run(tokens, OutputMode::kAll, nullptr, hidden);

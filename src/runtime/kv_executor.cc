@@ -49,9 +49,43 @@ PolicySession::PolicySession(const kv::KvPolicy& policy, int32_t block_size, int
 
 Status PolicySession::reset() {
   CW_ASSIGN_OR_RETURN(state_, policy_.make_state(block_size_));
+  slot_tokens_.clear();
   session_->reset();
   session_->set_position_offset(0);
   return Status::ok();
+}
+
+Status PolicySession::recompute(int64_t begin, int64_t n) {
+  if (begin + n != static_cast<int64_t>(slot_tokens_.size()))
+    return internal_error("kv executor: Recompute{" + std::to_string(begin) + ", " + std::to_string(n) +
+                          "} is not the tail of the " + std::to_string(slot_tokens_.size()) + " slots");
+  CW_RETURN_IF_ERROR(session_->truncate(begin));
+  session_->set_position_offset(static_cast<double>(state_->layout().pos_offset));
+  for (int64_t i = 0; i < n; i += ubatch_) {
+    const int64_t len = std::min(ubatch_, n - i);
+    CW_RETURN_IF_ERROR(session_->fill(std::span<const int32_t>(slot_tokens_).subspan(static_cast<size_t>(begin + i),
+                                                                                      static_cast<size_t>(len))));
+  }
+  return Status::ok();
+}
+
+void PolicySession::track_tokens(const std::vector<kv::Segment>& before, int64_t seen_before,
+                                 std::span<const int32_t> appended) {
+  // slot_tokens_ holds the slots of `before` followed by the appended tokens; rebuild it for the new layout.
+  const int64_t n_before = static_cast<int64_t>(slot_tokens_.size());
+  slot_tokens_.insert(slot_tokens_.end(), appended.begin(), appended.end());
+  const kv::SeqLayout& l = state_->layout();
+  std::vector<int32_t> next;
+  next.reserve(static_cast<size_t>(l.n_slots));
+  for (const kv::Segment& seg : l.segments)
+    for (int64_t t = seg.token_begin; t < seg.token_begin + seg.n; ++t) {
+      int64_t slot = t >= seen_before ? n_before + (t - seen_before) : -1;
+      for (const kv::Segment& old : before)
+        if (t >= old.token_begin && t < old.token_begin + old.n) slot = old.slot_begin + (t - old.token_begin);
+      CW_CHECK(slot >= 0 && slot < static_cast<int64_t>(slot_tokens_.size()));  // a layout holds only held tokens
+      next.push_back(slot_tokens_[static_cast<size_t>(slot)]);
+    }
+  slot_tokens_ = std::move(next);
 }
 
 Status PolicySession::apply(const std::vector<kv::KvAction>& actions) {
@@ -61,7 +95,9 @@ Status PolicySession::apply(const std::vector<kv::KvAction>& actions) {
           using T = std::decay_t<decltype(x)>;
           if constexpr (std::is_same_v<T, kv::CopySlots>) return session_->copy_slots(x.src, x.dst, x.n);
           else if constexpr (std::is_same_v<T, kv::DropSlots>) return session_->drop_slots(x.begin, x.n);
-          else return session_->move_first_keys(x.n, static_cast<double>(x.pos_offset));
+          else if constexpr (std::is_same_v<T, kv::MoveSinks>)
+            return session_->move_first_keys(x.n, static_cast<double>(x.pos_offset));
+          else return recompute(x.begin, x.n);
         },
         a);
     CW_RETURN_IF_ERROR(s);
@@ -85,7 +121,11 @@ Status PolicySession::eval(std::span<const int32_t> tokens, bool all_logits, std
     std::vector<float>* out = all_logits ? &chunk_logits_ : (last ? logits : &chunk_logits_);
     CW_RETURN_IF_ERROR(session_->eval(tokens.subspan(static_cast<size_t>(i), static_cast<size_t>(len)), all_logits, out));
     if (all_logits) std::copy(chunk_logits_.begin(), chunk_logits_.end(), logits->begin() + i * n_vocab);
-    CW_RETURN_IF_ERROR(apply(state_->after_append(len)));
+    const std::vector<kv::Segment> before = state_->layout().segments;
+    const int64_t seen_before = state_->layout().n_seen;
+    std::vector<kv::KvAction> actions = state_->after_append(len);
+    track_tokens(before, seen_before, tokens.subspan(static_cast<size_t>(i), static_cast<size_t>(len)));
+    CW_RETURN_IF_ERROR(apply(actions));
   }
   return Status::ok();
 }

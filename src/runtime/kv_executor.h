@@ -2,7 +2,8 @@
 // executor of kv::KvAction (docs/design/kv_layout.md), behind `run`, `perplexity` and `bench` with
 // --kv-policy. Tokens are fed in chunks of at most `ubatch`; after each chunk the state slides
 // (PolicyState::after_append) and its actions are applied in order through the Session's primitives
-// (CopySlots -> copy_slots, DropSlots -> drop_slots, MoveSinks -> move_first_keys); then the Session's
+// (CopySlots -> copy_slots, DropSlots -> drop_slots, MoveSinks -> move_first_keys, Recompute -> truncate +
+// fill from the tokens it keeps per slot); then the Session's
 // position offset becomes layout().pos_offset and its n_past() equals layout().n_slots. The cache holds
 // max_slots() + ubatch slots, so memory stays constant however long the sequence grows.
 //
@@ -55,6 +56,10 @@ class PolicySession {
   PolicySession(const kv::KvPolicy& policy, int32_t block_size, int64_t ubatch, std::unique_ptr<kv::PolicyState> state,
                 std::unique_ptr<model::Session> session);
   Status apply(const std::vector<kv::KvAction>& actions);
+  // Recompute{begin, n}: truncate the Session to `begin` slots and run slot_tokens_[begin, begin + n) again.
+  Status recompute(int64_t begin, int64_t n);
+  // After an append: slot_tokens_ follows the state's new layout (`before`: the segments before it).
+  void track_tokens(const std::vector<kv::Segment>& before, int64_t seen_before, std::span<const int32_t> appended);
 
   const kv::KvPolicy& policy_;
   int32_t block_size_;
@@ -62,6 +67,7 @@ class PolicySession {
   std::unique_ptr<kv::PolicyState> state_;
   std::unique_ptr<model::Session> session_;
   std::vector<float> chunk_logits_;
+  std::vector<int32_t> slot_tokens_;  // the token each slot holds (what Recompute runs again)
 };
 
 }  // namespace cw::runtime

@@ -262,6 +262,43 @@ TEST(PolicySession, SinkWindowEqualsStreamingReferenceFiveLayers) {
   }
 }
 
+// recompute_window on the full 5-layer stories260K, one token at a time: every step's logits equal a fresh
+// session over exactly the last W tokens (a recomputation is what the policy promises), however far the
+// stream has gone; sink_window's differ (its kept keys carry the dropped tokens' influence).
+TEST(PolicySession, RecomputeWindowEqualsAFreshSessionOverTheLastWTokens) {
+  CW_REQUIRE_SHARED_DATA(dir);
+  auto m = model::Model::load(dir + "/models/stories260K.gguf");
+  ASSERT_TRUE(m.is_ok()) << m.status().message();
+  for (const int64_t window : {int64_t{1}, int64_t{24}}) {
+    auto policy = kv::make_kv_policy("recompute_window:window=" + std::to_string(window));
+    ASSERT_TRUE(policy.is_ok());
+    auto ps = PolicySession::create(**m, **policy, 1, model::KvType::kF32, 1, 16);
+    ASSERT_TRUE(ps.is_ok()) << ps.status().message();
+    const auto t = stream(3 * window + 40, (*m)->hparams().n_vocab);
+    std::vector<float> logits;
+    float worst = 0;
+    for (int64_t i = 0; i < static_cast<int64_t>(t.size()); ++i) {
+      ASSERT_TRUE((*ps)->eval(slice(t, i, i + 1), false, &logits).is_ok());
+      const std::vector<float> ref = reference(**m, slice(t, std::max<int64_t>(0, i + 1 - window), i + 1), model::KvType::kF32);
+      worst = std::max(worst, max_abs_diff(logits, ref));
+      ASSERT_LE((*ps)->session().n_past(), window - 1);
+    }
+    std::printf("[ recompute] window %lld, %zu tokens: max |logit diff| vs a fresh session over the window %.3g\n",
+                static_cast<long long>(window), t.size(), worst);
+    EXPECT_LE(worst, 1e-4f) << "window " << window;
+  }
+  // Chunked appends (a prompt) keep the tokens the window needs: the decode after a 100-token prompt sees
+  // exactly its last W tokens too.
+  auto policy = kv::make_kv_policy("recompute_window:window=24");
+  auto ps = PolicySession::create(**m, **policy, 7, model::KvType::kF32, 1, 16);
+  ASSERT_TRUE(ps.is_ok());
+  const auto t = stream(101, (*m)->hparams().n_vocab);
+  std::vector<float> logits;
+  ASSERT_TRUE((*ps)->eval(slice(t, 0, 100), false, &logits).is_ok());
+  ASSERT_TRUE((*ps)->eval(slice(t, 100, 101), false, &logits).is_ok());
+  EXPECT_LE(max_abs_diff(logits, reference(**m, slice(t, 101 - 24, 101), model::KvType::kF32)), 1e-4f);
+}
+
 TEST(PolicySession, FullRunsOnThePlainSessionAndRefusesTooLargeWindows) {
   CW_REQUIRE_SHARED_DATA(dir);
   auto m = model::Model::load(dir + "/models/stories260K.gguf");

@@ -8,15 +8,12 @@
 // the tail of block q (q = S / B, only when S is not a multiple of B) and releasing blocks q+1 .. q+k; the
 // window's keys keep their positions, and only the S sinks move (MoveSinks, from their original keys).
 // See docs/design/kv_layout.md.
-#include <limits>
 #include <string>
 
 #include "kv/policy.h"
 
 namespace cw::kv {
 namespace {
-
-constexpr int64_t kMaxTokens = int64_t{1} << 24;
 
 class SinkWindowState final : public PolicyState {
  public:
@@ -106,43 +103,16 @@ class SinkWindowPolicy final : public KvPolicy {
   const bool named_window_;
 };
 
-// An integer parameter in [lo, hi]; `fallback` when absent.
-Result<int64_t> int_param(const PolicySpec& spec, const std::string& key, int64_t fallback, int64_t lo, int64_t hi) {
-  const auto it = spec.params.find(key);
-  if (it == spec.params.end()) return fallback;
-  const std::string& v = it->second;
-  int64_t x = 0;
-  for (char c : v) {
-    if (c < '0' || c > '9' || x > (std::numeric_limits<int64_t>::max() - 9) / 10)
-      return invalid_argument("kv policy '" + spec.name + "': " + key + " must be an integer in [" + std::to_string(lo) +
-                              ", " + std::to_string(hi) + "], got '" + v + "'");
-    x = x * 10 + (c - '0');
-  }
-  if (x < lo || x > hi)
-    return invalid_argument("kv policy '" + spec.name + "': " + key + " must be in [" + std::to_string(lo) + ", " +
-                            std::to_string(hi) + "], got " + v);
-  return x;
-}
-
-Status only_keys(const PolicySpec& spec, std::initializer_list<const char*> keys, const char* allowed) {
-  for (const auto& [k, v] : spec.params) {
-    bool known = false;
-    for (const char* key : keys) known = known || k == key;
-    if (!known) return invalid_argument("kv policy '" + spec.name + "': unknown parameter '" + k + "' (allowed: " + allowed + ")");
-  }
-  return Status::ok();
-}
-
 Result<std::unique_ptr<KvPolicy>> create_sink_window(const PolicySpec& spec) {
-  CW_RETURN_IF_ERROR(only_keys(spec, {"sinks", "window"}, "sinks, window"));
-  CW_ASSIGN_OR_RETURN(const int64_t sinks, int_param(spec, "sinks", 4, 0, kMaxTokens));
-  CW_ASSIGN_OR_RETURN(const int64_t window, int_param(spec, "window", 2044, 1, kMaxTokens));
+  CW_RETURN_IF_ERROR(only_keys(spec, {"sinks", "window"}));
+  CW_ASSIGN_OR_RETURN(const int64_t sinks, int_param(spec, "sinks", 4, 0, kMaxPolicyTokens));
+  CW_ASSIGN_OR_RETURN(const int64_t window, int_param(spec, "window", 2044, 1, kMaxPolicyTokens));
   return std::unique_ptr<KvPolicy>(std::make_unique<SinkWindowPolicy>(sinks, window, false));
 }
 
 Result<std::unique_ptr<KvPolicy>> create_window(const PolicySpec& spec) {
-  CW_RETURN_IF_ERROR(only_keys(spec, {"window"}, "window"));
-  CW_ASSIGN_OR_RETURN(const int64_t window, int_param(spec, "window", 2048, 1, kMaxTokens));
+  CW_RETURN_IF_ERROR(only_keys(spec, {"window"}));
+  CW_ASSIGN_OR_RETURN(const int64_t window, int_param(spec, "window", 2048, 1, kMaxPolicyTokens));
   return std::unique_ptr<KvPolicy>(std::make_unique<SinkWindowPolicy>(0, window, true));
 }
 
