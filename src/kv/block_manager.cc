@@ -98,12 +98,13 @@ void BlockManager::release(int32_t id) {
   }
 }
 
-void BlockManager::seal(int32_t id, const Block* parent) {
+void BlockManager::seal(int32_t id, const Block* parent, bool detached) {
   Block& b = blocks_[static_cast<size_t>(id)];
   CW_CHECK(static_cast<int32_t>(b.tokens.size()) == block_size_ && !b.full);
   b.full = true;
-  b.hash = hash_(parent ? parent->hash : kRootHash, b.tokens);
   b.uid = next_uid_++;
+  if (detached) return;  // not a prefix of one token stream: never matched
+  b.hash = hash_(parent ? parent->hash : kRootHash, b.tokens);
   b.parent_uid = parent ? parent->uid : 0;
   if (index_.emplace(b.hash, id).second) b.registered = true;
 }
@@ -150,7 +151,7 @@ Status BlockManager::append_tokens(SeqId seq_id, std::span<const int32_t> tokens
     if (static_cast<int32_t>(b.tokens.size()) == block_size_) {
       const Block* parent =
           seq.table.size() >= 2 ? &blocks_[static_cast<size_t>(seq.table[seq.table.size() - 2])] : nullptr;
-      seal(id, parent);
+      seal(id, parent, seq.detached);
     }
   }
   // The copy source leaves this table only now, so the allocations above could not evict it.
@@ -210,6 +211,11 @@ Result<int32_t> BlockManager::match_prefix(SeqId seq_id, std::span<const int32_t
 void BlockManager::free_sequence(SeqId seq_id) {
   auto sit = seqs_.find(seq_id);
   CW_CHECK_MSG(sit != seqs_.end(), "kv: free_sequence of unknown sequence " + std::to_string(seq_id));
+  for (int32_t id : sit->second.held) {
+    Block& b = blocks_[static_cast<size_t>(id)];
+    CW_CHECK(b.ref > 0);
+    if (--b.ref == 0) release(id);
+  }
   const std::vector<int32_t>& table = sit->second.table;
   for (auto it = table.rbegin(); it != table.rend(); ++it) {  // tail first: evicted before the head
     Block& b = blocks_[static_cast<size_t>(*it)];
@@ -229,6 +235,120 @@ int64_t BlockManager::n_tokens(SeqId seq_id) const {
   auto sit = seqs_.find(seq_id);
   CW_CHECK_MSG(sit != seqs_.end(), "kv: n_tokens of unknown sequence " + std::to_string(seq_id));
   return sit->second.n_tokens;
+}
+
+BlockManager::Sequence* BlockManager::find(SeqId seq) {
+  auto it = seqs_.find(seq);
+  return it == seqs_.end() ? nullptr : &it->second;
+}
+
+int32_t BlockManager::copy_of(int32_t src) {
+  const int32_t dst = allocate();
+  const Block& from = blocks_[static_cast<size_t>(src)];
+  Block& to = blocks_[static_cast<size_t>(dst)];
+  to.tokens = from.tokens;
+  to.full = from.full;
+  if (to.full) to.uid = next_uid_++;
+  pending_copies_.push_back({src, dst});
+  return dst;
+}
+
+Status BlockManager::detach(SeqId seq_id) {
+  Sequence* seq = find(seq_id);
+  if (seq == nullptr) return not_found("kv: unknown sequence " + std::to_string(seq_id));
+  seq->detached = true;
+  return Status::ok();
+}
+
+Status BlockManager::drop_blocks(SeqId seq_id, int64_t first, int64_t n) {
+  Sequence* seq = find(seq_id);
+  if (seq == nullptr) return not_found("kv: unknown sequence " + std::to_string(seq_id));
+  const auto size = static_cast<int64_t>(seq->table.size());
+  if (first < 0 || n < 0 || first + n > size)
+    return invalid_argument("kv: dropping blocks [" + std::to_string(first) + ", " + std::to_string(first + n) +
+                            ") of a table of " + std::to_string(size));
+  if (n == 0) return Status::ok();
+  const auto b0 = seq->table.begin() + first, b1 = b0 + n;
+  const std::vector<int32_t> gone(b0, b1);
+  seq->table.erase(b0, b1);
+  seq->n_tokens = std::max<int64_t>(first * block_size_, seq->n_tokens - n * block_size_);
+  for (auto it = gone.rbegin(); it != gone.rend(); ++it) {
+    Block& b = blocks_[static_cast<size_t>(*it)];
+    CW_CHECK(b.ref > 0);
+    if (--b.ref == 0) release(*it);
+  }
+  return Status::ok();
+}
+
+Status BlockManager::make_writable(SeqId seq_id, int64_t j) {
+  Sequence* seq = find(seq_id);
+  if (seq == nullptr) return not_found("kv: unknown sequence " + std::to_string(seq_id));
+  if (j < 0 || j >= static_cast<int64_t>(seq->table.size()))
+    return invalid_argument("kv: block " + std::to_string(j) + " is outside the table");
+  const int32_t src = seq->table[static_cast<size_t>(j)];
+  Block& b = blocks_[static_cast<size_t>(src)];
+  if (b.ref == 1 && !b.registered) return Status::ok();
+  if (n_available_blocks() == 0) return resource_exhausted("kv: no block for a private copy");
+  // src stays referenced by this table while allocating, so the allocation cannot evict it.
+  const int32_t dst = copy_of(src);
+  seq->table[static_cast<size_t>(j)] = dst;
+  if (--blocks_[static_cast<size_t>(src)].ref == 0) release(src);
+  return Status::ok();
+}
+
+Status BlockManager::truncate(SeqId seq_id, int64_t n_tokens) {
+  Sequence* seq = find(seq_id);
+  if (seq == nullptr) return not_found("kv: unknown sequence " + std::to_string(seq_id));
+  if (n_tokens < 0 || n_tokens > seq->n_tokens)
+    return invalid_argument("kv: truncating to " + std::to_string(n_tokens) + " of " + std::to_string(seq->n_tokens) +
+                            " slots");
+  const int64_t keep = (n_tokens + block_size_ - 1) / block_size_;
+  const int64_t used_last = n_tokens - (keep - 1) * block_size_;
+  if (keep > 0 && used_last < block_size_) CW_RETURN_IF_ERROR(make_writable(seq_id, keep - 1));
+  CW_RETURN_IF_ERROR(drop_blocks(seq_id, keep, static_cast<int64_t>(seq->table.size()) - keep));
+  seq->n_tokens = n_tokens;
+  if (keep > 0 && used_last < block_size_) {
+    Block& b = blocks_[static_cast<size_t>(seq->table.back())];
+    b.tokens.resize(static_cast<size_t>(used_last));
+    b.full = false;
+    b.uid = 0;
+  }
+  return Status::ok();
+}
+
+Status BlockManager::copy_slots(SeqId seq_id, int64_t src, int64_t dst, int64_t n) {
+  Sequence* seq = find(seq_id);
+  if (seq == nullptr) return not_found("kv: unknown sequence " + std::to_string(seq_id));
+  if (n < 0 || src < 0 || dst < 0 || src + n > seq->n_tokens || dst + n > seq->n_tokens)
+    return invalid_argument("kv: copying slots [" + std::to_string(src) + ", " + std::to_string(src + n) + ") to [" +
+                            std::to_string(dst) + ", " + std::to_string(dst + n) + ") of " +
+                            std::to_string(seq->n_tokens));
+  if (n == 0) return Status::ok();
+  for (int64_t j = dst / block_size_; j <= (dst + n - 1) / block_size_; ++j) CW_RETURN_IF_ERROR(make_writable(seq_id, j));
+  for (int64_t i = 0; i < n; ++i) {  // ascending: safe for dst < src
+    const int64_t s = src + i, d = dst + i;
+    const int32_t t = blocks_[static_cast<size_t>(seq->table[static_cast<size_t>(s / block_size_)])].tokens[static_cast<size_t>(s % block_size_)];
+    blocks_[static_cast<size_t>(seq->table[static_cast<size_t>(d / block_size_)])].tokens[static_cast<size_t>(d % block_size_)] = t;
+  }
+  return Status::ok();
+}
+
+Status BlockManager::hold_copies(SeqId seq_id, int64_t n) {
+  Sequence* seq = find(seq_id);
+  if (seq == nullptr) return not_found("kv: unknown sequence " + std::to_string(seq_id));
+  if (!seq->held.empty()) return invalid_argument("kv: the sequence already holds copies");
+  if (n < 0 || n > static_cast<int64_t>(seq->table.size()))
+    return invalid_argument("kv: holding copies of " + std::to_string(n) + " blocks of a table of " +
+                            std::to_string(seq->table.size()));
+  if (n > n_available_blocks()) return resource_exhausted("kv: no blocks for " + std::to_string(n) + " held copies");
+  for (int64_t j = 0; j < n; ++j) seq->held.push_back(copy_of(seq->table[static_cast<size_t>(j)]));
+  return Status::ok();
+}
+
+std::span<const int32_t> BlockManager::held_blocks(SeqId seq_id) const {
+  auto sit = seqs_.find(seq_id);
+  CW_CHECK_MSG(sit != seqs_.end(), "kv: held_blocks of unknown sequence " + std::to_string(seq_id));
+  return sit->second.held;
 }
 
 std::vector<BlockCopy> BlockManager::take_pending_copies() {
@@ -266,9 +386,14 @@ Status BlockManager::check_invariants() const {
       if (filled < used) return violation(s + "block " + std::to_string(id) + " has fewer tokens than used");
       if (filled > used && !b.full) return violation(s + "block " + std::to_string(id) + " written past seq end");
       if (j + 1 < seq.table.size() && !b.full) return violation(s + "non-last block not full");
-      if (j > 0 && b.full && b.parent_uid != blocks_[static_cast<size_t>(seq.table[j - 1])].uid) {
+      if (!seq.detached && j > 0 && b.full && b.parent_uid != blocks_[static_cast<size_t>(seq.table[j - 1])].uid) {
         return violation(s + "block " + std::to_string(id) + " parent uid mismatch");
       }
+    }
+    for (int32_t id : seq.held) {
+      if (id < 0 || static_cast<size_t>(id) >= nb || !seen.insert(id).second)
+        return violation(s + "held block " + std::to_string(id) + " out of range or also in the table");
+      ++refs[static_cast<size_t>(id)];
     }
   }
   std::vector<uint8_t> on_free(nb, 0), on_lru(nb, 0);

@@ -94,6 +94,32 @@ class BlockManager {
   int64_t n_tokens(SeqId seq) const;
   bool has_sequence(SeqId seq) const { return seqs_.count(seq) != 0; }
 
+  // --- Sequences under an acting KV policy (docs/design/kv_layout.md). Slots are the sequence's KV rows;
+  // after a policy's first action they no longer hold a prefix of one token stream at its own positions.
+  // Marks the sequence detached: blocks it fills from now on are never registered for prefix reuse (the
+  // blocks it already holds keep their registration: their content does not change unless written, and
+  // writes go through make_writable). kNotFound for an unknown sequence.
+  Status detach(SeqId seq);
+  // Removes table blocks [first, first + n) (their slots; later slots move down) and releases them.
+  // kInvalidArgument when the range leaves the table.
+  Status drop_blocks(SeqId seq, int64_t first, int64_t n);
+  // Keeps slots [0, n_tokens), releasing the blocks past them (a kept partial block is made writable
+  // first). kInvalidArgument when n_tokens is outside [0, n_tokens(seq)].
+  Status truncate(SeqId seq, int64_t n_tokens);
+  // Makes table block j safe to write in place: a shared (ref > 1) or registered block is replaced by a
+  // private copy (a queued BlockCopy); the original keeps its other references or stays cached.
+  // kResourceExhausted (nothing changed) when no block can be allocated.
+  Status make_writable(SeqId seq, int64_t j);
+  // Slots [dst, dst + n) take the token ids of [src, src + n) (the caller copies the K/V rows); the
+  // destination blocks are made writable first. kInvalidArgument for ranges outside the sequence.
+  Status copy_slots(SeqId seq, int64_t src, int64_t dst, int64_t n);
+  // Allocates one private block per table block [0, n) holding a copy of it (queued BlockCopy), kept by
+  // the sequence outside its table until it is freed: the keys as first written of slots a policy
+  // re-rotates (attention sinks). Once per sequence (kInvalidArgument when it already holds some).
+  Status hold_copies(SeqId seq, int64_t n);
+  // The blocks hold_copies() took, in table order (empty if none).
+  std::span<const int32_t> held_blocks(SeqId seq) const;
+
   // Drains the queued (src, dst) copies, in the order they arose.
   std::vector<BlockCopy> take_pending_copies();
 
@@ -129,7 +155,12 @@ class BlockManager {
   struct Sequence {
     std::vector<int32_t> table;
     int64_t n_tokens = 0;
+    bool detached = false;       // see detach()
+    std::vector<int32_t> held;   // see hold_copies()
   };
+  Sequence* find(SeqId seq);
+  // A private copy of block `src` (tokens and flags, never registered), with its BlockCopy queued.
+  int32_t copy_of(int32_t src);
 
   // Takes a free block, else evicts the LRU cached block. Precondition: n_available_blocks() > 0.
   int32_t allocate();
@@ -137,7 +168,7 @@ class BlockManager {
   void release(int32_t id);
   void clear_block(Block& b);
   // Marks a just-filled block full: computes its hash and uid, registers it if the hash is unclaimed.
-  void seal(int32_t id, const Block* parent);
+  void seal(int32_t id, const Block* parent, bool detached);
 
   int32_t block_size_;
   BlockHashFn hash_;

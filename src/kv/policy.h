@@ -1,26 +1,17 @@
-// KvPolicy: the long-context KV policy interface of DESIGN.md §3. The engine asks a policy three questions:
-//
-//   1. evict_after_append(seq): after tokens were appended to a sequence, which of its KV slots to drop
-//      (StreamingLLM's sink+window, WindowKV, ...);
-//   2. attend(seq, ...): which cached slots each query head attends to for the rows of one batch
-//      (chunk-selective attention: LongHeads, InfiniRetri, DHSA, ...);
-//   3. place_reused(chunk): whether and how a reused cached chunk is placed at a new position (prefix
-//      reuse at the same position, Cache-Craft-style reuse at another offset with partial recompute).
-//
-// `full` (policies/full.cc) is the identity policy: it never evicts, every row attends to every slot
-// [0, slot] of its sequence (causal), and a cached chunk is reused only at exactly its original position
-// (the verified prefix reuse of kv::BlockManager). The engine executes exactly what these answers say;
-// today's forward pass implements causal-all attention and position-preserving reuse, and the engine
-// reports kUnimplemented for a request whose policy answers anything else (no policy registered today
-// does).
-//
-// A policy is created from a spec string "name[:key=value,key=value...]" through the registry below, e.g.
-// `--kv-policy full` or (later) `sink_window:sinks=4,window=2044`. Adding a policy: docs/howto/add_kv_policy.md.
+// KvPolicy: the long-context KV policy interface of DESIGN.md §3 (docs/design/kv_layout.md). A policy is
+// created from a spec string "name[:key=value,key=value...]" through the registry below (`--kv-policy full`,
+// `sink_window:sinks=4,window=2044`, ...). Each sequence gets its own PolicyState (make_state): a small state
+// machine that keeps the sequence's KV layout and, after every append, returns the actions (copy slots,
+// drop blocks, re-rotate the sinks, recompute a range) that the executor applies to the paged cache before
+// the next forward: runtime::PolicySession for one sequence (run, perplexity, bench), the Scheduler for the
+// Engine (batch, server). A third question, place_reused(), says whether a cached chunk may be reused at a
+// new position. `full` (policies/full.cc) keeps every slot and never acts. Adding a policy:
+// docs/howto/add_kv_policy.md.
 //
 // Thread-safety: a policy object is immutable after creation (the methods are const) and may be shared by
-// many sequences and threads. Failure: make_kv_policy() validates the spec (unknown name, unknown or
-// malformed parameter -> kInvalidArgument naming the problem and the allowed values); the questions
-// themselves cannot fail.
+// many sequences and threads; a PolicyState belongs to one sequence. Failure: make_kv_policy() validates the
+// spec (unknown name, unknown or malformed parameter -> kInvalidArgument naming the problem and the allowed
+// values); make_state() rejects parameters that do not fit the block size.
 #pragma once
 
 #include <cstdint>
@@ -43,25 +34,7 @@ struct SlotRange {
   bool operator==(const SlotRange&) const = default;
 };
 
-// What a policy sees of one sequence.
-struct SeqView {
-  int64_t n_slots = 0;      // KV slots holding keys/values (after the append, for question 1)
-  int64_t n_appended = 0;   // slots written by the append that triggered question 1 (0 otherwise)
-  int64_t n_positions = 0;  // RoPE position of the next token (== n_slots while nothing was evicted)
-};
-
-// Answer to question 2 for the rows of one sequence in one batch.
-struct AttendPlan {
-  enum class Kind : uint8_t {
-    kCausalAll,  // every row attends to every slot [0, row's slot] (the `full` policy)
-    kPerHead,    // rows attend causally to each other, and to the cached slots in per_head[head]
-  };
-  Kind kind = Kind::kCausalAll;
-  // kPerHead: for each query head, sorted disjoint ranges of cached slots (< the batch's first slot).
-  std::vector<std::vector<SlotRange>> per_head;
-};
-
-// Question 3: a cached chunk of n_tokens, computed at position src_position, that a new request would
+// A cached chunk of n_tokens, computed at position src_position, that a new request would
 // reuse at dst_position.
 struct ReusedChunk {
   int64_t src_position = 0;
@@ -149,6 +122,8 @@ class PolicyState {
   // The most slots the sequence holds after its actions (-1: unbounded); an append of k tokens needs k
   // more before they run.
   virtual int64_t max_slots() const = 0;
+  // The most slots MoveSinks will name (the executor keeps their keys as first written).
+  virtual int64_t moved_slots() const { return 0; }
 };
 
 class KvPolicy {
@@ -163,14 +138,7 @@ class KvPolicy {
   // The canonical spec string this policy was created from (name plus every parameter, defaults included).
   virtual std::string spec() const = 0;
 
-  // Question 1. Slot ranges of the sequence to drop, sorted and disjoint; empty = keep everything.
-  virtual std::vector<SlotRange> evict_after_append(const SeqView& seq) const = 0;
-
-  // Question 2. `first_slot` is the slot of the sequence's first row in this batch (== seq.n_slots before
-  // the batch), `n_rows` its row count, `n_head` the model's query heads.
-  virtual AttendPlan attend(const SeqView& seq, int64_t first_slot, int64_t n_rows, int64_t n_head) const = 0;
-
-  // Question 3.
+  // Whether and how a cached chunk is reused at a new position.
   virtual Placement place_reused(const ReusedChunk& chunk) const = 0;
 
   // Whether the policy lifts the context rule (model::check_context: prompt + tokens to generate within

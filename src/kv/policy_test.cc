@@ -36,11 +36,6 @@ TEST(KvPolicyTest, FullPolicyAnswers) {
   auto p = make_kv_policy("full");
   ASSERT_TRUE(p.is_ok());
   const KvPolicy& full = **p;
-  SeqView seq{100, 10, 100};
-  EXPECT_TRUE(full.evict_after_append(seq).empty());
-  const AttendPlan a = full.attend(seq, 90, 10, 8);
-  EXPECT_EQ(a.kind, AttendPlan::Kind::kCausalAll);
-  EXPECT_TRUE(a.per_head.empty());
   const Placement same = full.place_reused({0, 0, 64});
   EXPECT_TRUE(same.reuse);
   EXPECT_EQ(same.position_delta, 0);

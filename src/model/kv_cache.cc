@@ -90,4 +90,16 @@ void KvCache::copy_block(int32_t src, int32_t dst) {
   }
 }
 
+void KvCache::copy_rows(int32_t src, int32_t src_slot, int32_t dst, int32_t dst_slot, int32_t n) {
+  CW_CHECK(n >= 0 && src_slot >= 0 && dst_slot >= 0 && src_slot + n <= shape_.block_size &&
+           dst_slot + n <= shape_.block_size);
+  const size_t row = static_cast<size_t>(shape_.kv_dim * shape_.element_bytes());
+  for (int64_t l = 0; l < shape_.n_layer; ++l) {
+    std::memmove(static_cast<uint8_t*>(k_block(l, dst)) + dst_slot * row,
+                 static_cast<const uint8_t*>(k_block(l, src)) + src_slot * row, n * row);
+    std::memmove(static_cast<uint8_t*>(v_block(l, dst)) + dst_slot * row,
+                 static_cast<const uint8_t*>(v_block(l, src)) + src_slot * row, n * row);
+  }
+}
+
 }  // namespace cw::model

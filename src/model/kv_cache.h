@@ -71,6 +71,9 @@ class KvCache {
   const void* v_block(int64_t layer, int32_t block) const;
   // Copies every slot of block src into block dst, all layers, K and V (copy-on-write).
   void copy_block(int32_t src, int32_t dst);
+  // Copies K and V of n slots starting at slot src_slot of block src to dst_slot of block dst, all layers
+  // (slot + n within the block on both sides; memmove: overlapping rows of one block are fine).
+  void copy_rows(int32_t src, int32_t src_slot, int32_t dst, int32_t dst_slot, int32_t n);
 
  private:
   struct Reserved {};

@@ -77,6 +77,14 @@ Status non_finite_output_error(const std::string& bad_tensor, const char* what, 
 // Session: one sequence over a private contiguous KV cache of n_ctx positions (a KvCache of one block),
 // the single-sequence path behind `run`, `perplexity` and `bench`. The Engine (runtime/) drives
 // Forward directly over a shared paged cache for many sequences.
+// Rewrites the keys of a paged sequence's slots [0, n) (block table `blocks`) at RoPE positions
+// to_offset + s, re-rotated from the keys of the same slots in the blocks `origin` (written at positions
+// from_offset + s): one exact rotation from the originals however often they move
+// (kernels::rope_reposition_*: coefficients once per slot, applied to every layer). Values are untouched.
+// Preconditions (CW_CHECK): both tables cover n slots of kv's blocks. `coeffs` is scratch.
+void move_keys(const Model& m, KvCache& kv, std::span<const int32_t> origin, std::span<const int32_t> blocks, int64_t n,
+               double from_offset, double to_offset, std::vector<float>* coeffs);
+
 class Session {
  public:
   // n_ctx: KV capacity in positions (1 .. 2^24); n_threads >= 1 (the caller's thread counts as one).

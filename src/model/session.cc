@@ -126,6 +126,48 @@ Status Session::copy_slots(int64_t src, int64_t dst, int64_t n) {
   return Status::ok();
 }
 
+namespace {
+
+// Rotation coefficients moving slot s from position from + s to to + s, for s in [0, n).
+void reposition_coeffs(const Model& m, int64_t n, double from, double to, std::vector<float>* coeffs) {
+  const HParams& hp = m.hparams();
+  const int64_t nc = kernels::rope_reposition_coeff_floats(hp.n_rot);
+  coeffs->resize(static_cast<size_t>(n * nc));
+  const float* ff = m.rope_freq_factors().empty() ? nullptr : m.rope_freq_factors().data();
+  for (int64_t s = 0; s < n; ++s)
+    kernels::rope_reposition_coeffs(from + static_cast<double>(s), to + static_cast<double>(s), hp.n_rot,
+                                    hp.rope_freq_base, hp.rope_freq_scale, ff, &(*coeffs)[static_cast<size_t>(s * nc)]);
+}
+
+// Re-rotates `run` consecutive key rows starting at `k` (slot s0) with the coefficients of slots s0...
+void apply_reposition(const Model& m, const KvShape& sh, void* k, int64_t s0, int64_t run, const std::vector<float>& coeffs) {
+  const HParams& hp = m.hparams();
+  const int64_t nc = kernels::rope_reposition_coeff_floats(hp.n_rot);
+  const kernels::KvElem elem = sh.type == KvType::kF16 ? kernels::KvElem::kF16 : kernels::KvElem::kF32;
+  kernels::rope_reposition_apply(k, elem, run, sh.kv_dim, hp.n_head_kv, hp.head_dim, hp.n_rot, hp.rope_style,
+                                 &coeffs[static_cast<size_t>(s0 * nc)]);
+}
+
+}  // namespace
+
+void move_keys(const Model& m, KvCache& kv, std::span<const int32_t> origin, std::span<const int32_t> blocks, int64_t n,
+               double from_offset, double to_offset, std::vector<float>* coeffs) {
+  const KvShape& sh = kv.shape();
+  const int64_t bs = sh.block_size;
+  CW_CHECK(n >= 0 && static_cast<int64_t>(origin.size()) * bs >= n && static_cast<int64_t>(blocks.size()) * bs >= n);
+  if (n == 0) return;
+  reposition_coeffs(m, n, from_offset, to_offset, coeffs);
+  const size_t row = static_cast<size_t>(sh.kv_dim * sh.element_bytes());
+  for (int64_t l = 0; l < sh.n_layer; ++l)
+    for (int64_t s = 0; s < n; s += bs) {
+      const int64_t run = std::min<int64_t>(n - s, bs);
+      const auto j = static_cast<size_t>(s / bs);
+      void* dst = kv.k_block(l, blocks[j]);
+      if (origin[j] != blocks[j]) std::memcpy(dst, kv.k_block(l, origin[j]), static_cast<size_t>(run) * row);
+      apply_reposition(m, sh, dst, s, run, *coeffs);
+    }
+}
+
 Status Session::move_first_keys(int64_t n, double offset) {
   if (!paged_) return invalid_argument("move_first_keys: the session is not paged");
   if (n < 0 || n > n_past_) return invalid_argument("move_first_keys: " + std::to_string(n) + " slots but " +
@@ -143,21 +185,13 @@ Status Session::move_first_keys(int64_t n, double offset) {
     return invalid_argument("move_first_keys: " + std::to_string(n) + " slots, but the kept keys are " +
                             std::to_string(first_keys_n_));
   }
-  const HParams& hp = m_.hparams();
-  const int64_t nc = kernels::rope_reposition_coeff_floats(hp.n_rot);
-  coeffs_.resize(static_cast<size_t>(n * nc));
-  const float* ff = m_.rope_freq_factors().empty() ? nullptr : m_.rope_freq_factors().data();
-  for (int64_t s = 0; s < n; ++s)
-    kernels::rope_reposition_coeffs(first_keys_offset_ + static_cast<double>(s), offset + static_cast<double>(s),
-                                    hp.n_rot, hp.rope_freq_base, hp.rope_freq_scale, ff, &coeffs_[static_cast<size_t>(s * nc)]);
-  const kernels::KvElem elem = sh.type == KvType::kF16 ? kernels::KvElem::kF16 : kernels::KvElem::kF32;
+  reposition_coeffs(m_, n, first_keys_offset_, offset, &coeffs_);
   for (int64_t l = 0; l < sh.n_layer; ++l) {
     // Restore the original keys, then move each run of slots within one block in one call.
     for (int64_t s = 0; s < n; ++s) std::memcpy(k_row(l, s), &first_keys_[static_cast<size_t>(l * n + s) * row], row);
     for (int64_t s = 0; s < n;) {
       const int64_t run = std::min<int64_t>(n - s, sh.block_size - s % sh.block_size);
-      kernels::rope_reposition_apply(k_row(l, s), elem, run, sh.kv_dim, hp.n_head_kv, hp.head_dim, hp.n_rot,
-                                     hp.rope_style, &coeffs_[static_cast<size_t>(s * nc)]);
+      apply_reposition(m_, sh, k_row(l, s), s, run, coeffs_);
       s += run;
     }
   }

@@ -10,31 +10,34 @@
 namespace cw::runtime {
 namespace {
 
-// Applies the copy-on-write copies, then runs the Forward pass over the paged cache.
+// Applies the plan's KV operations (copy-on-write copies, KV policy row copies and key moves), then runs the
+// Forward pass over the paged cache.
 class ForwardExecutor final : public StepExecutor {
  public:
   ForwardExecutor(const model::Model& m, std::unique_ptr<model::KvCache> kv, int n_threads, bool batch_invariant)
-      : kv_(std::move(kv)), fwd_(m, n_threads) {
+      : m_(m), kv_(std::move(kv)), fwd_(m, n_threads) {
     fwd_.set_batch_invariant(batch_invariant);
   }
   Status execute(const StepPlan& plan, std::vector<float>* logits) override {
-    for (const kv::BlockCopy& c : plan.copies) kv_->copy_block(c.src, c.dst);
+    for (const KvOp& op : plan.kv_ops) {
+      if (const auto* c = std::get_if<kv::BlockCopy>(&op)) {
+        kv_->copy_block(c->src, c->dst);
+      } else if (const auto* r = std::get_if<RowCopy>(&op)) {
+        kv_->copy_rows(r->src, r->src_slot, r->dst, r->dst_slot, r->n);
+      } else {
+        const auto& k = std::get<KeyMove>(op);
+        model::move_keys(m_, *kv_, k.origin, k.blocks, k.n, 0.0, k.to_offset, &coeffs_);
+      }
+    }
     return fwd_.run(plan.batch, *kv_, logits);
   }
 
  private:
+  const model::Model& m_;
   std::unique_ptr<model::KvCache> kv_;
   model::Forward fwd_;
+  std::vector<float> coeffs_;
 };
-
-// The Engine does not execute KV policy actions yet (runtime/kv_executor.h runs them for one sequence):
-// refuse any policy whose state would act.
-Status refuse_acting_policy(const kv::KvPolicy& policy, int32_t block_size) {
-  auto st = policy.make_state(block_size > 0 ? block_size : 16);
-  if (st.is_ok() && (*st)->max_slots() < 0) return Status::ok();
-  return unimplemented("kv policy '" + policy.spec() +
-                       "' is not supported by batch yet (run, perplexity and bench support it)");
-}
 
 }  // namespace
 
@@ -79,7 +82,6 @@ Result<std::unique_ptr<Engine>> Engine::create(const model::Model& model, const 
   so.n_vocab = static_cast<int32_t>(model.hparams().n_vocab);
   so.n_ctx_train = model.hparams().n_ctx_train;
   CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::KvPolicy> policy, kv::make_kv_policy(o.kv_policy));
-  CW_RETURN_IF_ERROR(refuse_acting_policy(*policy, o.block_size));
   CW_ASSIGN_OR_RETURN(std::unique_ptr<Scheduler> sched, Scheduler::create(so, policy.get()));
   auto exec = std::make_unique<ForwardExecutor>(model, std::move(kv), cap_threads(o.n_threads), o.batch_invariant);
   return std::unique_ptr<Engine>(new Engine(std::move(exec), std::move(policy), std::move(sched), shape.total_bytes()));
@@ -89,7 +91,6 @@ Result<std::unique_ptr<Engine>> Engine::create(std::unique_ptr<StepExecutor> exe
                                                const std::string& kv_policy) {
   if (executor == nullptr) return invalid_argument("an executor is required");
   CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::KvPolicy> policy, kv::make_kv_policy(kv_policy));
-  CW_RETURN_IF_ERROR(refuse_acting_policy(*policy, options.block_size));
   CW_ASSIGN_OR_RETURN(std::unique_ptr<Scheduler> sched, Scheduler::create(options, policy.get()));
   return std::unique_ptr<Engine>(new Engine(std::move(executor), std::move(policy), std::move(sched), 0));
 }

@@ -41,8 +41,18 @@ class FakeExecutor : public StepExecutor {
     if (sleep_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms_));
     if (fail_at_call_ == calls_) return internal_error("injected executor failure");
     max_rows_ = std::max<int64_t>(max_rows_, static_cast<int64_t>(plan.batch.tokens.size()));
-    for (const kv::BlockCopy& c : plan.copies)
-      std::copy_n(slots_.begin() + c.src * bs_, bs_, slots_.begin() + c.dst * bs_);
+    for (const KvOp& op : plan.kv_ops) {
+      if (const auto* c = std::get_if<kv::BlockCopy>(&op)) {
+        std::copy_n(slots_.begin() + c->src * bs_, bs_, slots_.begin() + c->dst * bs_);
+      } else if (const auto* r = std::get_if<RowCopy>(&op)) {
+        std::copy_n(slots_.begin() + r->src * bs_ + r->src_slot, r->n, slots_.begin() + r->dst * bs_ + r->dst_slot);
+      } else {  // a key move keeps each slot's token (positions are not modelled here)
+        const auto& k = std::get<KeyMove>(op);
+        for (int64_t s = 0; s < k.n; ++s)
+          slots_[static_cast<size_t>(k.blocks[static_cast<size_t>(s / bs_)] * bs_ + s % bs_)] =
+              slots_[static_cast<size_t>(k.origin[static_cast<size_t>(s / bs_)] * bs_ + s % bs_)];
+      }
+    }
     const std::vector<int32_t> before = slots_;  // other sequences' writes in this batch are not visible
     logits->assign(static_cast<size_t>(plan.n_output_rows) * kVocab, 0.0f);
     size_t out = 0;

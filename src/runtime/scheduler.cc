@@ -1,6 +1,7 @@
 #include "runtime/scheduler.h"
 
 #include <algorithm>
+#include <limits>
 #include <span>
 
 #include "model/hparams.h"
@@ -30,7 +31,7 @@ void StepPlan::clear() {
   batch.seqs.clear();
   tables.clear();
   ids.clear();
-  copies.clear();
+  kv_ops.clear();
   n_decode_rows = n_prefill_rows = n_output_rows = 0;
 }
 
@@ -42,6 +43,7 @@ Result<std::unique_ptr<Scheduler>> Scheduler::create(const SchedulerOptions& o, 
   if (o.n_ctx_train < 0) return invalid_argument("n_ctx_train must be >= 0");
   if (o.n_vocab <= 0) return invalid_argument("n_vocab must be > 0");
   if (policy == nullptr) return invalid_argument("a KV policy is required");
+  CW_RETURN_IF_ERROR(policy->make_state(o.block_size).status());  // parameters that do not fit the blocks
   CW_ASSIGN_OR_RETURN(kv::BlockManager bm, kv::BlockManager::create(o.n_blocks, o.block_size));
   return std::unique_ptr<Scheduler>(new Scheduler(o, policy, std::move(bm)));
 }
@@ -63,22 +65,39 @@ Status Scheduler::validate(const SeqRequest& r) const {
   }
   if (r.n_predict < 0) return invalid_argument("n_predict must be >= 0");
   CW_RETURN_IF_ERROR(runtime::validate(r.sampling));
+  const kv::KvPolicy& policy = r.kv_policy ? *r.kv_policy : *policy_;
   // The context rule of every entry point (model::check_context), unless the policy lifts it.
-  if (opt_.n_ctx_train > 0 && !policy_->lifts_context_limit()) {
+  if (opt_.n_ctx_train > 0 && !policy.lifts_context_limit()) {
     model::HParams hp;
     hp.n_ctx_train = opt_.n_ctx_train;
     CW_RETURN_IF_ERROR(model::check_context(hp, static_cast<int64_t>(r.prompt.size()), r.n_predict));
   }
   // KV slots: the last generated token is sampled but never stored.
-  const int64_t need = static_cast<int64_t>(r.prompt.size()) + std::max<int64_t>(r.n_predict - 1, 0);
-  if (need > max_request_tokens()) {
+  int64_t need = static_cast<int64_t>(r.prompt.size()) + std::max<int64_t>(r.n_predict - 1, 0);
+  CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::PolicyState> state, policy.make_state(opt_.block_size));
+  const int64_t max_slots = state->max_slots();
+  int64_t held = 0;
+  if (max_slots >= 0) {
+    if (opt_.n_ctx_train > 0 && max_slots >= opt_.n_ctx_train)
+      return out_of_range("kv policy '" + policy.spec() + "' holds up to " + std::to_string(max_slots) +
+                          " slots, leaving no room for a new token within the model's training context of " +
+                          std::to_string(opt_.n_ctx_train) + ": make the window smaller");
+    const int64_t rows = std::min<int64_t>(opt_.batch_tokens, opt_.n_ctx_train > 0 ? opt_.n_ctx_train - max_slots
+                                                                                    : opt_.batch_tokens);
+    need = std::min(need, max_slots + rows);
+    held = (state->moved_slots() + opt_.block_size - 1) / opt_.block_size;  // the sinks' first-written keys
+  }
+  const int64_t can = max_request_tokens() - held * opt_.block_size;
+  if (need > can) {
     return out_of_range("the request needs " + std::to_string(need) + " tokens of KV cache (prompt " +
                         std::to_string(r.prompt.size()) + " + n_predict " + std::to_string(r.n_predict) +
                         (r.n_predict > 0 ? " - 1, the last token is not stored" : std::string()) +
-                        "), but one request can hold at most " + std::to_string(max_request_tokens()) + " (" +
+                        (max_slots >= 0 ? ", bounded by kv policy '" + policy.spec() + "'" : std::string()) +
+                        "), but one request can hold at most " + std::to_string(can) + " (" +
                         std::to_string(opt_.n_blocks - 1) + " blocks of " + std::to_string(opt_.block_size) +
-                        " tokens; one more block is kept spare for copy-on-write); use a larger KV cache or a "
-                        "smaller n_predict");
+                        " tokens; one more block is kept spare for copy-on-write" +
+                        (held > 0 ? ", " + std::to_string(held) + " for the policy's kept keys" : std::string()) +
+                        "); use a larger KV cache or a smaller n_predict");
   }
   return Status::ok();
 }
@@ -88,6 +107,7 @@ Status Scheduler::add(RequestId id, SeqRequest request) {
   CW_RETURN_IF_ERROR(validate(request));
   Seq s;
   s.id = id;
+  s.policy = request.kv_policy ? request.kv_policy.get() : policy_;
   s.tokens = request.prompt;
   s.sampler = std::make_unique<Sampler>(request.sampling, opt_.n_vocab);
   for (int32_t t : request.prompt) s.sampler->accept(t);
@@ -138,6 +158,8 @@ void Scheduler::preempt(RequestId id) {
   bm_.free_sequence(s.kv);
   s.kv = -1;
   s.n_computed = 0;
+  s.state.reset();
+  s.redo.clear();
   ++s.n_preemptions;
   ++stats_.preemptions;
   running_.erase(std::find(running_.begin(), running_.end(), id));
@@ -153,39 +175,32 @@ RequestId Scheduler::preemption_victim(int64_t than) const {
   return -1;
 }
 
-bool Scheduler::try_append(Seq& s, int64_t n, StepEvents* events, bool* failed) {
-  *failed = false;
-  // Ask the policy before anything is written: the engine executes only keep-all / causal-all answers.
-  const kv::SeqView view{s.n_computed + n, n, s.n_computed + n};
-  const bool evicts = !policy_->evict_after_append(view).empty();
-  const bool selective =
-      policy_->attend({s.n_computed, 0, s.n_computed}, s.n_computed, n, 1).kind != kv::AttendPlan::Kind::kCausalAll;
-  if (evicts || selective) {
-    *failed = true;
-    finish(s, FinishReason::kError,
-           unimplemented("kv policy '" + policy_->spec() + "' asks for " +
-                         (evicts ? "slot eviction" : "selective attention") +
-                         ", which this engine does not execute yet"),
-           events);
-    return false;
-  }
+bool Scheduler::try_append(Seq& s, int64_t n) {
   const auto first = static_cast<size_t>(s.n_computed);
-  if (!bm_.append_tokens(s.kv, std::span<const int32_t>(s.tokens).subspan(first, static_cast<size_t>(n))).is_ok())
-    return false;
+  std::vector<int32_t> rows = s.redo;
+  rows.insert(rows.end(), s.tokens.begin() + static_cast<int64_t>(first), s.tokens.begin() + static_cast<int64_t>(first) + n);
+  const int64_t n_past = bm_.n_tokens(s.kv);
+  if (!bm_.append_tokens(s.kv, rows).is_ok()) return false;
   const std::span<const int32_t> table = bm_.block_table(s.kv);
-  const int64_t bs = opt_.block_size;
-  for (int64_t b = s.n_computed / bs; b <= (s.n_computed + n - 1) / bs; ++b)
-    dirty_blocks_.push_back(table[static_cast<size_t>(b)]);
-  s.step_rows = n;
+  const int64_t bs = opt_.block_size, total = static_cast<int64_t>(rows.size());
+  for (int64_t b = n_past / bs; b <= (n_past + total - 1) / bs; ++b) dirty_blocks_.push_back(table[static_cast<size_t>(b)]);
+  s.step_n_past = n_past;
+  s.step_redo = static_cast<int64_t>(s.redo.size());
+  s.step_rows = total;
   step_order_.push_back(s.id);
   return true;
 }
 
-int64_t Scheduler::append_prefill(Seq& s, int64_t n, bool may_preempt, StepEvents* events) {
-  bool failed = false;
+int64_t Scheduler::row_cap(const Seq& s) const {
+  if (!s.state || opt_.n_ctx_train <= 0) return std::numeric_limits<int64_t>::max();
+  return std::max<int64_t>(1, opt_.n_ctx_train - s.state->max_slots());
+}
+
+int64_t Scheduler::append_prefill(Seq& s, int64_t n, bool may_preempt) {
+  n = std::min(n, row_cap(s));
+  const auto redo = static_cast<int64_t>(s.redo.size());
   while (true) {
-    if (try_append(s, n, events, &failed)) return n;
-    if (failed) return 0;
+    if (try_append(s, n)) return n + redo;
     if (!may_preempt) break;
     const RequestId victim = preemption_victim(s.admit_order);
     if (victim < 0) break;
@@ -195,11 +210,9 @@ int64_t Scheduler::append_prefill(Seq& s, int64_t n, bool may_preempt, StepEvent
   // the last block would be copied first; then step down (a failed append changes nothing).
   const int64_t bs = opt_.block_size;
   const int64_t room = static_cast<int64_t>(bm_.block_table(s.kv).size()) * bs - bm_.n_tokens(s.kv);
-  int64_t fit = std::min<int64_t>(n - 1, room + static_cast<int64_t>(bm_.n_available_blocks()) * bs);
-  for (; fit > 0; --fit) {
-    if (try_append(s, fit, events, &failed)) return fit;
-    if (failed) return 0;
-  }
+  int64_t fit = std::min<int64_t>(n - 1, room + static_cast<int64_t>(bm_.n_available_blocks()) * bs - redo);
+  for (; fit > 0; --fit)
+    if (try_append(s, fit)) return fit + redo;
   return 0;
 }
 
@@ -216,6 +229,24 @@ bool Scheduler::admit_front(int64_t max_rows, StepEvents* events) {
   auto cached = bm_.match_prefix(s.kv, s.tokens);
   CW_CHECK(cached.is_ok());
   int64_t n_cached = *cached;
+  auto state = s.policy->make_state(opt_.block_size);
+  if (!state.is_ok()) {  // validate() made one: not expected, but never abort on it
+    bm_.free_sequence(s.kv);
+    s.kv = -1;
+    waiting_.pop_front();
+    finish(s, FinishReason::kError, state.status(), events);
+    return true;
+  }
+  if ((*state)->max_slots() >= 0) {
+    s.state = std::move(state).value();
+    // Reuse at most max_slots() cached tokens, whole blocks: a longer cached prefix was computed with full
+    // attention, which the policy would not have kept.
+    const int64_t cap = s.state->max_slots() / opt_.block_size * opt_.block_size;
+    if (n_cached > cap) {
+      CW_CHECK(bm_.truncate(s.kv, cap).is_ok());  // whole blocks: nothing to copy
+      n_cached = cap;
+    }
+  }
   if (n_cached > 0) {
     // Blocks written by this very step hold no K/V yet: wait a step rather than read them.
     std::sort(dirty_blocks_.begin(), dirty_blocks_.end());
@@ -237,16 +268,23 @@ bool Scheduler::admit_front(int64_t max_rows, StepEvents* events) {
       n_cached = 0;
     }
   }
+  if (s.state && n_cached > 0 && !s.state->after_append(n_cached).empty()) {
+    // A state that would act on the cached prefix at once: compute the prompt instead (a fresh state).
+    bm_.free_sequence(s.kv);
+    s.kv = *bm_.add_sequence();  // the id space cannot run out here: one id was just used
+    s.state = std::move(s.policy->make_state(opt_.block_size)).value();
+    n_cached = 0;
+  }
   s.n_computed = n_cached;
   s.admit_order = next_admit_++;
   waiting_.pop_front();
   running_.push_back(id);
-  const int64_t rows = append_prefill(s, std::min(s.pending(), max_rows), /*may_preempt=*/false, events);
-  if (!seqs_.count(id)) return true;  // failed (policy): finished already
+  const int64_t rows = append_prefill(s, std::min(s.pending(), max_rows), /*may_preempt=*/false);
   if (rows == 0) {
     // Nothing fits now: undo (matched blocks go back to the cache untouched) and wait.
     bm_.free_sequence(s.kv);
     s.kv = -1;
+    s.state.reset();
     s.n_computed = 0;
     s.admit_order = -1;
     running_.pop_back();
@@ -267,14 +305,14 @@ int64_t Scheduler::plan_decodes(int64_t budget, StepEvents* events) {
     auto it = seqs_.find(id);
     if (it == seqs_.end() || it->second.kv < 0 || !it->second.decoding()) continue;
     Seq& s = it->second;
-    bool failed = false;
-    while (!try_append(s, 1, events, &failed) && !failed) {
+    while (!try_append(s, 1)) {
       const RequestId victim = preemption_victim(s.admit_order - 1);  // may be s itself
       CW_CHECK(victim >= 0);  // s itself is always a candidate
       preempt(victim);
       if (victim == id) break;
     }
-    if (!failed && seqs_.count(id) && seq(id).step_rows > 0) --budget;
+    // A decode with rows to recompute (recompute_window) may overshoot the budget: it cannot be split.
+    if (s.kv >= 0) budget = std::max<int64_t>(0, budget - s.step_rows);
   }
   return budget;
 }
@@ -288,15 +326,15 @@ void Scheduler::plan_chunked(StepEvents* events) {
     auto it = seqs_.find(id);
     if (it == seqs_.end() || it->second.kv < 0 || it->second.step_rows > 0 || it->second.decoding()) continue;
     Seq& s = it->second;
-    const int64_t rows = append_prefill(s, std::min(s.pending(), budget), /*may_preempt=*/true, events);
-    if (rows == 0 && seqs_.count(id)) break;  // the KV cache is full for now
-    budget -= rows;
+    const int64_t rows = append_prefill(s, std::min(s.pending(), budget), /*may_preempt=*/true);
+    if (rows == 0) break;  // the KV cache is full for now
+    budget = std::max<int64_t>(0, budget - rows);
   }
   // 3. Admissions.
   while (budget > 0 && !waiting_.empty() && static_cast<int64_t>(running_.size()) < opt_.max_running) {
     const RequestId id = waiting_.front();
     if (!admit_front(budget, events)) break;
-    if (seqs_.count(id)) budget -= seq(id).step_rows;
+    if (seqs_.count(id)) budget = std::max<int64_t>(0, budget - seq(id).step_rows);
   }
 }
 
@@ -308,8 +346,8 @@ void Scheduler::plan_prefill_first(StepEvents* events) {
     if (it == seqs_.end() || it->second.kv < 0 || it->second.decoding()) continue;
     Seq& s = it->second;
     if (used > 0 && used + s.pending() > opt_.batch_tokens) break;
-    const int64_t rows = append_prefill(s, s.pending(), /*may_preempt=*/true, events);
-    if (rows == 0 && seqs_.count(id)) break;
+    const int64_t rows = append_prefill(s, s.pending(), /*may_preempt=*/true);
+    if (rows == 0) break;
     used += rows;
   }
   while (!waiting_.empty() && static_cast<int64_t>(running_.size()) < opt_.max_running) {
@@ -330,22 +368,27 @@ void Scheduler::build_batch(StepPlan* plan) {
     Seq& s = seq(id);
     CW_CHECK(s.kv >= 0 && s.step_rows > 0);
     model::BatchSeq bs;
-    bs.n_past = s.n_computed;
+    bs.n_past = s.step_n_past;
     bs.first = static_cast<int64_t>(plan->batch.tokens.size());
     bs.count = s.step_rows;
-    const bool reaches_end = s.n_computed + s.step_rows == static_cast<int64_t>(s.tokens.size());
+    bs.pos_offset = s.state ? static_cast<double>(s.state->layout().pos_offset) : 0.0;
+    const int64_t fresh = s.step_rows - s.step_redo;
+    const bool reaches_end = fresh > 0 && s.n_computed + fresh == static_cast<int64_t>(s.tokens.size());
     bs.output = reaches_end ? model::OutputMode::kLast : model::OutputMode::kNone;
     plan->n_output_rows += reaches_end ? 1 : 0;
     (s.decoding() ? plan->n_decode_rows : plan->n_prefill_rows) += s.step_rows;
+    plan->batch.tokens.insert(plan->batch.tokens.end(), s.redo.begin(), s.redo.begin() + s.step_redo);
     plan->batch.tokens.insert(plan->batch.tokens.end(), s.tokens.begin() + s.n_computed,
-                              s.tokens.begin() + s.n_computed + s.step_rows);
+                              s.tokens.begin() + s.n_computed + fresh);
     const std::span<const int32_t> table = bm_.block_table(s.kv);
     plan->tables.emplace_back(table.begin(), table.end());
     plan->ids.push_back(id);
     plan->batch.seqs.push_back(bs);
   }
   for (size_t i = 0; i < plan->tables.size(); ++i) plan->batch.seqs[i].block_table = plan->tables[i];
-  plan->copies = bm_.take_pending_copies();
+  take_copies();
+  plan->kv_ops = std::move(kv_ops_);
+  kv_ops_.clear();
 }
 
 bool Scheduler::plan(StepPlan* plan, StepEvents* events) {
@@ -379,13 +422,21 @@ void Scheduler::complete(const StepPlan& plan, const std::vector<float>& logits,
   const auto V = static_cast<size_t>(opt_.n_vocab);
   CW_CHECK(logits.size() >= static_cast<size_t>(plan.n_output_rows) * V);
   size_t out_row = 0;
+  std::vector<std::pair<RequestId, std::vector<kv::KvAction>>> actions;
   for (size_t i = 0; i < plan.ids.size(); ++i) {
     const model::BatchSeq& bs = plan.batch.seqs[i];
     auto it = seqs_.find(plan.ids[i]);
     CW_CHECK(it != seqs_.end());  // nothing finishes a sequence between plan() and complete()
     Seq& s = it->second;
-    s.n_computed += bs.count;
+    const int64_t fresh = bs.count - s.step_redo;
+    s.redo.erase(s.redo.begin(), s.redo.begin() + s.step_redo);
+    s.step_redo = 0;
+    s.n_computed += fresh;
     s.computed_tokens += bs.count;
+    if (s.state) {
+      std::vector<kv::KvAction> a = s.state->after_append(fresh);
+      if (!a.empty()) actions.emplace_back(s.id, std::move(a));
+    }
     if (bs.output == model::OutputMode::kNone) continue;
     const std::span<const float> row(logits.data() + out_row * V, V);
     ++out_row;
@@ -405,6 +456,81 @@ void Scheduler::complete(const StepPlan& plan, const std::vector<float>& logits,
       finish(s, FinishReason::kLength, Status::ok(), events);
     }
   }
+  // KV policy actions, once every row of the step is accounted (a preemption below may pick any sequence).
+  for (auto& [id, list] : actions) {
+    auto it = seqs_.find(id);
+    if (it != seqs_.end() && it->second.kv >= 0) apply_actions(it->second, list);
+  }
+}
+
+void Scheduler::take_copies() {
+  for (const kv::BlockCopy& c : bm_.take_pending_copies()) kv_ops_.emplace_back(c);
+}
+
+Status Scheduler::apply_action(Seq& s, const kv::KvAction& action) {
+  const int64_t bs = opt_.block_size;
+  if (const auto* c = std::get_if<kv::CopySlots>(&action)) {
+    CW_RETURN_IF_ERROR(bm_.copy_slots(s.kv, c->src, c->dst, c->n));
+    take_copies();  // the private copies of the destination blocks come first
+    const std::span<const int32_t> table = bm_.block_table(s.kv);
+    for (int64_t i = 0; i < c->n;) {  // runs that stay within one block on both sides
+      const int64_t src = c->src + i, dst = c->dst + i;
+      const int64_t run = std::min({c->n - i, bs - src % bs, bs - dst % bs});
+      kv_ops_.emplace_back(RowCopy{table[static_cast<size_t>(src / bs)], static_cast<int32_t>(src % bs),
+                                   table[static_cast<size_t>(dst / bs)], static_cast<int32_t>(dst % bs),
+                                   static_cast<int32_t>(run)});
+      i += run;
+    }
+    return Status::ok();
+  }
+  if (const auto* d = std::get_if<kv::DropSlots>(&action)) {
+    if (d->begin % bs != 0 || d->n % bs != 0) return internal_error("kv policy: a drop that is not whole blocks");
+    return bm_.drop_blocks(s.kv, d->begin / bs, d->n / bs);
+  }
+  if (const auto* m = std::get_if<kv::MoveSinks>(&action)) {
+    const int64_t nb = (m->n + bs - 1) / bs;
+    if (bm_.held_blocks(s.kv).empty()) {  // keep the keys as first written (at positions 0..n-1)
+      CW_RETURN_IF_ERROR(bm_.hold_copies(s.kv, nb));
+      take_copies();
+    }
+    for (int64_t j = 0; j < nb; ++j) CW_RETURN_IF_ERROR(bm_.make_writable(s.kv, j));
+    take_copies();
+    const std::span<const int32_t> table = bm_.block_table(s.kv), held = bm_.held_blocks(s.kv);
+    KeyMove move;
+    move.origin.assign(held.begin(), held.end());
+    move.blocks.assign(table.begin(), table.begin() + nb);
+    move.n = m->n;
+    move.to_offset = static_cast<double>(m->pos_offset);
+    kv_ops_.emplace_back(std::move(move));
+    return Status::ok();
+  }
+  const auto& r = std::get<kv::Recompute>(action);
+  CW_RETURN_IF_ERROR(bm_.truncate(s.kv, r.begin));
+  take_copies();
+  // The tokens the layout says slots [begin, begin + n) hold, run again before the next new rows.
+  s.redo.clear();
+  for (const kv::Segment& seg : s.state->layout().segments)
+    for (int64_t i = 0; i < seg.n; ++i)
+      if (seg.slot_begin + i >= r.begin && seg.slot_begin + i < r.begin + r.n)
+        s.redo.push_back(s.tokens[static_cast<size_t>(seg.token_begin + i)]);
+  if (static_cast<int64_t>(s.redo.size()) != r.n) return internal_error("kv policy: Recompute outside the layout");
+  return Status::ok();
+}
+
+bool Scheduler::apply_actions(Seq& s, const std::vector<kv::KvAction>& actions) {
+  CW_CHECK(bm_.detach(s.kv).is_ok());  // from now on its blocks are not a prefix of one token stream
+  for (const kv::KvAction& a : actions) {
+    while (true) {
+      const Status st = apply_action(s, a);
+      if (st.is_ok()) break;
+      // Each block-manager call changes nothing when it fails, so the action can be retried after room is made.
+      CW_CHECK_MSG(st.code() == StatusCode::kResourceExhausted, st.message());
+      const RequestId victim = preemption_victim(s.admit_order);
+      preempt(victim >= 0 ? victim : s.id);
+      if (victim < 0) return false;
+    }
+  }
+  return true;
 }
 
 void Scheduler::fail(const StepPlan& plan, const Status& error, StepEvents* events) {
@@ -418,10 +544,13 @@ void Scheduler::fail(const StepPlan& plan, const Status& error, StepEvents* even
     Seq& s = seq(*it);
     s.kv = -1;
     s.n_computed = 0;
+    s.state.reset();
+    s.redo.clear();
     ++s.n_preemptions;
     waiting_.push_front(*it);
   }
   running_.clear();
+  kv_ops_.clear();
   bm_ = kv::BlockManager(opt_.n_blocks, opt_.block_size);
 }
 

@@ -26,6 +26,17 @@
 // never preempt. The oldest running sequence therefore always progresses, and a request is accepted only
 // if it fits alone (validate()): no deadlock, no lost request.
 //
+// KV policies (docs/design/kv_layout.md). A request runs under its own policy (SeqRequest::kv_policy) or
+// the scheduler's. When the policy's state acts (sink_window, window, recompute_window: max_slots() >= 0),
+// the sequence's KV holds layout().n_slots slots at RoPE positions pos_offset + slot; after each step the
+// state's actions are applied to the block accounting (drops release blocks, copies and key moves first make
+// their blocks private, the sinks' first-written keys are kept in held blocks, a Recompute truncates and
+// queues the tokens to run again before the next new row) and to the KV tensors through the plan's kv_ops;
+// the first action detaches the sequence from prefix registration. Such a request may run past the KV cache
+// size: it needs max_slots() + one step's rows, and each step gives it at most n_ctx_train - max_slots()
+// new rows (every position difference stays within the training context). A cached prefix is reused up to
+// max_slots() tokens (whole blocks). Preemption restarts the state: the request replays from its first token.
+//
 // A row's logits are requested only where its sequence reaches the end of its tokens; complete() samples
 // the next token from them (greedy when temperature == 0), streams it, and finishes the request at
 // n_predict tokens or eos.
@@ -40,6 +51,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "base/status.h"
@@ -78,6 +90,8 @@ struct SeqRequest {
   // Keep the logits each generated token was sampled from (rows [n_tokens, n_vocab]); with n_predict == 0,
   // the logits after the prompt (one row).
   bool keep_logits = false;
+  // The KV policy of this request; null = the scheduler's.
+  std::shared_ptr<const kv::KvPolicy> kv_policy;
 };
 
 enum class FinishReason : uint8_t { kLength, kEos, kCancelled, kError };
@@ -95,12 +109,27 @@ struct SeqResult {
   std::vector<float> logits;    // keep_logits: [rows, n_vocab]
 };
 
+// KV tensor operations a step applies, in order, before its forward pass.
+// Copies n slots (K and V, every layer) from slot src_slot of block src to dst_slot of block dst.
+struct RowCopy {
+  int32_t src = -1, src_slot = 0, dst = -1, dst_slot = 0, n = 0;
+  bool operator==(const RowCopy&) const = default;
+};
+// Slots [0, n) of the table `blocks`: keys rewritten at RoPE positions to_offset + s, re-rotated from the
+// keys of the same slots in `origin` (first written at positions s) — model::move_keys.
+struct KeyMove {
+  std::vector<int32_t> origin, blocks;
+  int64_t n = 0;
+  double to_offset = 0;
+};
+using KvOp = std::variant<kv::BlockCopy, RowCopy, KeyMove>;
+
 // The work of one step. `batch.seqs[i].block_table` points into `tables[i]`: move, never copy, a plan.
 struct StepPlan {
   model::Batch batch;
   std::vector<std::vector<int32_t>> tables;  // [batch.seqs.size()] block tables
   std::vector<RequestId> ids;                // [batch.seqs.size()] request of each batch sequence
-  std::vector<kv::BlockCopy> copies;         // apply to the KV tensors, in order, before the forward
+  std::vector<KvOp> kv_ops;                  // apply to the KV tensors, in order, before the forward
   int64_t n_decode_rows = 0;
   int64_t n_prefill_rows = 0;
   int64_t n_output_rows = 0;                 // rows whose logits the forward must return, in seq order
@@ -121,7 +150,7 @@ struct StepEvents {
   }
 };
 
-// Runs plans. execute() applies plan.copies, then the forward pass of plan.batch, writing the logits of
+// Runs plans. execute() applies plan.kv_ops, then the forward pass of plan.batch, writing the logits of
 // the output rows ([plan.n_output_rows, n_vocab], in sequence order) into *logits.
 class StepExecutor {
  public:
@@ -144,8 +173,9 @@ class Scheduler {
 
   // Checks a request against the configuration: prompt empty or a token id out of range
   // (kInvalidArgument), n_predict < 0, bad sampling parameters, prompt + n_predict beyond the training
-  // context (model::check_context; skipped when n_ctx_train is 0 or the policy lifts it), or a request
-  // that cannot fit in the KV cache even alone (kOutOfRange naming the sizes).
+  // context (model::check_context; skipped when n_ctx_train is 0 or the policy lifts it), a policy whose
+  // state cannot be made for this block size or holds no room for a new row within the training context,
+  // or a request that cannot fit in the KV cache even alone (kOutOfRange naming the sizes).
   Status validate(const SeqRequest& request) const;
 
   // Queues a request under a caller-chosen unique id (CW_CHECK). Validates first; on error nothing changes.
@@ -176,6 +206,11 @@ class Scheduler {
   struct Seq {
     RequestId id = -1;
     SeqRequest req;
+    const kv::KvPolicy* policy = nullptr;     // req.kv_policy or the scheduler's
+    std::unique_ptr<kv::PolicyState> state;   // while running under an acting policy
+    std::vector<int32_t> redo;    // tokens a Recompute runs again before the next new rows
+    int64_t step_redo = 0;        // redo rows in the plan being built / completed
+    int64_t step_n_past = 0;      // KV slots before the plan's rows
     std::vector<int32_t> tokens;  // prompt ++ generated
     std::unique_ptr<Sampler> sampler;
     kv::SeqId kv = -1;            // >= 0 while running
@@ -193,13 +228,19 @@ class Scheduler {
 
   Scheduler(const SchedulerOptions& options, const kv::KvPolicy* policy, kv::BlockManager bm);
   Seq& seq(RequestId id);
-  // Appends seq's next `n` pending tokens to the KV accounting and records the rows; false (nothing
-  // changed) when they do not fit. Asks the policy first; a policy answer we cannot execute fails the
-  // request (returns false, *failed = true).
-  bool try_append(Seq& s, int64_t n, StepEvents* events, bool* failed);
-  // Appends up to `n` pending tokens, preempting newer unscheduled sequences (when allowed) and then
-  // shrinking the chunk; returns the rows appended (0: none fit).
-  int64_t append_prefill(Seq& s, int64_t n, bool may_preempt, StepEvents* events);
+  // Appends seq's redo tokens and next `n` pending tokens to the KV accounting and records the rows;
+  // false (nothing changed) when they do not fit.
+  bool try_append(Seq& s, int64_t n);
+  // Appends up to `n` pending tokens (and the redo rows), preempting newer unscheduled sequences (when
+  // allowed) and then shrinking the chunk; returns the rows appended, redo included (0: none fit).
+  int64_t append_prefill(Seq& s, int64_t n, bool may_preempt);
+  // New rows one step may give `s` (its policy keeps positions within the training context).
+  int64_t row_cap(const Seq& s) const;
+  // Applies a policy state's actions to the block accounting and queues their KV ops. On a full pool it
+  // preempts newer sequences, and `s` itself last (returns false then).
+  bool apply_actions(Seq& s, const std::vector<kv::KvAction>& actions);
+  Status apply_action(Seq& s, const kv::KvAction& action);
+  void take_copies();  // the block manager's pending copies -> kv_ops_
   // The newest running sequence with no rows in this step, newer than `than` (admit order); -1: none.
   RequestId preemption_victim(int64_t than) const;
   void preempt(RequestId id);
@@ -221,6 +262,7 @@ class Scheduler {
   std::vector<RequestId> running_;  // in admission order
   std::vector<RequestId> step_order_;  // sequences with rows in the plan being built, in row order
   std::vector<int32_t> dirty_blocks_;  // blocks written by the plan being built (sorted at admission)
+  std::vector<KvOp> kv_ops_;           // for the next plan, in order
   int64_t next_admit_ = 0;
   SchedulerStats stats_;
 };

@@ -8,8 +8,6 @@ namespace {
 class FullPolicy final : public KvPolicy {
  public:
   std::string spec() const override { return "full"; }
-  std::vector<SlotRange> evict_after_append(const SeqView&) const override { return {}; }
-  AttendPlan attend(const SeqView&, int64_t, int64_t, int64_t) const override { return {}; }
   Placement place_reused(const ReusedChunk& chunk) const override {
     Placement p;
     p.reuse = chunk.src_position == chunk.dst_position;

@@ -53,12 +53,6 @@ class RecomputeWindowPolicy final : public KvPolicy {
   }
   bool lifts_context_limit() const override { return true; }
 
-  // The gate questions of the scheduler that predates the states.
-  std::vector<SlotRange> evict_after_append(const SeqView& seq) const override {
-    if (seq.n_slots < window_) return {};
-    return {SlotRange{0, seq.n_slots - (window_ - 1)}};
-  }
-  AttendPlan attend(const SeqView&, int64_t, int64_t, int64_t) const override { return {}; }
   Placement place_reused(const ReusedChunk& chunk) const override {
     Placement p;
     p.reuse = chunk.src_position == chunk.dst_position;

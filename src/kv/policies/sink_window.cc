@@ -61,6 +61,7 @@ class SinkWindowState final : public PolicyState {
   }
   const SeqLayout& layout() const override { return layout_; }
   int64_t max_slots() const override { return sinks_ + window_ + block_ - 1; }
+  int64_t moved_slots() const override { return sinks_; }
 
  private:
   const int64_t sinks_, window_, block_;
@@ -86,12 +87,6 @@ class SinkWindowPolicy final : public KvPolicy {
   }
   bool lifts_context_limit() const override { return true; }
 
-  // The gate questions of the scheduler that predates the states (kept until the executor lands).
-  std::vector<SlotRange> evict_after_append(const SeqView& seq) const override {
-    if (seq.n_slots <= sinks_ + window_) return {};
-    return {SlotRange{sinks_, seq.n_slots - window_}};
-  }
-  AttendPlan attend(const SeqView&, int64_t, int64_t, int64_t) const override { return {}; }
   Placement place_reused(const ReusedChunk& chunk) const override {
     Placement p;
     p.reuse = chunk.src_position == chunk.dst_position;
