@@ -239,17 +239,40 @@ TEST(BatchCli, BadInputIsOneLineErrorWithLineNumber) {
   }
 }
 
-// Issue 12: the Engine does not execute KV policy actions yet.
-TEST(BatchCli, ActingKvPolicyIsRefused) {
+// Issue 12: the Engine executes KV policy actions. Requests past the training context (2,100 tokens on a
+// 2,048-token model), in a KV cache smaller than one of them, under the engine's policy and under a
+// per-request one: greedy tokens equal `run --kv-policy`'s.
+TEST(BatchCli, KvPoliciesRunPastTheTrainingContextAndEqualRun) {
   CW_REQUIRE_SHARED_DATA(dir);
   const std::string model = dir + "/models/stories260K.gguf";
+  const std::string engine_policy = "sink_window:sinks=4,window=64", own = "window:window=96";
+  std::vector<std::vector<int64_t>> want;
+  for (const std::string& spec : {engine_policy, own}) {
+    auto r = run_command(chunkwise_binary() + " run -m " + shell_quote(model) +
+                         " -p 'Once upon a time' -n 2100 --temp 0 --json --kv-policy " + spec);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto j = JsonValue::parse(r.out);
+    ASSERT_TRUE(j.is_ok());
+    want.push_back(ints(j->get("tokens")));
+    ASSERT_EQ(want.back().size(), 2100u);
+  }
   const std::string path = testing::temp_dir() + "/policy_prompts.jsonl";
-  std::ofstream(path) << "{\"prompt\": \"Once upon a time\"}\n";
-  auto r = run_command(testing::chunkwise_binary() + " batch -m " + testing::shell_quote(model) + " -f " +
-                       testing::shell_quote(path) + " -n 4 --no-progress --kv-policy sink_window:sinks=4,window=64");
-  EXPECT_EQ(r.exit_code, 2) << r.err;
-  EXPECT_EQ(r.err, "chunkwise batch: kv policy 'sink_window:sinks=4,window=64' is not supported by batch yet (run, "
-                   "perplexity and bench support it)\n");
+  std::ofstream(path) << "{\"prompt\": \"Once upon a time\"}\n"
+                      << "{\"prompt\": \"Once upon a time\", \"kv_policy\": \"" << own << "\"}\n";
+  auto r = run_command(chunkwise_binary() + " batch -m " + shell_quote(model) + " -f " + shell_quote(path) +
+                       " -n 2100 --temp 0 --ctx 512 --no-progress --kv-policy " + engine_policy);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto lines = parse_lines(r.out);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(ints(lines[0].get("tokens")), want[0]);
+  EXPECT_EQ(ints(lines[1].get("tokens")), want[1]);
+  // A bad per-request policy is that line's one-line error, before anything runs.
+  std::ofstream(path) << "{\"prompt\": \"x\", \"kv_policy\": \"window:window=3\"}\n";
+  auto bad = run_command(chunkwise_binary() + " batch -m " + shell_quote(model) + " -f " + shell_quote(path) +
+                         " --no-progress");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_EQ(bad.err, "chunkwise batch: line 1: kv policy 'window:window=3': the window (3) is smaller than one KV "
+                     "block (16 slots): make it at least 16\n");
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include "base/json_value.h"
 #include "chunkwise/engine.h"
 #include "commands.h"
+#include "kv/policy.h"
 #include "threads_flag.h"
 
 namespace cw::app {
@@ -105,8 +106,12 @@ Status parse_line(std::string_view text, int64_t line_no, const GenerationReques
       CW_ASSIGN_OR_RETURN(const int64_t seed,
                           get_int(v, "seed", line_no, 0, int64_t{1} << 53));
       out->request.sampling.seed = static_cast<uint64_t>(seed);
+    } else if (key == "kv_policy") {
+      if (!v.is_string() || v.as_string().empty()) return line_error(line_no, "\"kv_policy\" must be a policy spec string");
+      out->request.kv_policy = v.as_string();
     } else {
-      return line_error(line_no, "unknown key \"" + key + "\" (allowed: id, prompt, n_predict, temperature, seed)");
+      return line_error(line_no,
+                        "unknown key \"" + key + "\" (allowed: id, prompt, n_predict, temperature, seed, kv_policy)");
     }
   }
   if (!have_prompt) return line_error(line_no, "missing \"prompt\"");
@@ -177,7 +182,8 @@ int batch_main(int argc, char** argv) {
               "       [--batch-invariant] [--no-progress]",
               "Generates completions for many prompts at once (continuous batching with chunked prefill and\n"
               "prefix reuse). Each input line is a JSON object:\n"
-              "  {\"id\": ..., \"prompt\": \"...\", \"n_predict\": N, \"temperature\": T, \"seed\": S}\n"
+              "  {\"id\": ..., \"prompt\": \"...\", \"n_predict\": N, \"temperature\": T, \"seed\": S,\n"
+              "   \"kv_policy\": SPEC}\n"
               "(only \"prompt\" is required; the others default to the options below; blank lines are\n"
               "skipped). Each output line, in input order:\n"
               "  {\"id\": ..., \"tokens\": [...], \"text\": \"...\", \"prompt_tokens\": P, \"cached_tokens\": C}\n"
@@ -197,7 +203,11 @@ int batch_main(int argc, char** argv) {
   p.option("--block-size", &block_size, "N", "tokens per KV block (default 16)", 1, 4096);
   p.option("--kv-type", &kv_type, "TYPE", "KV cache precision: f16 (default) or f32");
   p.option("--schedule", &schedule, "NAME", "chunked (default) or prefill-first");
-  p.option("--kv-policy", &kv_policy, "SPEC", "KV policy (default full)");
+  p.option("--kv-policy", &kv_policy, "SPEC",
+           "KV policy of every request without its own (supported: " + kv::supported_kv_policies() +
+               "; default full);\n"
+               "sink_window / window / recompute_window keep a request's KV bounded, so it may run past the\n"
+               "KV cache and the training context");
   p.option("-n,--n-predict", &n_predict, "N", "default tokens to generate per line (default 64)", 0, int64_t{1} << 24);
   p.option("--temp", &temp, "T", "default temperature (default 0.8; 0 = greedy)", 0, 1e9);
   p.option("--seed", &seed, "S", "default sampling seed (default 0)", 0, int64_t{1} << 53);

@@ -64,6 +64,8 @@ struct GenerationRequest {
   bool stop_at_eos = true;
   // Keep the logits each token was sampled from ([tokens, n_vocab]; n_predict 0: the prompt's last row).
   bool keep_logits = false;
+  // KV policy spec for this request (e.g. "sink_window:sinks=4,window=1020"); empty = the engine's.
+  std::string kv_policy;
 };
 
 struct GenerationResult {

@@ -200,7 +200,7 @@ TEST(ContextRule, EveryEntryPointAppliesTheTrainingContext) {
   EXPECT_TRUE(model::check_context(m->hparams(), 2000, 48).is_ok());
   auto full = kv::make_kv_policy("full");
   ASSERT_TRUE(full.is_ok());
-  EXPECT_FALSE((*full)->lifts_context_limit());  // the only policy today: the rule holds
+  EXPECT_FALSE((*full)->lifts_context_limit());  // full keeps every slot: the rule holds
 
   // generate (run), on a session larger than the training context (possible only through the raw
   // constructor: Session::create refuses it).

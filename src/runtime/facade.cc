@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "chunkwise/engine.h"
+#include "kv/policy.h"
 #include "model/model.h"
 #include "runtime/engine.h"
 #include "tokenizer/tokenizer.h"
@@ -33,6 +34,10 @@ struct Engine::Impl {
     r.sampling.seed = s.seed;
     r.eos = g.stop_at_eos ? tokenizer->eos() : -1;
     r.keep_logits = g.keep_logits;
+    if (!g.kv_policy.empty()) {
+      CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::KvPolicy> policy, kv::make_kv_policy(g.kv_policy));
+      r.kv_policy = std::move(policy);
+    }
     return r;
   }
 };

@@ -82,9 +82,9 @@ Status Scheduler::validate(const SeqRequest& r) const {
       return out_of_range("kv policy '" + policy.spec() + "' holds up to " + std::to_string(max_slots) +
                           " slots, leaving no room for a new token within the model's training context of " +
                           std::to_string(opt_.n_ctx_train) + ": make the window smaller");
-    const int64_t rows = std::min<int64_t>(opt_.batch_tokens, opt_.n_ctx_train > 0 ? opt_.n_ctx_train - max_slots
-                                                                                    : opt_.batch_tokens);
-    need = std::min(need, max_slots + rows);
+    // At most max_slots() slots between steps, and a step needs room for one new row (a prefill chunk
+    // shrinks to what fits).
+    need = std::min(need, max_slots + 1);
     held = (state->moved_slots() + opt_.block_size - 1) / opt_.block_size;  // the sinks' first-written keys
   }
   const int64_t can = max_request_tokens() - held * opt_.block_size;
