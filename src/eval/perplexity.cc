@@ -9,6 +9,23 @@
 
 namespace cw::eval {
 
+double nll_of(const float* row, int64_t n_vocab, int32_t next) {
+  CW_CHECK(next >= 0 && next < n_vocab);
+  float mx = row[0];
+  for (int64_t v = 1; v < n_vocab; ++v) mx = std::max(mx, row[v]);
+  double sum = 0;
+  for (int64_t v = 0; v < n_vocab; ++v) sum += std::exp(static_cast<double>(row[v]) - mx);
+  return std::log(sum) - (static_cast<double>(row[next]) - mx);
+}
+
+Result<int64_t> default_ubatch(const model::Model& m, const std::string& kv_policy, int64_t preferred) {
+  CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::KvPolicy> policy, runtime::make_acting_policy(kv_policy));
+  if (policy == nullptr) return preferred;
+  CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::PolicyState> state, policy->make_state(16));
+  const int64_t room = m.hparams().n_ctx_train - state->max_slots();
+  return room >= 1 ? std::min(preferred, room) : preferred;
+}
+
 Result<PerplexityResult> perplexity(const model::Model& m, std::span<const int32_t> tokens, const PerplexityOptions& opt) {
   if (opt.n_ctx < 4 || opt.n_ctx % 2 != 0) return invalid_argument("the window size must be an even number >= 4");
   if (opt.ubatch < 1) return invalid_argument("the micro-batch size must be >= 1");
@@ -28,9 +45,9 @@ Result<PerplexityResult> perplexity(const model::Model& m, std::span<const int32
   double sum_nll = 0, sum_nll2 = 0;
   std::unique_ptr<model::Session> owned;
   if (policy != nullptr) {
-    CW_ASSIGN_OR_RETURN(psession, runtime::PolicySession::create(m, *policy, opt.ubatch, opt.kv_type));
+    CW_ASSIGN_OR_RETURN(psession, runtime::PolicySession::create(m, *policy, opt.ubatch, opt.kv_type, opt.n_threads));
   } else {
-    CW_ASSIGN_OR_RETURN(owned, model::Session::create(m, opt.n_ctx, opt.kv_type));
+    CW_ASSIGN_OR_RETURN(owned, model::Session::create(m, opt.n_ctx, opt.kv_type, opt.n_threads));
   }
   std::vector<int32_t> window(static_cast<size_t>(opt.n_ctx));
   std::vector<float> logits, chunk_logits;
@@ -53,13 +70,8 @@ Result<PerplexityResult> perplexity(const model::Model& m, std::span<const int32
       }
     }
     for (int64_t j = first; j < opt.n_ctx - 1; ++j) {
-      const float* lj = &logits[static_cast<size_t>(j * n_vocab)];
       const int32_t next = tokens[static_cast<size_t>(w * opt.n_ctx + j + 1)];
-      float mx = lj[0];
-      for (int64_t v = 1; v < n_vocab; ++v) mx = std::max(mx, lj[v]);
-      double sum = 0;
-      for (int64_t v = 0; v < n_vocab; ++v) sum += std::exp(static_cast<double>(lj[v]) - mx);
-      const double nll = std::log(sum) - (static_cast<double>(lj[next]) - mx);
+      const double nll = nll_of(&logits[static_cast<size_t>(j * n_vocab)], n_vocab, next);
       sum_nll += nll;
       sum_nll2 += nll * nll;
       ++r.n_scored;
