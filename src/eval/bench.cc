@@ -104,8 +104,7 @@ Result<std::vector<DepthResult>> bench_depths(const model::Model& m, const Bench
   if (policy != nullptr) {
     // One constant-size sequence for every depth; ubatch as large as the training context leaves room for
     // next to the policy's slots, at most 256.
-    CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::PolicyState> probe, policy->make_state(16));
-    const int64_t ubatch = std::clamp<int64_t>(hp.n_ctx_train - probe->max_slots(), 1, 256);
+    CW_ASSIGN_OR_RETURN(const int64_t ubatch, runtime::PolicySession::fit_ubatch(m, *policy, 256));
     CW_ASSIGN_OR_RETURN(std::unique_ptr<runtime::PolicySession> ps,
                         runtime::PolicySession::create(m, *policy, ubatch, opt.kv_type, opt.n_threads));
     for (int64_t d : opt.depths) {

@@ -21,9 +21,7 @@ double nll_of(const float* row, int64_t n_vocab, int32_t next) {
 Result<int64_t> default_ubatch(const model::Model& m, const std::string& kv_policy, int64_t preferred) {
   CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::KvPolicy> policy, runtime::make_acting_policy(kv_policy));
   if (policy == nullptr) return preferred;
-  CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::PolicyState> state, policy->make_state(16));
-  const int64_t room = m.hparams().n_ctx_train - state->max_slots();
-  return room >= 1 ? std::min(preferred, room) : preferred;
+  return runtime::PolicySession::fit_ubatch(m, *policy, preferred);
 }
 
 Result<PerplexityResult> perplexity(const model::Model& m, std::span<const int32_t> tokens, const PerplexityOptions& opt) {

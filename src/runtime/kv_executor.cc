@@ -20,6 +20,14 @@ Result<std::unique_ptr<kv::KvPolicy>> make_acting_policy(const std::string& spec
   return policy;
 }
 
+Result<int64_t> PolicySession::fit_ubatch(const model::Model& model, const kv::KvPolicy& policy, int64_t preferred,
+                                          int32_t block_size) {
+  CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::PolicyState> state, policy.make_state(block_size));
+  const int64_t room = model.hparams().n_ctx_train - state->max_slots();
+  if (state->max_slots() < 0 || model.hparams().n_ctx_train <= 0 || room < 1) return preferred;
+  return std::min(preferred, room);
+}
+
 Result<std::unique_ptr<PolicySession>> PolicySession::create(const model::Model& model, const kv::KvPolicy& policy,
                                                              int64_t ubatch, model::KvType kv_type, int n_threads,
                                                              int32_t block_size) {

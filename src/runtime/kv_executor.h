@@ -33,6 +33,12 @@ Result<std::unique_ptr<kv::KvPolicy>> make_acting_policy(const std::string& spec
 
 class PolicySession {
  public:
+  // The micro-batch to use under `policy`: `preferred`, shrunk so that max_slots() + ubatch stays within
+  // the model's training context (create() refuses more); `preferred` when the policy does not act or
+  // leaves no room (create() then explains). Errors: make_state's.
+  static Result<int64_t> fit_ubatch(const model::Model& model, const kv::KvPolicy& policy, int64_t preferred,
+                                    int32_t block_size = 16);
+
   // A fresh state of `policy` and a paged Session of ceil((max_slots + ubatch) / block_size) blocks.
   // Errors: a policy that does not act (kInvalidArgument: use a plain Session), make_state's errors,
   // ubatch < 1, max_slots() + ubatch beyond the model's training context (kOutOfRange: position differences
