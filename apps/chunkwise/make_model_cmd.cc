@@ -13,7 +13,7 @@
 namespace cw::app {
 
 int make_model_main(int argc, char** argv) {
-  std::string arch, shape, type, vocab, output;
+  std::string arch, shape, type, vocab, output, pooling = "mean";
   int64_t seed = 1, threads = 0;
   bool quiet = false;
   ArgParser p("make-model", "--arch A --shape S --type T --vocab VOCAB.gguf -o OUT.gguf [--seed N] [--threads N]",
@@ -28,6 +28,7 @@ int make_model_main(int argc, char** argv) {
   p.option("--vocab", &vocab, "VOCAB.gguf", "GGUF file to take the vocabulary from (required)");
   p.option("-o,--output", &output, "OUT.gguf", "file to write (required)");
   p.option("--seed", &seed, "N", "random seed (default 1)", 0, INT64_MAX);
+  p.option("--pooling", &pooling, "mean|cls|last", "bert only: the pooling the model declares (default mean)");
   p.option("--threads", &threads, "N", "worker threads (default: all cores)", 0, 4096);
   p.flag("-q,--quiet", &quiet, "no progress on stderr");
   if (Status s = p.parse(argc, argv); !s.is_ok()) return report_error("make-model", s);
@@ -47,6 +48,13 @@ int make_model_main(int argc, char** argv) {
   opts.shape = shape;
   opts.type = type;
   opts.seed = static_cast<uint64_t>(seed);
+  if (pooling == "mean" || pooling == "cls" || pooling == "last") {
+    opts.pooling = pooling == "mean" ? 1 : pooling == "cls" ? 2 : 3;
+  } else {
+    return report_error("make-model", invalid_argument("unknown --pooling '" + pooling + "' (supported: mean, cls, last)"));
+  }
+  if (p.given("--pooling") && arch != "bert")
+    return report_error("make-model", invalid_argument("--pooling applies only to --arch bert"));
   opts.n_threads = static_cast<int>(threads);
   using Clock = std::chrono::steady_clock;
   const auto t0 = Clock::now();

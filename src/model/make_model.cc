@@ -63,9 +63,10 @@ const ModelShape kShapes[] = {
     {"1b", 2048, 16, 32, 8, 8192, 4096},    // Llama-3.2-1B-like
     {"3b", 3072, 28, 24, 8, 8192, 4096},    // Llama-3.2-3B-like
     {"8b", 4096, 32, 32, 8, 14336, 4096},   // Llama-3.1-8B-like
+    {"minilm", 384, 6, 12, 12, 1536, 512},  // all-MiniLM-L6-like (for --arch bert)
 };
 
-const char* const kArchs[] = {"llama", "qwen2"};
+const char* const kArchs[] = {"llama", "qwen2", "bert"};
 
 struct ArchDefaults {
   double rope_freq_base;
@@ -335,12 +336,57 @@ std::vector<PlannedTensor> plan_tensors(std::string_view arch, const ModelShape&
   return out;
 }
 
+// A bert encoder (model/encoder.h): embeddings (token, position, token type) and their LayerNorm, then per
+// layer q/k/v/output with biases, the attention-output LayerNorm, ffn_up/ffn_down with biases and the
+// layer-output LayerNorm (llama.cpp's tensor names). LayerNorm weights are 1, biases small and random.
+std::vector<PlannedTensor> plan_bert_tensors(const ModelShape& s, FileType ft, int64_t n_vocab) {
+  const auto inv_sqrt = [](int64_t n) { return static_cast<float>(1.0 / std::sqrt(static_cast<double>(n))); };
+  std::vector<PlannedTensor> out;
+  auto add = [&](std::string name, TensorRole role, int64_t layer, int64_t ne0, int64_t ne1, float stddev) {
+    PlannedTensor t;
+    t.name = std::move(name);
+    t.role = role;
+    t.type = tensor_type_for(ft, role, layer, s.n_layer, 1, ne0);
+    t.shape = ne1 > 0 ? std::vector<uint64_t>{static_cast<uint64_t>(ne0), static_cast<uint64_t>(ne1)}
+                      : std::vector<uint64_t>{static_cast<uint64_t>(ne0)};
+    t.stddev = stddev;
+    t.fill = stddev == 0 ? 1.0f : 0.0f;
+    out.push_back(std::move(t));
+  };
+  const int64_t E = s.n_embd;
+  add("token_embd.weight", TensorRole::kTokEmbd, 0, E, n_vocab, 1.0f);
+  add("token_types.weight", TensorRole::kTokEmbd, 0, E, 2, 0.5f);
+  add("position_embd.weight", TensorRole::kTokEmbd, 0, E, s.n_ctx, 0.5f);
+  add("token_embd_norm.weight", TensorRole::kAttnNorm, 0, E, 0, 0.0f);
+  add("token_embd_norm.bias", TensorRole::kBias, 0, E, 0, kBiasStd);
+  for (int64_t i = 0; i < s.n_layer; ++i) {
+    const std::string p = "blk." + std::to_string(i) + ".";
+    for (const char* w : {"attn_q", "attn_k", "attn_v"}) {
+      add(p + w + ".weight", std::string(w) == "attn_v" ? TensorRole::kAttnV : TensorRole::kAttnQ, i, E, E, inv_sqrt(E));
+      add(p + w + ".bias", TensorRole::kBias, i, E, 0, kBiasStd);
+    }
+    add(p + "attn_output.weight", TensorRole::kAttnOut, i, E, E, inv_sqrt(E));
+    add(p + "attn_output.bias", TensorRole::kBias, i, E, 0, kBiasStd);
+    add(p + "attn_output_norm.weight", TensorRole::kAttnNorm, i, E, 0, 0.0f);
+    add(p + "attn_output_norm.bias", TensorRole::kBias, i, E, 0, kBiasStd);
+    add(p + "ffn_up.weight", TensorRole::kFfnUp, i, E, s.n_ff, inv_sqrt(E));
+    add(p + "ffn_up.bias", TensorRole::kBias, i, s.n_ff, 0, kBiasStd);
+    add(p + "ffn_down.weight", TensorRole::kFfnDown, i, s.n_ff, E, inv_sqrt(s.n_ff));
+    add(p + "ffn_down.bias", TensorRole::kBias, i, E, 0, kBiasStd);
+    add(p + "layer_output_norm.weight", TensorRole::kFfnNorm, i, E, 0, 0.0f);
+    add(p + "layer_output_norm.bias", TensorRole::kBias, i, E, 0, kBiasStd);
+  }
+  return out;
+}
+
 // ---- the file --------------------------------------------------------------------------------------------
 
 Result<MakeModelResult> make_model(const MakeModelOptions& opts, const gguf::File& vocab, const std::string& out_path) {
   CW_RETURN_IF_ERROR(check_make_arch(opts.arch));
   CW_ASSIGN_OR_RETURN(ModelShape shape, model_shape(opts.shape));
   CW_ASSIGN_OR_RETURN(FileType ft, file_type_from_name(opts.type));
+  if (opts.arch == "bert" && (opts.pooling < 1 || opts.pooling > 3))
+    return invalid_argument("pooling must be 1 (mean), 2 (cls) or 3 (last)");
   const gguf::Value* tokens = vocab.find("tokenizer.ggml.tokens");
   if (tokens == nullptr || !tokens->is_array() || tokens->array_type() != gguf::ValueType::kString ||
       tokens->array_size() == 0)
@@ -357,21 +403,30 @@ Result<MakeModelResult> make_model(const MakeModelOptions& opts, const gguf::Fil
   gguf::Writer w;
   w.add_string("general.architecture", opts.arch);
   w.add_string("general.name", "chunkwise-random-" + opts.arch + "-" + shape.name + "-seed" + std::to_string(opts.seed));
+  const bool bert = opts.arch == "bert";
+  if (bert) shape.n_ctx = std::min<int64_t>(shape.n_ctx, 512);  // BERT's absolute position table
   w.add_u32(a + "context_length", static_cast<uint32_t>(shape.n_ctx));
   w.add_u32(a + "embedding_length", static_cast<uint32_t>(shape.n_embd));
   w.add_u32(a + "block_count", static_cast<uint32_t>(shape.n_layer));
   w.add_u32(a + "feed_forward_length", static_cast<uint32_t>(shape.n_ff));
   w.add_u32(a + "attention.head_count", static_cast<uint32_t>(shape.n_head));
-  w.add_u32(a + "attention.head_count_kv", static_cast<uint32_t>(shape.n_head_kv));
-  w.add_u32(a + "rope.dimension_count", static_cast<uint32_t>(shape.n_embd / shape.n_head));
-  w.add_f32(a + "rope.freq_base", static_cast<float>(ad.rope_freq_base));
-  w.add_f32(a + "attention.layer_norm_rms_epsilon", static_cast<float>(ad.rms_eps));
+  if (bert) {
+    w.add_f32(a + "attention.layer_norm_epsilon", 1e-12f);
+    w.add_bool(a + "attention.causal", false);
+    w.add_u32(a + "pooling_type", opts.pooling);
+  } else {
+    w.add_u32(a + "attention.head_count_kv", static_cast<uint32_t>(shape.n_head_kv));
+    w.add_u32(a + "rope.dimension_count", static_cast<uint32_t>(shape.n_embd / shape.n_head));
+    w.add_f32(a + "rope.freq_base", static_cast<float>(ad.rope_freq_base));
+    w.add_f32(a + "attention.layer_norm_rms_epsilon", static_cast<float>(ad.rms_eps));
+  }
   w.add_u32("general.file_type", static_cast<uint32_t>(ft));
   if (is_quantized(base_tensor_type(ft))) w.add_u32("general.quantization_version", 2);
   for (const auto& kv : vocab.metadata())
     if (kv.key.substr(0, 10) == "tokenizer.") w.add_value(kv.key, kv.value);
 
-  const std::vector<PlannedTensor> plan = plan_tensors(opts.arch, shape, ft, n_vocab);
+  const std::vector<PlannedTensor> plan =
+      bert ? plan_bert_tensors(shape, ft, n_vocab) : plan_tensors(opts.arch, shape, ft, n_vocab);
   MakeModelResult result;
   result.n_tensors = plan.size();
   result.n_vocab = n_vocab;

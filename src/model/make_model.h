@@ -113,6 +113,7 @@ struct MakeModelOptions {
   std::string shape = "tiny";
   std::string type = "f16";
   uint64_t seed = 1;
+  uint32_t pooling = 1;  // bert only: bert.pooling_type (1 mean, 2 cls, 3 last)
   int n_threads = 0;  // 0: std::thread::hardware_concurrency()
   // Called from the calling thread after each chunk of rows is written (optional).
   std::function<void(const MakeModelProgress&)> on_progress;
