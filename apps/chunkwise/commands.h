@@ -18,6 +18,8 @@ int run_main(int argc, char** argv);
 int batch_main(int argc, char** argv);
 int bench_main(int argc, char** argv);
 int chunk_main(int argc, char** argv);
+int index_main(int argc, char** argv);
+int query_main(int argc, char** argv);
 
 inline constexpr Subcommand kSubcommands[] = {
     {"inspect", "show a GGUF file's metadata and tensor table", inspect_main},
@@ -27,6 +29,8 @@ inline constexpr Subcommand kSubcommands[] = {
     {"batch", "generate for many prompts at once (JSON lines in, JSON lines out)", batch_main},
     {"bench", "prefill / decode throughput (like llama-bench)", bench_main},
     {"chunk", "split documents into chunks with exact offsets (JSON lines)", chunk_main},
+    {"index", "build, inspect or prune a document index (SQLite: BM25 + vectors)", index_main},
+    {"query", "retrieve the chunks of an index that answer a question", query_main},
     {"make-model", "write a random-weight GGUF model at a real shape (llama, qwen2)", make_model_main},
 };
 

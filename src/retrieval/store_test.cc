@@ -1,0 +1,255 @@
+// Store: ingest / no-op / replace / remove, BM25 ranking sanity, exact dense search, hybrid fusion, schema
+// and locking errors.
+#include "retrieval/store.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+
+#include "support/testing.h"
+
+namespace cw::retrieval {
+namespace {
+
+// A document cut at the given byte offsets (ASCII text: chars = bytes), n_tokens = word count.
+DocumentInput make_doc(const std::string& path, std::string_view text, std::vector<int64_t> cuts,
+                       const std::string& chunker = "test:cuts") {
+  DocumentInput d;
+  d.path = path;
+  d.text = text;
+  d.chunker = chunker;
+  int64_t begin = 0;
+  cuts.push_back(static_cast<int64_t>(text.size()));
+  for (int64_t end : cuts) {
+    int64_t words = 0;
+    for (int64_t i = begin; i < end; ++i)
+      words += (text[i] != ' ' && (i == begin || text[i - 1] == ' ')) ? 1 : 0;
+    d.chunks.push_back({static_cast<int64_t>(d.chunks.size()), begin, end, begin, end, words});
+    begin = end;
+  }
+  return d;
+}
+
+std::unique_ptr<Store> memory_store() {
+  auto s = Store::open(":memory:", true);
+  EXPECT_TRUE(s.is_ok()) << s.status().message();
+  return std::move(s).value();
+}
+
+TEST(StoreTest, IngestNoOpReplaceRemove) {
+  auto store = memory_store();
+  const std::string text = "the cat sat on the mat. dogs chase cats. ";
+  auto r = store->ingest(make_doc("a.txt", text, {24}));
+  ASSERT_TRUE(r.is_ok()) << r.status().message();
+  EXPECT_EQ(*r, IngestOutcome::kAdded);
+  auto again = store->ingest(make_doc("a.txt", text, {24}));
+  ASSERT_TRUE(again.is_ok());
+  EXPECT_EQ(*again, IngestOutcome::kUnchanged);
+  // Another chunker for the same text is a change.
+  auto rechunked = store->ingest(make_doc("a.txt", text, {10}, "test:other"));
+  ASSERT_TRUE(rechunked.is_ok());
+  EXPECT_EQ(*rechunked, IngestOutcome::kReplaced);
+  const std::string text2 = "birds fly south in winter";
+  auto replaced = store->ingest(make_doc("a.txt", text2, {6, 10}));
+  ASSERT_TRUE(replaced.is_ok());
+  EXPECT_EQ(*replaced, IngestOutcome::kReplaced);
+  auto rows = store->chunks_of("a.txt");
+  ASSERT_TRUE(rows.is_ok());
+  ASSERT_EQ(rows->size(), 3u);
+  EXPECT_EQ((*rows)[0].text, "birds ");
+  EXPECT_EQ((*rows)[1].text, "fly ");
+  EXPECT_EQ((*rows)[2].text, "south in winter");
+  EXPECT_EQ((*rows)[2].byte_begin, 10);
+  EXPECT_EQ((*rows)[2].n_tokens, 3);
+  // The old chunks' text is gone from the FTS table.
+  auto old = store->bm25("cat mat", 10);
+  ASSERT_TRUE(old.is_ok());
+  EXPECT_TRUE(old->empty());
+  auto st = store->stats();
+  ASSERT_TRUE(st.is_ok());
+  EXPECT_EQ(st->documents, 1);
+  EXPECT_EQ(st->chunks, 3);
+  EXPECT_EQ(st->bytes, static_cast<int64_t>(text2.size()));
+  EXPECT_EQ(st->chunker, "test:cuts");
+  auto removed = store->remove("a.txt");
+  ASSERT_TRUE(removed.is_ok());
+  EXPECT_TRUE(*removed);
+  auto unknown = store->remove("a.txt");
+  ASSERT_TRUE(unknown.is_ok());
+  EXPECT_FALSE(*unknown);
+  st = store->stats();
+  EXPECT_EQ(st->documents, 0);
+  EXPECT_EQ(st->chunks, 0);
+  auto none = store->bm25("birds", 10);
+  ASSERT_TRUE(none.is_ok());
+  EXPECT_TRUE(none->empty());
+}
+
+TEST(StoreTest, RejectsBadOffsetsAndVectors) {
+  auto store = memory_store();
+  DocumentInput d = make_doc("x", "hello world", {5});
+  d.chunks[1].byte_end = 99;
+  EXPECT_EQ(store->ingest(d).status().code(), StatusCode::kInvalidArgument);
+  DocumentInput v = make_doc("y", "hello world", {5});
+  v.vectors = {1, 0, 0};  // 3 values for 2 chunks
+  v.embedder = "e";
+  EXPECT_EQ(store->ingest(v).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->stats()->documents, 0);
+}
+
+TEST(StoreTest, Bm25RanksTheRelevantChunkFirst) {
+  auto store = memory_store();
+  const std::string a = "Solar panels convert sunlight into electricity. ";
+  const std::string b = "The recipe needs flour, eggs and sugar. Bake the cake for an hour. ";
+  const std::string c = "Electricity prices rose; sunlight is free, and solar power keeps getting cheaper. ";
+  ASSERT_TRUE(store->ingest(make_doc("a", a + b, {static_cast<int64_t>(a.size())})).is_ok());
+  ASSERT_TRUE(store->ingest(make_doc("c", c, {})).is_ok());
+  auto hits = store->bm25("How do solar panels make electricity from sunlight?", 10);
+  ASSERT_TRUE(hits.is_ok()) << hits.status().message();
+  ASSERT_EQ(hits->size(), 2u);  // the cake chunk matches none of the words
+  EXPECT_EQ(store->chunk((*hits)[0].chunk_id)->text, a);
+  EXPECT_GT((*hits)[0].score, (*hits)[1].score);
+  EXPECT_GT((*hits)[1].score, 0);
+  // Porter stemming: "baking cakes" matches "Bake the cake".
+  auto stem = store->bm25("baking cakes", 1);
+  ASSERT_TRUE(stem.is_ok());
+  ASSERT_EQ(stem->size(), 1u);
+  EXPECT_EQ(store->chunk((*stem)[0].chunk_id)->text, b);
+  // FTS5 syntax in a question is literal text, never an operator; punctuation-only words are harmless.
+  for (const char* q : {"\"unbalanced", "NEAR(solar", "text:solar", "a AND OR NOT b", "— … “”", "*", ""}) {
+    auto r = store->bm25(q, 5);
+    EXPECT_TRUE(r.is_ok()) << q << ": " << r.status().message();
+  }
+  EXPECT_EQ(store->bm25("cake", 0)->size(), 0u);
+}
+
+DocumentInput with_vectors(DocumentInput d, std::vector<float> v, const std::string& embedder = "test:emb") {
+  d.vectors = std::move(v);
+  d.embedder = embedder;
+  return d;
+}
+
+TEST(StoreTest, DenseExactAndHybrid) {
+  auto store = memory_store();
+  EXPECT_EQ(store->dense(std::vector<float>{1, 0}, 3).status().code(), StatusCode::kInvalidArgument);
+  const std::string t = "alpha beta gamma delta";  // chunks "alpha ", "beta ", "gamma ", "delta"
+  const float s = 1.0f / std::sqrt(2.0f);
+  ASSERT_TRUE(store->ingest(with_vectors(make_doc("d", t, {6, 11, 17}), {1, 0, 0, 1, s, s, -1, 0})).is_ok());
+  auto hits = store->dense(std::vector<float>{1, 0}, 3);
+  ASSERT_TRUE(hits.is_ok()) << hits.status().message();
+  ASSERT_EQ(hits->size(), 3u);
+  auto text_of = [&](int64_t id) { return store->chunk(id)->text; };
+  EXPECT_EQ(text_of((*hits)[0].chunk_id), "alpha ");
+  EXPECT_NEAR((*hits)[0].score, 1.0, 1e-6);
+  EXPECT_EQ(text_of((*hits)[1].chunk_id), "gamma ");
+  EXPECT_NEAR((*hits)[1].score, s, 1e-6);
+  EXPECT_NEAR((*hits)[2].score, 0.0, 1e-6);  // "beta " (0) before "delta" (-1)
+  EXPECT_EQ(text_of((*hits)[2].chunk_id), "beta ");
+  // Wrong query dimension; another embedder or dimension for new vectors.
+  EXPECT_EQ(store->dense(std::vector<float>{1, 0, 0}, 3).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->ingest(with_vectors(make_doc("e", "x y", {}), {1, 0}, "other")).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->ingest(with_vectors(make_doc("e", "x y", {}), {1, 0, 0})).status().code(),
+            StatusCode::kInvalidArgument);
+  auto st = store->stats();
+  EXPECT_EQ(st->vectors, 4);
+  EXPECT_EQ(st->dim, 2);
+  EXPECT_EQ(st->embedder, "test:emb");
+  // Hybrid, hand-computed RRF: bm25("delta") = [delta]; dense([0,1]) = [beta, gamma, alpha, delta] (ranks 1..4).
+  auto h = store->hybrid("delta", std::vector<float>{0, 1}, 2);
+  ASSERT_TRUE(h.is_ok()) << h.status().message();
+  ASSERT_EQ(h->size(), 2u);
+  // delta: 1/61 + 1/64 = 0.032018; beta: 1/61 = 0.016393.
+  EXPECT_EQ(text_of((*h)[0].chunk_id), "delta");
+  EXPECT_NEAR((*h)[0].score, 1.0 / 61 + 1.0 / 64, 1e-12);
+  EXPECT_EQ(text_of((*h)[1].chunk_id), "beta ");
+  EXPECT_NEAR((*h)[1].score, 1.0 / 61, 1e-12);
+  // Replacing the document drops its vectors (the in-memory index follows).
+  ASSERT_TRUE(store->ingest(with_vectors(make_doc("d", "omega", {}), {0, 1})).is_ok());
+  auto after = store->dense(std::vector<float>{1, 0}, 5);
+  ASSERT_TRUE(after.is_ok());
+  ASSERT_EQ(after->size(), 1u);
+  EXPECT_EQ(text_of((*after)[0].chunk_id), "omega");
+}
+
+std::string temp_db(const std::string& name) {
+  const std::string p = testing::temp_dir() + "/" + name;
+  std::remove(p.c_str());
+  std::remove((p + "-wal").c_str());
+  std::remove((p + "-shm").c_str());
+  return p;
+}
+
+TEST(StoreTest, FileOpenErrors) {
+  EXPECT_EQ(Store::open(testing::temp_dir() + "/missing.db", false).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(Store::open(testing::temp_dir(), true).status().code(), StatusCode::kInvalidArgument);
+  const std::string junk = testing::temp_dir() + "/junk.db";
+  std::ofstream(junk) << "this is not an SQLite database, just some text that is long enough to have a header......"
+                         "................................................................................";
+  auto r = Store::open(junk, true);
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_NE(r.status().message().find("not a chunkwise index"), std::string::npos) << r.status().message();
+  // A newer schema is refused with both versions named.
+  const std::string db = temp_db("newer.db");
+  ASSERT_TRUE(Store::open(db, true).is_ok());
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(db.c_str(), &raw), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(raw, "PRAGMA user_version = 7", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(raw);
+  auto newer = Store::open(db, false);
+  ASSERT_FALSE(newer.is_ok());
+  EXPECT_NE(newer.status().message().find("schema version 7"), std::string::npos) << newer.status().message();
+  // Another application's SQLite file.
+  const std::string other = temp_db("other.db");
+  ASSERT_EQ(sqlite3_open(other.c_str(), &raw), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(raw, "CREATE TABLE t(x)", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(raw);
+  auto foreign = Store::open(other, true);
+  ASSERT_FALSE(foreign.is_ok());
+  EXPECT_NE(foreign.status().message().find("not a chunkwise index"), std::string::npos);
+}
+
+TEST(StoreTest, LockedWriterFailsAfterTimeoutAndReadersStillRead) {
+  const std::string db = temp_db("locked.db");
+  {
+    auto s = Store::open(db, true);
+    ASSERT_TRUE(s.is_ok());
+    ASSERT_TRUE((*s)->ingest(make_doc("a", "solar power", {})).is_ok());
+  }
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(db.c_str(), &raw), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(raw, "BEGIN IMMEDIATE; INSERT INTO meta VALUES('x', 'y');", nullptr, nullptr, nullptr), SQLITE_OK);
+  StoreOptions o;
+  o.busy_timeout_ms = 200;
+  auto s = Store::open(db, false, o);
+  ASSERT_TRUE(s.is_ok()) << s.status().message();
+  // Reads work while the other connection holds the write lock (WAL).
+  auto hits = (*s)->bm25("solar", 5);
+  ASSERT_TRUE(hits.is_ok()) << hits.status().message();
+  EXPECT_EQ(hits->size(), 1u);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto w = (*s)->ingest(make_doc("b", "wind power", {}));
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_FALSE(w.is_ok());
+  EXPECT_NE(w.status().message().find("locked"), std::string::npos) << w.status().message();
+  EXPECT_GE(waited, 0.15);
+  EXPECT_LT(waited, 5.0);
+  sqlite3_exec(raw, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(raw);
+  ASSERT_TRUE((*s)->ingest(make_doc("b", "wind power", {})).is_ok());
+  EXPECT_EQ((*s)->stats()->documents, 2);
+}
+
+TEST(StoreTest, ContentHash) {
+  EXPECT_EQ(content_hash("abc"), content_hash("abc"));
+  EXPECT_NE(content_hash("abc"), content_hash("abd"));
+  EXPECT_NE(content_hash(""), content_hash(std::string(1, '\0')));
+  EXPECT_NE(content_hash("12345678"), content_hash("123456789"));
+  EXPECT_EQ(content_hash("x").size(), 32u);
+}
+
+}  // namespace
+}  // namespace cw::retrieval
