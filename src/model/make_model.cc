@@ -355,7 +355,7 @@ std::vector<PlannedTensor> plan_bert_tensors(const ModelShape& s, FileType ft, i
   };
   const int64_t E = s.n_embd;
   add("token_embd.weight", TensorRole::kTokEmbd, 0, E, n_vocab, 1.0f);
-  add("token_types.weight", TensorRole::kTokEmbd, 0, E, 2, 0.5f);
+  add("token_types.weight", TensorRole::kBias, 0, E, 2, 0.5f);  // F32, as converters write it (llama.cpp adds it as is)
   add("position_embd.weight", TensorRole::kTokEmbd, 0, E, s.n_ctx, 0.5f);
   add("token_embd_norm.weight", TensorRole::kAttnNorm, 0, E, 0, 0.0f);
   add("token_embd_norm.bias", TensorRole::kBias, 0, E, 0, kBiasStd);
