@@ -18,6 +18,7 @@ int run_main(int argc, char** argv);
 int batch_main(int argc, char** argv);
 int bench_main(int argc, char** argv);
 int chunk_main(int argc, char** argv);
+int eval_main(int argc, char** argv);  // the `eval` group: eval_commands.h
 int index_main(int argc, char** argv);
 int query_main(int argc, char** argv);
 
@@ -31,6 +32,7 @@ inline constexpr Subcommand kSubcommands[] = {
     {"chunk", "split documents into chunks with exact offsets (JSON lines)", chunk_main},
     {"index", "build, inspect or prune a document index (SQLite: BM25 + vectors)", index_main},
     {"query", "retrieve the chunks of an index that answer a question", query_main},
+    {"eval", "evaluations: chunking (chunkwise eval --help)", eval_main},
     {"make-model", "write a random-weight GGUF model at a real shape (llama, qwen2)", make_model_main},
 };
 
