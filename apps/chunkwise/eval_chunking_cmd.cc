@@ -117,7 +117,8 @@ Status write_sweep_plot(const Args& a, const std::vector<eval::SweepSetting>& se
     numeric &= !v.empty() && *end == '\0';
   }
   eval::LinePlot plot;
-  plot.title = "chunking evaluation: " + a.retriever + ", k=" + std::to_string(a.k) + ", " + a.chunker;
+  plot.title = "chunking evaluation: " + a.chunker.substr(0, a.chunker.find(':')) + ", " + a.retriever + ", " +
+               (a.select.empty() ? "topk:k=" + std::to_string(a.k) : a.select + ", k=" + std::to_string(a.k));
   plot.x_label = numeric ? x_key : x_key + " (setting number)";
   plot.y_label = "percent";
   std::vector<std::string> groups;  // the other keys' values
