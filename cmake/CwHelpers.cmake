@@ -39,6 +39,6 @@ if(CW_BUILD_TESTS)
   # A small SPM vocabulary GGUF for tests that generate models in memory.
   add_library(cw_testing_vocab STATIC ${PROJECT_SOURCE_DIR}/tests/support/spm_vocab.cc)
   target_include_directories(cw_testing_vocab PUBLIC ${PROJECT_SOURCE_DIR}/tests)
-  target_link_libraries(cw_testing_vocab PUBLIC cw_gguf)
+  target_link_libraries(cw_testing_vocab PUBLIC cw_gguf cw_model cw_testing)
   target_compile_definitions(cw_testing PRIVATE CW_BINARY="${PROJECT_BINARY_DIR}/apps/chunkwise/chunkwise")
 endif()

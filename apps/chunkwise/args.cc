@@ -34,6 +34,15 @@ void ArgParser::flag(const std::string& names, bool* out, const std::string& hel
   opts_.push_back(std::move(o));
 }
 
+void ArgParser::option(const std::string& names, std::vector<std::string>* out, const std::string& metavar,
+                       const std::string& help) {
+  option(names, static_cast<std::string*>(nullptr), metavar, help);
+  opts_.back().set = [out](const std::string& v) {
+    out->push_back(v);
+    return Status::ok();
+  };
+}
+
 void ArgParser::option(const std::string& names, std::string* out, const std::string& metavar,
                        const std::string& help) {
   Opt o;

@@ -21,6 +21,9 @@ class ArgParser {
   void option(const std::string& names, std::string* out, const std::string& metavar, const std::string& help);
   void option(const std::string& names, int64_t* out, const std::string& metavar, const std::string& help,
               int64_t min, int64_t max);
+  // A repeatable option: every occurrence appends its value, in order.
+  void option(const std::string& names, std::vector<std::string>* out, const std::string& metavar,
+              const std::string& help);
   // Any unsigned 64-bit integer (seeds).
   void option(const std::string& names, uint64_t* out, const std::string& metavar, const std::string& help);
   void option(const std::string& names, double* out, const std::string& metavar, const std::string& help,

@@ -18,6 +18,7 @@ int run_main(int argc, char** argv);
 int batch_main(int argc, char** argv);
 int bench_main(int argc, char** argv);
 int chunk_main(int argc, char** argv);
+int embed_main(int argc, char** argv);
 int eval_main(int argc, char** argv);  // the `eval` group: eval_commands.h
 int index_main(int argc, char** argv);
 int query_main(int argc, char** argv);
@@ -30,10 +31,11 @@ inline constexpr Subcommand kSubcommands[] = {
     {"batch", "generate for many prompts at once (JSON lines in, JSON lines out)", batch_main},
     {"bench", "prefill / decode throughput (like llama-bench)", bench_main},
     {"chunk", "split documents into chunks with exact offsets (JSON lines)", chunk_main},
+    {"embed", "embedding vectors of texts (bert embedding models, or a decoder mean-pooled)", embed_main},
     {"index", "build, inspect or prune a document index (SQLite: BM25 + vectors)", index_main},
     {"query", "retrieve the chunks of an index that answer a question", query_main},
     {"eval", "evaluations: chunking (chunkwise eval --help)", eval_main},
-    {"make-model", "write a random-weight GGUF model at a real shape (llama, qwen2)", make_model_main},
+    {"make-model", "write a random-weight GGUF model at a real shape (llama, qwen2, bert)", make_model_main},
 };
 
 }  // namespace cw::app

@@ -23,26 +23,6 @@ namespace {
 
 constexpr int64_t kDefaultUbatch = 512;
 
-// Every value of the option `name` in argv, in order (ArgParser keeps only the last). `value_options` are
-// the command's options that take a value (their values are skipped, so a value spelled like the option is
-// not counted); "--" ends the options. Runs after ArgParser::parse accepted argv.
-std::vector<std::string> repeated_values(int argc, char** argv, const std::string& name,
-                                         const std::vector<std::string>& value_options) {
-  std::vector<std::string> out;
-  for (int i = 2; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--") break;
-    if (a.rfind(name + "=", 0) == 0) {
-      out.push_back(a.substr(name.size() + 1));
-      continue;
-    }
-    if (std::find(value_options.begin(), value_options.end(), a) == value_options.end()) continue;
-    if (a == name && i + 1 < argc) out.push_back(argv[i + 1]);
-    ++i;
-  }
-  return out;
-}
-
 double mb(uint64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
 
 struct StreamArgs {
@@ -166,7 +146,8 @@ int stream_main(const model::Model& m, const std::vector<int32_t>& tokens, const
 }  // namespace
 
 int perplexity_main(int argc, char** argv) {
-  std::string model_path, file, kv_policy, plot;
+  std::string model_path, file, plot;
+  std::vector<std::string> policies;
   int64_t ctx = 512, ubatch = kDefaultUbatch, segment = 0, max_tokens = 0, threads = 1;
   bool json = false, quiet = false, stream = false;
   ArgParser p("perplexity",
@@ -192,7 +173,7 @@ int perplexity_main(int argc, char** argv) {
   p.option("-b,--ubatch", &ubatch, "N",
            "tokens per forward call (default 512; under a policy that acts, shrunk so that the policy's\n"
            "slots + N stay within the training context)", 1, int64_t{1} << 20);
-  p.option("--kv-policy", &kv_policy, "SPEC",
+  p.option("--kv-policy", &policies, "SPEC",
            "KV policy (supported: " + kv::supported_kv_policies() +
                "; default full);\n"
                "sink_window / window lift the training-context limit on --ctx; with --stream, may be\n"
@@ -217,10 +198,7 @@ int perplexity_main(int argc, char** argv) {
   }
   if (model_path.empty() || file.empty())
     return report_error("perplexity", invalid_argument("-m MODEL and -f FILE are required (see --help)"));
-  const std::vector<std::string> policies =
-      repeated_values(argc, argv, "--kv-policy",
-                      {"-m", "--model", "-f", "--file", "-c", "--ctx", "-b", "--ubatch", "--kv-policy", "-t",
-                       "--threads", "--segment", "--max-tokens", "--plot"});
+  const std::string kv_policy = policies.empty() ? std::string() : policies.back();
   if (!stream) {
     if (policies.size() > 1)
       return report_error("perplexity", invalid_argument("--kv-policy may be repeated only with --stream"));

@@ -17,6 +17,7 @@
 #include "kv/policy.h"
 #include "model/model.h"
 #include "runtime/generate.h"
+#include "runtime/kv_executor.h"
 #include "runtime/sampler.h"
 #include "threads_flag.h"
 #include "tokenizer/tokenizer.h"
@@ -167,16 +168,9 @@ int run_main(int argc, char** argv) {
   if (p.given("--prompt") == p.given("--file"))
     return report_error(kCmd, invalid_argument("give exactly one of -p PROMPT or -f FILE (see --help)"));
   if (logits_top > 0 && !json) return report_error(kCmd, invalid_argument("--logits-top needs --json"));
-  std::unique_ptr<kv::KvPolicy> policy;  // set only for a policy that acts (not `full`)
-  int64_t policy_slots = -1;
-  if (p.given("--kv-policy")) {
-    auto pol = kv::make_kv_policy(kv_policy);
-    if (!pol.is_ok()) return report_error(kCmd, pol.status());
-    auto st = (*pol)->make_state(16);
-    if (!st.is_ok()) return report_error(kCmd, st.status());
-    policy_slots = (*st)->max_slots();
-    if (policy_slots >= 0) policy = std::move(pol).value();
-  }
+  auto acting = runtime::make_acting_policy(kv_policy);  // null for `full` (and no --kv-policy)
+  if (!acting.is_ok()) return report_error(kCmd, acting.status());
+  const std::unique_ptr<kv::KvPolicy> policy = std::move(acting).value();
 
   runtime::SamplerParams sp;
   sp.temperature = static_cast<float>(temp);
@@ -221,8 +215,11 @@ int run_main(int argc, char** argv) {
     if (p.given("--ctx"))
       return report_error(kCmd, invalid_argument("--ctx does not apply with kv policy '" + policy->spec() +
                                                  "': its window sets the cache size"));
-    if (!p.given("--ubatch") && m.hparams().n_ctx_train - policy_slots >= 1)
-      ubatch = std::min(ubatch, m.hparams().n_ctx_train - policy_slots);
+    if (!p.given("--ubatch")) {
+      auto fit = runtime::PolicySession::fit_ubatch(m, *policy, ubatch);
+      if (!fit.is_ok()) return report_error(kCmd, fit.status());
+      ubatch = *fit;
+    }
     auto created = runtime::PolicySession::create(m, *policy, ubatch, model::KvType::kF16, static_cast<int>(threads));
     if (!created.is_ok()) return report_error(kCmd, created.status());
     bounded = std::move(created).value();

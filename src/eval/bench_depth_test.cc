@@ -23,21 +23,7 @@ using testing::chunkwise_binary;
 using testing::run_command;
 using testing::shell_quote;
 
-const std::string& tiny_path() {
-  static const std::string path = [] {
-    model::MakeModelOptions o;
-    o.arch = "llama";
-    o.shape = "tiny";
-    o.type = "f32";
-    o.seed = 12;
-    o.n_threads = 1;
-    const std::string p = testing::temp_dir() + "/bench-depth-tiny-f32.gguf";
-    auto made = model::make_model(o, testing::small_spm_vocab_file(), p);
-    CW_CHECK_MSG(made.is_ok(), made.status().to_string());
-    return p;
-  }();
-  return path;
-}
+const std::string& tiny_path() { return testing::tiny_llama_f32("bench-depth-tiny-f32.gguf", 12); }
 
 std::unique_ptr<model::Model> load() {
   auto m = model::Model::load(tiny_path());

@@ -39,22 +39,7 @@ using testing::shell_quote;
 
 const gguf::File& small_vocab() { return testing::small_spm_vocab_file(); }
 
-// The tiny f32 model's path (made once per process).
-const std::string& tiny_path() {
-  static const std::string path = [] {
-    model::MakeModelOptions o;
-    o.arch = "llama";
-    o.shape = "tiny";
-    o.type = "f32";
-    o.seed = 11;
-    o.n_threads = 1;
-    const std::string p = testing::temp_dir() + "/entry-tiny-f32.gguf";
-    auto made = model::make_model(o, small_vocab(), p);
-    CW_CHECK_MSG(made.is_ok(), made.status().to_string());
-    return p;
-  }();
-  return path;
-}
+const std::string& tiny_path() { return testing::tiny_llama_f32("entry-tiny-f32.gguf", 11); }
 
 // A copy of the tiny model with elements [first, first + count) of f32 tensor `tensor` set to `value`.
 std::string patched_copy(const std::string& name, const std::string& tensor, float value, int64_t first = 5,

@@ -28,21 +28,7 @@ using testing::chunkwise_binary;
 using testing::run_command;
 using testing::shell_quote;
 
-const std::string& tiny_path() {
-  static const std::string path = [] {
-    model::MakeModelOptions o;
-    o.arch = "llama";
-    o.shape = "tiny";
-    o.type = "f32";
-    o.seed = 21;
-    o.n_threads = 1;
-    const std::string p = testing::temp_dir() + "/stream-tiny-f32.gguf";
-    auto made = model::make_model(o, testing::small_spm_vocab_file(), p);
-    CW_CHECK_MSG(made.is_ok(), made.status().to_string());
-    return p;
-  }();
-  return path;
-}
+const std::string& tiny_path() { return testing::tiny_llama_f32("stream-tiny-f32.gguf", 21); }
 
 const model::Model& tiny() {
   static const std::unique_ptr<model::Model> m = [] {

@@ -330,7 +330,7 @@ Result<Canvas> layout(const LinePlot& plot) {
   const Axis ya = plot.log_y ? log_axis(ymn, ymx) : linear_axis(ymn, ymx, 6);
   const std::string title = fit(plot.title, 120), x_label = fit(plot.x_label, 100), y_label = fit(plot.y_label, 60);
   std::vector<std::string> legend;
-  for (const Series& s : plot.series) legend.push_back(fit(s.label, 28));
+  for (const Series& s : plot.series) legend.push_back(fit(s.label, 48));
 
   const int ts = pi::text_width(title, 3) <= c.width - 32 ? 3 : 2;
   const std::string title_fit = fit_width(title, c.width - 32, ts);

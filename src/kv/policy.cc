@@ -25,6 +25,12 @@ std::string supported_kv_policies() {
   return out;
 }
 
+Placement KvPolicy::place_reused(const ReusedChunk& chunk) const {
+  Placement p;
+  p.reuse = chunk.src_position == chunk.dst_position;
+  return p;
+}
+
 Result<PolicySpec> parse_policy_spec(std::string_view spec) {
   PolicySpec out;
   const size_t colon = spec.find(':');

@@ -138,8 +138,9 @@ class KvPolicy {
   // The canonical spec string this policy was created from (name plus every parameter, defaults included).
   virtual std::string spec() const = 0;
 
-  // Whether and how a cached chunk is reused at a new position.
-  virtual Placement place_reused(const ReusedChunk& chunk) const = 0;
+  // Whether and how a cached chunk is reused at a new position. Default: only at its own position, as
+  // computed (exact prefix reuse; no re-rotation, no recompute).
+  virtual Placement place_reused(const ReusedChunk& chunk) const;
 
   // Whether the policy lifts the context rule (model::check_context: prompt + tokens to generate within
   // the model's training context), because it keeps every sequence within the trained positions however

@@ -110,7 +110,9 @@ void drive(PolicyState& st, int64_t sinks, int64_t window, int64_t block, uint32
       const int64_t want = s < n_sinks ? s : seen - (l.n_slots - s);
       ASSERT_EQ(cache.slots()[s].token, want) << "slot " << s << " after " << seen << " tokens";
       ASSERT_EQ(cache.slots()[s].rotated_at, l.pos_offset + s) << "slot " << s;
-      if (s >= n_sinks) ASSERT_EQ(cache.slots()[s].rotated_at, want) << "a window key never moves";
+      if (s >= n_sinks) {
+        ASSERT_EQ(cache.slots()[s].rotated_at, want) << "a window key never moves";
+      }
     }
     // At least `window` recent tokens are kept (or everything seen so far).
     ASSERT_GE(l.n_slots - n_sinks, std::min(window, seen - n_sinks));

@@ -1,9 +1,13 @@
 #include "support/spm_vocab.h"
 
 #include "base/status.h"
+#include "model/make_model.h"
+#include "support/testing.h"
 
 #include <cstdint>
 #include <cstdio>
+#include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -43,6 +47,26 @@ const gguf::File& small_spm_vocab_file() {
     return std::move(parsed).value().release();
   }();
   return *f;
+}
+
+const std::string& tiny_llama_f32(const std::string& name, uint64_t seed) {
+  static std::mutex mu;
+  static std::map<std::string, std::string> made;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = made.find(name);
+  if (it != made.end()) return it->second;
+  model::MakeModelOptions o;
+  o.arch = "llama";
+  o.shape = "tiny";
+  o.type = "f32";
+  o.seed = seed;
+  o.n_threads = 1;
+  std::string path = temp_dir();
+  path += '/';
+  path += name;
+  auto r = model::make_model(o, small_spm_vocab_file(), path);
+  CW_CHECK_MSG(r.is_ok(), r.status().to_string());
+  return made.emplace(name, path).first->second;
 }
 
 }  // namespace cw::testing

@@ -5,6 +5,9 @@
 #include "gguf/reader.h"
 #include "gguf/writer.h"
 
+#include <cstdint>
+#include <string>
+
 namespace cw::testing {
 
 // Adds to `w`, in this order: tokenizer.ggml.model = "llama", tokenizer.ggml.tokens (512 tokens:
@@ -16,5 +19,9 @@ void add_small_spm_vocab(gguf::Writer& w);
 // That vocabulary alone, parsed once per process (an in-memory GGUF that lives until exit): what
 // model::make_model takes as its vocabulary in tests.
 const gguf::File& small_spm_vocab_file();
+
+// Writes (once per name and process) a random-weight `tiny`-shape llama in F32 with that vocabulary
+// (model::make_model; training context 2048) to testing::temp_dir()/name and returns its path.
+const std::string& tiny_llama_f32(const std::string& name, uint64_t seed);
 
 }  // namespace cw::testing

@@ -8,11 +8,6 @@ namespace {
 class FullPolicy final : public KvPolicy {
  public:
   std::string spec() const override { return "full"; }
-  Placement place_reused(const ReusedChunk& chunk) const override {
-    Placement p;
-    p.reuse = chunk.src_position == chunk.dst_position;
-    return p;
-  }
 };
 
 Result<std::unique_ptr<KvPolicy>> create_full(const PolicySpec& spec) {

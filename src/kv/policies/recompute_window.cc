@@ -53,12 +53,6 @@ class RecomputeWindowPolicy final : public KvPolicy {
   }
   bool lifts_context_limit() const override { return true; }
 
-  Placement place_reused(const ReusedChunk& chunk) const override {
-    Placement p;
-    p.reuse = chunk.src_position == chunk.dst_position;
-    return p;
-  }
-
  private:
   const int64_t window_;
 };
