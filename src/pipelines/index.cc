@@ -183,34 +183,55 @@ Result<IndexReport> index_files(retrieval::Store& store, const std::vector<std::
   Status failure;
   IndexProgress progress;
   progress.files_total = static_cast<int64_t>(n);
+  // Documents to write are committed in batches (one transaction each, whole documents only): up to
+  // kBatchBytes of text or kBatchDocs documents, fewer when the workers fall behind.
+  constexpr int64_t kBatchBytes = int64_t{8} << 20;
+  constexpr size_t kBatchDocs = 64;
+  std::vector<Slot> pending;
+  int64_t pending_bytes = 0;
+  auto flush = [&]() -> Status {
+    if (pending.empty()) return Status::ok();
+    std::vector<retrieval::DocumentInput> docs;
+    docs.reserve(pending.size());
+    for (Slot& p : pending) docs.push_back(std::move(p.doc));  // texts stay mapped by the slots
+    auto r = store.ingest_batch(docs);
+    if (!r.is_ok()) return r.status();
+    for (size_t i = 0; i < docs.size(); ++i) {
+      switch ((*r)[i]) {
+        case retrieval::IngestOutcome::kAdded: ++report.added; break;
+        case retrieval::IngestOutcome::kReplaced: ++report.replaced; break;
+        case retrieval::IngestOutcome::kUnchanged: ++report.unchanged; break;
+      }
+      if ((*r)[i] != retrieval::IngestOutcome::kUnchanged) {
+        report.chunks += static_cast<int64_t>(docs[i].chunks.size());
+        report.bytes += pending[i].bytes;
+      }
+    }
+    pending.clear();
+    pending_bytes = 0;
+    return Status::ok();
+  };
   for (size_t k = 0; k < n; ++k) {
     Slot s;
+    bool next_ready = false;
     {
       std::unique_lock<std::mutex> lock(mu);
       cv.wait(lock, [&] { return slots[k].ready; });
       s = std::move(slots[k]);
+      next_ready = k + 1 < n && slots[k + 1].ready;
     }
+    const int64_t bytes = s.bytes;
     if (!s.warning.empty()) {
       ++report.skipped;
       if (options.warn) options.warn(s.warning);
     } else if (s.unchanged) {
       ++report.unchanged;
     } else {
-      auto r = store.ingest(s.doc);
-      if (!r.is_ok()) {
-        failure = r.status();
-      } else {
-        switch (*r) {
-          case retrieval::IngestOutcome::kAdded: ++report.added; break;
-          case retrieval::IngestOutcome::kReplaced: ++report.replaced; break;
-          case retrieval::IngestOutcome::kUnchanged: ++report.unchanged; break;
-        }
-        if (*r != retrieval::IngestOutcome::kUnchanged) {
-          report.chunks += static_cast<int64_t>(s.doc.chunks.size());
-          report.bytes += s.bytes;
-        }
-      }
+      pending_bytes += s.bytes;
+      pending.push_back(std::move(s));
     }
+    if (pending_bytes >= kBatchBytes || pending.size() >= kBatchDocs || !next_ready || k + 1 == n)
+      failure = flush();
     {
       std::lock_guard<std::mutex> lock(mu);
       next_write = k + 1;
@@ -219,7 +240,7 @@ Result<IndexReport> index_files(retrieval::Store& store, const std::vector<std::
     }
     if (!failure.is_ok()) break;
     progress.files_done = static_cast<int64_t>(k + 1);
-    progress.bytes_done += s.bytes;
+    progress.bytes_done += bytes;
     if (options.progress) options.progress(progress);
   }
   for (std::thread& t : workers) t.join();

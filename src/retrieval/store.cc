@@ -210,11 +210,16 @@ Status Store::init_schema(bool create) {
   }
   // WAL: readers never block the writer nor the writer readers; NORMAL sync in WAL keeps every committed
   // transaction across a process crash (only a power loss can lose the last ones).
-  CW_RETURN_IF_ERROR(exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536;"));
+  // A checkpoint every ~40 MB of WAL rather than 4 MB: FTS5 rewrites its segments as it merges them, and a
+  // page rewritten several times between two checkpoints is copied into the database once.
+  CW_RETURN_IF_ERROR(exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536;"
+                          " PRAGMA wal_autocheckpoint=10000;"));
   return Status::ok();
 }
 
-Result<IngestOutcome> Store::ingest(const DocumentInput& doc) {
+namespace {
+
+Status validate(const DocumentInput& doc) {
   if (doc.path.empty()) return invalid_argument("a document needs a path");
   const auto size = static_cast<int64_t>(doc.text.size());
   for (size_t i = 0; i < doc.chunks.size(); ++i) {
@@ -223,20 +228,43 @@ Result<IngestOutcome> Store::ingest(const DocumentInput& doc) {
         c.char_begin > c.char_end || c.n_tokens < 0)
       return invalid_argument("'" + doc.path + "': chunk " + std::to_string(i) + " has offsets outside the text");
   }
-  int64_t dim = 0;
   if (!doc.vectors.empty()) {
     if (doc.chunks.empty() || doc.vectors.size() % doc.chunks.size() != 0)
       return invalid_argument("'" + doc.path + "': " + std::to_string(doc.vectors.size()) +
                               " vector values for " + std::to_string(doc.chunks.size()) + " chunks");
     if (doc.embedder.empty()) return invalid_argument("'" + doc.path + "': vectors given without an embedder name");
-    dim = static_cast<int64_t>(doc.vectors.size() / doc.chunks.size());
   }
-  const std::string hash = content_hash(doc.text);
-  const std::string embedder = doc.vectors.empty() ? std::string() : doc.embedder;
+  return Status::ok();
+}
 
+}  // namespace
+
+Result<IngestOutcome> Store::ingest(const DocumentInput& doc) {
+  CW_ASSIGN_OR_RETURN(std::vector<IngestOutcome> r, ingest_batch(std::span<const DocumentInput>(&doc, 1)));
+  return r[0];
+}
+
+Result<std::vector<IngestOutcome>> Store::ingest_batch(std::span<const DocumentInput> docs) {
+  for (const DocumentInput& doc : docs) CW_RETURN_IF_ERROR(validate(doc));
   std::lock_guard<std::mutex> lock(mu_);
   Txn txn(db_);
   if (txn.begin() != SQLITE_OK) return sql_error("start a write");
+  std::vector<IngestOutcome> out;
+  bool vectors_changed = false;
+  for (const DocumentInput& doc : docs) {
+    CW_ASSIGN_OR_RETURN(IngestOutcome o, ingest_locked(doc, &vectors_changed));
+    out.push_back(o);
+  }
+  if (vectors_changed) CW_RETURN_IF_ERROR(exec("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'vectors_generation'"));
+  if (txn.commit() != SQLITE_OK) return sql_error("commit documents");
+  return out;
+}
+
+Result<IngestOutcome> Store::ingest_locked(const DocumentInput& doc, bool* vectors_changed) {
+  const auto size = static_cast<int64_t>(doc.text.size());
+  const int64_t dim = doc.vectors.empty() ? 0 : static_cast<int64_t>(doc.vectors.size() / doc.chunks.size());
+  const std::string hash = content_hash(doc.text);
+  const std::string embedder = doc.vectors.empty() ? std::string() : doc.embedder;
   Stmt find;
   find.prepare(db_, "SELECT doc_id, content_hash, chunker, embedder FROM documents WHERE path = ?");
   find.bind(1, doc.path);
@@ -246,11 +274,10 @@ Result<IngestOutcome> Store::ingest(const DocumentInput& doc) {
     doc_id = find.i64(0);
     const bool same = find.text(1) == hash && find.text(2) == doc.chunker && find.text(3) == embedder;
     find.reset();
-    if (same) return IngestOutcome::kUnchanged;  // the guard rolls back the (empty) transaction
+    if (same) return IngestOutcome::kUnchanged;
   } else if (rc != SQLITE_DONE) {
     return sql_error("look up a document");
   }
-  bool vectors_changed = false;
   if (dim > 0) {
     Stmt meta;
     meta.prepare(db_, "SELECT (SELECT value FROM meta WHERE key='dim'), (SELECT value FROM meta WHERE key='embedder'),"
@@ -269,7 +296,7 @@ Result<IngestOutcome> Store::ingest(const DocumentInput& doc) {
       set.bind(2, embedder);
       if (set.step() != SQLITE_DONE) return sql_error("write the index settings");
     }
-    vectors_changed = true;
+    *vectors_changed = true;
   }
   if (doc_id >= 0) {
     // Replace: drop the old chunks, their text and vectors.
@@ -280,7 +307,7 @@ Result<IngestOutcome> Store::ingest(const DocumentInput& doc) {
     for (Stmt* st : {&del_vec, &del_txt, &del_chunks}) {
       st->bind(1, doc_id);
       if (st->step() != SQLITE_DONE) return sql_error("replace a document");
-      if (st == &del_vec && sqlite3_changes(db_) > 0) vectors_changed = true;
+      if (st == &del_vec && sqlite3_changes(db_) > 0) *vectors_changed = true;
     }
     Stmt upd;
     upd.prepare(db_, "UPDATE documents SET content_hash = ?, bytes = ?, chunker = ?, embedder = ? WHERE doc_id = ?");
@@ -330,9 +357,6 @@ Result<IngestOutcome> Store::ingest(const DocumentInput& doc) {
       ins_vec.reset();
     }
   }
-  if (vectors_changed && exec("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'vectors_generation'").is_ok() == false)
-    return sql_error("write the index settings");
-  if (txn.commit() != SQLITE_OK) return sql_error("commit a document");
   return rc == SQLITE_ROW ? IngestOutcome::kReplaced : IngestOutcome::kAdded;
 }
 
@@ -424,7 +448,7 @@ Result<std::vector<Hit>> Store::bm25_locked(std::string_view query, int64_t k) c
   const std::string match = fts_match_expression(query);
   if (match.empty() || k == 0) return out;
   Stmt st;
-  st.prepare(db_, "SELECT rowid, rank FROM chunk_text WHERE chunk_text MATCH ? ORDER BY rank LIMIT ?");
+  st.prepare(db_, "SELECT rowid, bm25(chunk_text) AS s FROM chunk_text WHERE chunk_text MATCH ? ORDER BY s LIMIT ?");
   st.bind(1, match);
   st.bind(2, k);
   int rc;

@@ -7,7 +7,7 @@
 //   - Store::open creates the schema (create = true) or refuses a file that is not a chunkwise index, a
 //     chunkwise index of a newer schema version, or a locked / unreadable file, with one-line errors that
 //     name the path. ":memory:" gives a private in-memory index.
-//   - Every write (ingest, remove) is ONE transaction: a killed process leaves the index as it was before the
+//   - Every write (ingest, ingest_batch, remove) is ONE transaction: a killed process leaves the index as it was before the
 //     transaction or with the whole document. A document whose content hash, chunker and embedder are
 //     unchanged is not rewritten (kUnchanged); a changed one has all its chunks replaced.
 //   - Readers (other processes or other Stores on the same file) query while a writer ingests (WAL); a
@@ -103,6 +103,9 @@ class Store {
   // One transaction. Errors: offsets outside the text or out of order, vectors of the wrong size, an
   // embedder or dimension that differs from the index's, a locked database, I/O errors.
   Result<IngestOutcome> ingest(const DocumentInput& doc);
+  // Several documents in ONE transaction (all or none; outcomes in input order): bulk loads commit less often,
+  // which FTS5 turns into fewer, larger segments to merge.
+  Result<std::vector<IngestOutcome>> ingest_batch(std::span<const DocumentInput> docs);
   Result<bool> remove(std::string_view path);  // false: unknown path
   Result<StoreStats> stats() const;
   Result<std::optional<DocumentInfo>> document(std::string_view path) const;
@@ -122,6 +125,7 @@ class Store {
   Store();
   Status exec(const char* sql) const;
   Status init_schema(bool create);
+  Result<IngestOutcome> ingest_locked(const DocumentInput& doc, bool* vectors_changed);
   Result<std::vector<Hit>> bm25_locked(std::string_view query, int64_t k) const;
   Result<std::vector<Hit>> dense_locked(std::span<const float> query_vector, int64_t k) const;
   Status load_vectors_locked() const;
