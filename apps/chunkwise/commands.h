@@ -22,6 +22,7 @@ int embed_main(int argc, char** argv);
 int eval_main(int argc, char** argv);  // the `eval` group: eval_commands.h
 int index_main(int argc, char** argv);
 int query_main(int argc, char** argv);
+int gen_data_main(int argc, char** argv);
 
 inline constexpr Subcommand kSubcommands[] = {
     {"inspect", "show a GGUF file's metadata and tensor table", inspect_main},
@@ -35,6 +36,7 @@ inline constexpr Subcommand kSubcommands[] = {
     {"index", "build, inspect or prune a document index (SQLite: BM25 + vectors)", index_main},
     {"query", "retrieve the chunks of an index that answer a question", query_main},
     {"eval", "evaluations: chunking (chunkwise eval --help)", eval_main},
+    {"gen-data", "generate needle-in-a-haystack samples (deterministic; JSON lines)", gen_data_main},
     {"make-model", "write a random-weight GGUF model at a real shape (llama, qwen2, bert)", make_model_main},
 };
 
