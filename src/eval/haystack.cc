@@ -105,7 +105,8 @@ Plan plan_kv(const GenOptions& o, Rng& rng, const WordList& w) {
           id = rng.pick(w.nouns());
         key = upper(w.words()[id]) + "-" + std::to_string(asked_num);
       } else {  // another key
-        key = upper(w.words()[rng.pick(w.nouns())]) + "-" + std::to_string(rng.range(10, 99));
+        const uint32_t id = rng.pick(w.nouns());  // two draws: one statement each (operand order is unspecified)
+        key = upper(w.words()[id]) + "-" + std::to_string(rng.range(10, 99));
       }
       if (!keys.count(key) && key.size() <= 15) break;
     }

@@ -25,9 +25,18 @@ const List kAdverbs = {"often", "never", "always", "soon", "again", "perhaps", "
 const List kTimes = {"that morning", "at noon", "by evening", "last winter", "the next day", "at dawn",
                      "years later", "every spring", "that night", "in the end"};
 
-std::string capitalised(std::string s) {
+void capitalise(std::string& s) {
   if (!s.empty() && s[0] >= 'a' && s[0] <= 'z') s[0] = static_cast<char>(s[0] - 'a' + 'A');
-  return s;
+}
+
+// Appends the pieces with single spaces between them. Every draw from the Rng happens in its own statement
+// before this is called: the operands of + and the arguments of a call are evaluated in an unspecified
+// order, which would make the output depend on the compiler.
+void add(std::string& s, std::initializer_list<std::string_view> pieces) {
+  for (std::string_view p : pieces) {
+    if (!s.empty() && !p.empty()) s += ' ';
+    s.append(p.data(), p.size());
+  }
 }
 
 }  // namespace
@@ -52,79 +61,119 @@ uint32_t Grammar::draw(Rng& rng, const std::vector<uint32_t>& cls) const {
 std::string Grammar::noun_phrase(Rng& rng, bool allow_pronoun) const {
   if (allow_pronoun && rng.chance(1, 6)) return rng.pick(kPronouns);
   std::string det = rng.pick(kDeterminers);
-  std::string rest = rng.chance(2, 5) ? adjective(rng) + " " + noun(rng) : noun(rng);
+  std::string rest;
+  if (rng.chance(2, 5)) rest = adjective(rng) + " ";
+  rest += noun(rng);
   if (det == "a") det = article_for(rest);
-  return det + " " + rest;
+  std::string s = det;
+  add(s, {rest});
+  return s;
 }
 
 std::string Grammar::prepositional_phrase(Rng& rng) const {
-  return rng.pick(kPrepositions) + " " + noun_phrase(rng, false);
+  std::string s = rng.pick(kPrepositions);
+  add(s, {noun_phrase(rng, false)});
+  return s;
 }
 
 // subject [adverb] verb object [pp | time]
 std::string Grammar::clause(Rng& rng) const {
   std::string s = noun_phrase(rng, true);
-  if (rng.chance(1, 5)) s += " " + (rng.chance(1, 2) ? rng.pick(kAdverbs) : adverb(rng));
-  s += " " + verb(rng) + " " + noun_phrase(rng, false);
+  if (rng.chance(1, 5)) add(s, {rng.chance(1, 2) ? rng.pick(kAdverbs) : adverb(rng)});
+  add(s, {verb(rng)});
+  add(s, {noun_phrase(rng, false)});
   const uint64_t tail = rng.below(6);
-  if (tail < 3) s += " " + prepositional_phrase(rng);
-  else if (tail == 3) s += " " + rng.pick(kTimes);
+  if (tail < 3) add(s, {prepositional_phrase(rng)});
+  else if (tail == 3) add(s, {rng.pick(kTimes)});
   return s;
 }
 
+// Each template: the pieces are drawn one statement at a time, left to right (see add()).
 std::string Grammar::sentence(Rng& rng) const {
   std::string s;
   switch (rng.below(16)) {
     case 0: case 1: case 2: case 3:
       s = clause(rng) + ".";
       break;
-    case 4:
-      s = clause(rng) + ", " + rng.pick(kCoordinators) + " " + clause(rng) + ".";
-      break;
-    case 5:
-      s = prepositional_phrase(rng) + ", " + clause(rng) + ".";
-      break;
-    case 6: {
-      s = noun_phrase(rng, true) + " " + rng.pick(kCopulas) + " " + adjective(rng);
-      if (rng.chance(1, 2)) s += " and " + adjective(rng);
+    case 4: {
+      s = clause(rng) + ",";
+      add(s, {rng.pick(kCoordinators)});
+      add(s, {clause(rng)});
       s += ".";
       break;
     }
+    case 5:
+      s = prepositional_phrase(rng) + ",";
+      add(s, {clause(rng)});
+      s += ".";
+      break;
+    case 6:
+      s = noun_phrase(rng, true);
+      add(s, {rng.pick(kCopulas)});
+      add(s, {adjective(rng)});
+      if (rng.chance(1, 2)) add(s, {"and", adjective(rng)});
+      s += ".";
+      break;
     case 7:
-      s = clause(rng) + " " + rng.pick(kSubordinators) + " " + clause(rng) + ".";
+      s = clause(rng);
+      add(s, {rng.pick(kSubordinators)});
+      add(s, {clause(rng)});
+      s += ".";
       break;
     case 8:
-      s = rng.pick(kSubordinators) + " " + clause(rng) + ", " + clause(rng) + ".";
+      s = rng.pick(kSubordinators);
+      add(s, {clause(rng) + ","});
+      add(s, {clause(rng) + "."});
       break;
-    case 9:
-      s = "\"" + capitalised(clause(rng)) + ",\" " + rng.pick(kSpeech) + " " + noun_phrase(rng, false) + ".";
+    case 9: {
+      std::string quoted = clause(rng);
+      capitalise(quoted);
+      s = "\"" + quoted + ",\"";
+      add(s, {rng.pick(kSpeech)});
+      add(s, {noun_phrase(rng, false) + "."});
       break;
+    }
     case 10:
-      s = "was " + noun_phrase(rng, false) + " " + adjective(rng) + "?";
+      s = "was";
+      add(s, {noun_phrase(rng, false)});
+      add(s, {adjective(rng) + "?"});
       break;
     case 11: {
-      const std::string a = adjective(rng), n = noun(rng);
-      s = std::string("what ") + article_for(a) + " " + a + " " + n + "!";
+      const std::string a = adjective(rng);
+      const std::string n = noun(rng);
+      s = "what";
+      add(s, {article_for(a), a, n + "!"});
       break;
     }
     case 12: {
-      std::string np = rng.chance(1, 2) ? adjective(rng) + " " + noun(rng) : noun(rng);
-      s = std::string("there was ") + article_for(np) + " " + np + " " + prepositional_phrase(rng) + ".";
+      std::string np;
+      if (rng.chance(1, 2)) np = adjective(rng) + " ";
+      np += noun(rng);
+      s = "there was";
+      add(s, {article_for(np), np});
+      add(s, {prepositional_phrase(rng) + "."});
       break;
     }
     case 13:
-      s = clause(rng) + "; " + clause(rng) + ".";
+      s = clause(rng) + ";";
+      add(s, {clause(rng) + "."});
       break;
     case 14:
-      s = noun_phrase(rng, false) + ", " + adjective(rng) + " and " + adjective(rng) + ", " + verb(rng) + " " +
-          noun_phrase(rng, false) + " " + prepositional_phrase(rng) + ".";
+      s = noun_phrase(rng, false) + ",";
+      add(s, {adjective(rng)});
+      add(s, {"and", adjective(rng) + ","});
+      add(s, {verb(rng)});
+      add(s, {noun_phrase(rng, false)});
+      add(s, {prepositional_phrase(rng) + "."});
       break;
     default:
-      s = clause(rng) + ": " + noun_phrase(rng, false) + ", " + noun_phrase(rng, false) + " and " +
-          noun_phrase(rng, false) + ".";
+      s = clause(rng) + ":";
+      add(s, {noun_phrase(rng, false) + ","});
+      add(s, {noun_phrase(rng, false)});
+      add(s, {"and", noun_phrase(rng, false) + "."});
       break;
   }
-  s = capitalised(std::move(s));
+  capitalise(s);
   CW_CHECK(s.size() <= kMaxSentenceBytes);
   return s;
 }
