@@ -84,6 +84,33 @@ bool ends_with_any(std::string_view w, std::initializer_list<std::string_view> s
   return false;
 }
 
+// Closed-class (function) words and number words: never an open-class slot, so that "the when" or
+// "one and" cannot appear where a noun is expected. Sorted (binary search).
+constexpr std::string_view kFunctionWords[] = {
+    "about", "above", "across", "after", "again", "against", "all", "almost", "along", "already", "also",
+    "although", "always", "among", "and", "another", "any", "anybody", "anyone", "anything", "anywhere", "are",
+    "around", "because", "been", "before", "behind", "below", "beneath", "beside", "besides", "between",
+    "beyond", "both", "but", "can", "cannot", "could", "did", "does", "done", "down", "during", "each", "eight",
+    "eighteen", "eighty", "either", "eleven", "else", "enough", "even", "ever", "every", "everybody",
+    "everyone", "everything", "everywhere", "except", "few", "fifteen", "fifty", "five", "for", "forty", "four",
+    "fourteen", "from", "had", "has", "have", "having", "hence", "her", "here", "hers", "herself", "him",
+    "himself", "his", "how", "however", "hundred", "into", "its", "itself", "just", "least", "less", "many",
+    "may", "might", "mine", "more", "most", "much", "must", "myself", "near", "neither", "never", "nine",
+    "nineteen", "ninety", "nobody", "none", "nor", "not", "nothing", "now", "nowhere", "off", "often", "once",
+    "one", "only", "onto", "other", "others", "ought", "our", "ours", "ourselves", "out", "over", "own", "per",
+    "quite", "rather", "same", "seven", "seventeen", "seventy", "several", "shall", "she", "should", "since",
+    "six", "sixteen", "sixty", "some", "somebody", "someone", "something", "somewhere", "soon", "still",
+    "such", "ten", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there",
+    "therefore", "these", "they", "third", "thirteen", "thirty", "this", "those", "though", "thousand",
+    "three", "through", "thus", "till", "too", "toward", "towards", "twelve", "twenty", "two", "under",
+    "unless", "until", "upon", "very", "was", "were", "what", "whatever", "when", "whenever", "where",
+    "whereas", "wherever", "whether", "which", "while", "who", "whoever", "whom", "whose", "why", "will",
+    "with", "within", "without", "would", "yet", "you", "your", "yours", "yourself", "yourselves", "zero"};
+
+bool is_function_word(std::string_view w) {
+  return std::binary_search(std::begin(kFunctionWords), std::end(kFunctionWords), w);
+}
+
 // Minimum sizes of the open classes, so that documents of a few thousand words stay varied and every
 // recipe can draw distinct words.
 constexpr size_t kMinWords = 2000, kMinNouns = 500, kMinVerbs = 100, kMinAdjectives = 100, kMinAdverbs = 20;
@@ -114,6 +141,7 @@ Result<WordList> WordList::from_words(std::vector<std::string> words) {
 
   for (uint32_t i = 0; i < wl.words_.size(); ++i) {
     const std::string_view w = wl.words_[i];
+    if (is_function_word(w)) continue;
     if (w.size() >= 6 && ends_with_any(w, {"ously", "fully", "ively", "ably", "ingly", "edly", "ently", "antly",
                                             "ically", "ishly", "lessly"})) {
       wl.adverbs_.push_back(i);
