@@ -7,6 +7,7 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "retrieval/bm25_rank.h"
 #include "retrieval/fts_query.h"
 #include "retrieval/sqlite_util.h"
 #include "retrieval/vector_index.h"
@@ -29,7 +30,7 @@ CREATE TABLE documents(
   chunker TEXT NOT NULL,
   embedder TEXT NOT NULL);
 CREATE TABLE chunks(
-  chunk_id INTEGER PRIMARY KEY AUTOINCREMENT,
+  chunk_id INTEGER PRIMARY KEY,  -- (sequence << kLengthBits) | length level: see bm25_rank.h
   doc_id INTEGER NOT NULL REFERENCES documents(doc_id),
   idx INTEGER NOT NULL,
   byte_begin INTEGER NOT NULL, byte_end INTEGER NOT NULL,
@@ -38,7 +39,8 @@ CREATE TABLE chunks(
 CREATE INDEX chunks_by_doc ON chunks(doc_id, idx);
 CREATE VIRTUAL TABLE chunk_text USING fts5(text, tokenize = 'porter unicode61');
 CREATE TABLE vectors(chunk_id INTEGER PRIMARY KEY, vec BLOB NOT NULL);
-INSERT INTO meta(key, value) VALUES ('dim', '0'), ('embedder', ''), ('vectors_generation', '0');
+INSERT INTO meta(key, value) VALUES ('dim', '0'), ('embedder', ''), ('vectors_generation', '0'),
+  ('next_chunk_seq', '1'), ('total_words', '0');
 )sql";
 
 uint64_t mix64(uint64_t x) {
@@ -145,6 +147,37 @@ Status Store::sql_error(const std::string& what) const {
   }
 }
 
+Result<int64_t> Store::meta_int(const char* key) const {
+  Stmt st;
+  st.prepare(db_, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?");
+  st.bind(1, std::string_view(key));
+  const int rc = st.step();
+  if (rc == SQLITE_DONE) return int64_t{0};
+  if (rc != SQLITE_ROW) return sql_error("read the index settings");
+  return st.i64(0);
+}
+
+Status Store::set_meta_int(const char* key, int64_t value) {
+  Stmt st;
+  st.prepare(db_, "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)");
+  st.bind(1, std::string_view(key));
+  st.bind(2, std::to_string(value));
+  if (st.step() != SQLITE_DONE) return sql_error("write the index settings");
+  return Status::ok();
+}
+
+Status Store::forget_words_locked(int64_t doc_id) {
+  Stmt st;
+  st.prepare(db_, "SELECT chunk_id FROM chunks WHERE doc_id = ?");
+  st.bind(1, doc_id);
+  int64_t words = 0;
+  int rc;
+  while ((rc = st.step()) == SQLITE_ROW) words += level_length(st.i64(0) & kLengthMask);
+  if (rc != SQLITE_DONE) return sql_error("read chunk lengths");
+  CW_ASSIGN_OR_RETURN(int64_t total, meta_int("total_words"));
+  return set_meta_int("total_words", std::max<int64_t>(0, total - words));
+}
+
 Status Store::exec(const char* sql) const {
   if (sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) != SQLITE_OK) return sql_error("run a statement");
   return Status::ok();
@@ -173,6 +206,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, bool create,
     return invalid_argument("cannot open index '" + path + "': " + msg);
   }
   sqlite3_busy_timeout(s->db_, std::max(0, options.busy_timeout_ms));
+  CW_RETURN_IF_ERROR(register_bm25(s->db_));
   CW_RETURN_IF_ERROR(s->init_schema(create));
   return s;
 }
@@ -300,6 +334,7 @@ Result<IngestOutcome> Store::ingest_locked(const DocumentInput& doc, bool* vecto
   }
   if (doc_id >= 0) {
     // Replace: drop the old chunks, their text and vectors.
+    CW_RETURN_IF_ERROR(forget_words_locked(doc_id));
     Stmt del_vec, del_txt, del_chunks;
     del_vec.prepare(db_, "DELETE FROM vectors WHERE chunk_id IN (SELECT chunk_id FROM chunks WHERE doc_id = ?)");
     del_txt.prepare(db_, "DELETE FROM chunk_text WHERE rowid IN (SELECT chunk_id FROM chunks WHERE doc_id = ?)");
@@ -329,8 +364,11 @@ Result<IngestOutcome> Store::ingest_locked(const DocumentInput& doc, bool* vecto
     doc_id = sqlite3_last_insert_rowid(db_);
   }
   Stmt ins_chunk, ins_text, ins_vec;
-  ins_chunk.prepare(db_, "INSERT INTO chunks(doc_id, idx, byte_begin, byte_end, char_begin, char_end, n_tokens) "
-                         "VALUES (?, ?, ?, ?, ?, ?, ?)");
+  ins_chunk.prepare(db_, "INSERT INTO chunks(doc_id, idx, byte_begin, byte_end, char_begin, char_end, n_tokens, chunk_id) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  CW_ASSIGN_OR_RETURN(int64_t seq, meta_int("next_chunk_seq"));
+  CW_ASSIGN_OR_RETURN(int64_t total_words, meta_int("total_words"));
+  seq = std::max<int64_t>(seq, 1);
   ins_text.prepare(db_, "INSERT INTO chunk_text(rowid, text) VALUES (?, ?)");
   ins_vec.prepare(db_, "INSERT INTO vectors(chunk_id, vec) VALUES (?, ?)");
   for (size_t i = 0; i < doc.chunks.size(); ++i) {
@@ -342,12 +380,16 @@ Result<IngestOutcome> Store::ingest_locked(const DocumentInput& doc, bool* vecto
     ins_chunk.bind(5, c.char_begin);
     ins_chunk.bind(6, c.char_end);
     ins_chunk.bind(7, c.n_tokens);
+    const std::string_view chunk_text = doc.text.substr(static_cast<size_t>(c.byte_begin),
+                                                        static_cast<size_t>(c.byte_end - c.byte_begin));
+    const int64_t level = length_level(count_words(chunk_text));
+    const int64_t chunk_id = (seq++ << kLengthBits) | level;
+    total_words += level_length(level);
+    ins_chunk.bind(8, chunk_id);
     if (ins_chunk.step() != SQLITE_DONE) return sql_error("add a chunk");
     ins_chunk.reset();
-    const int64_t chunk_id = sqlite3_last_insert_rowid(db_);
     ins_text.bind(1, chunk_id);
-    ins_text.bind_static(2, doc.text.substr(static_cast<size_t>(c.byte_begin),
-                                            static_cast<size_t>(c.byte_end - c.byte_begin)));
+    ins_text.bind_static(2, chunk_text);
     if (ins_text.step() != SQLITE_DONE) return sql_error("add a chunk's text");
     ins_text.reset();
     if (dim > 0) {
@@ -357,6 +399,8 @@ Result<IngestOutcome> Store::ingest_locked(const DocumentInput& doc, bool* vecto
       ins_vec.reset();
     }
   }
+  CW_RETURN_IF_ERROR(set_meta_int("next_chunk_seq", seq));
+  CW_RETURN_IF_ERROR(set_meta_int("total_words", total_words));
   return rc == SQLITE_ROW ? IngestOutcome::kReplaced : IngestOutcome::kAdded;
 }
 
@@ -371,6 +415,8 @@ Result<bool> Store::remove(std::string_view path) {
   if (rc == SQLITE_DONE) return false;
   if (rc != SQLITE_ROW) return sql_error("look up a document");
   const int64_t doc_id = find.i64(0);
+  find.reset();
+  CW_RETURN_IF_ERROR(forget_words_locked(doc_id));
   bool vectors_changed = false;
   const char* kDeletes[] = {
       "DELETE FROM vectors WHERE chunk_id IN (SELECT chunk_id FROM chunks WHERE doc_id = ?)",
@@ -447,12 +493,14 @@ Result<std::vector<Hit>> Store::bm25_locked(std::string_view query, int64_t k) c
   std::vector<Hit> out;
   const std::string match = fts_match_expression(query);
   if (match.empty() || k == 0) return out;
+  CW_ASSIGN_OR_RETURN(int64_t total_words, meta_int("total_words"));
   Stmt st;
-  st.prepare(db_, "SELECT rowid, bm25(chunk_text) AS s FROM chunk_text WHERE chunk_text MATCH ? ORDER BY s LIMIT ?");
-  st.bind(1, match);
-  st.bind(2, k);
+  st.prepare(db_, "SELECT rowid, cw_bm25(chunk_text, ?) AS s FROM chunk_text WHERE chunk_text MATCH ? ORDER BY s DESC LIMIT ?");
+  st.bind(1, total_words);
+  st.bind(2, match);
+  st.bind(3, k);
   int rc;
-  while ((rc = st.step()) == SQLITE_ROW) out.push_back({st.i64(0), -st.f64(1)});
+  while ((rc = st.step()) == SQLITE_ROW) out.push_back({st.i64(0), st.f64(1)});
   if (rc != SQLITE_DONE) return sql_error("run a BM25 query");
   std::stable_sort(out.begin(), out.end(), hit_better);
   return out;

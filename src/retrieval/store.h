@@ -12,7 +12,8 @@
 //     unchanged is not rewritten (kUnchanged); a changed one has all its chunks replaced.
 //   - Readers (other processes or other Stores on the same file) query while a writer ingests (WAL); a
 //     second writer waits up to StoreOptions::busy_timeout_ms and then fails with a "locked" error.
-//   - Scores: higher is better. bm25: the negated FTS5 bm25() of the chunk; dense: the inner product of the
+//   - Scores: higher is better. bm25: FTS5's BM25 formula with the chunk's word count as its length
+//     (bm25_rank.h); dense: the inner product of the
 //     query vector and the chunk's vector (the cosine for the L2-normalised vectors embedders produce);
 //     hybrid: reciprocal-rank fusion sum 1 / (60 + rank) over the bm25 and dense lists.
 //   - Thread-safety: a Store may be shared by threads; calls are serialised on its one connection.
@@ -130,6 +131,9 @@ class Store {
   Result<std::vector<Hit>> dense_locked(std::span<const float> query_vector, int64_t k) const;
   Status load_vectors_locked() const;
   Status sql_error(const std::string& what) const;
+  Result<int64_t> meta_int(const char* key) const;
+  Status set_meta_int(const char* key, int64_t value);
+  Status forget_words_locked(int64_t doc_id);  // subtracts a document's chunk lengths from total_words
 
   std::string path_;
   StoreOptions options_;

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <fstream>
 
+#include "retrieval/bm25_rank.h"
 #include "support/testing.h"
 
 namespace cw::retrieval {
@@ -241,6 +242,44 @@ TEST(StoreTest, LockedWriterFailsAfterTimeoutAndReadersStillRead) {
   sqlite3_close(raw);
   ASSERT_TRUE((*s)->ingest(make_doc("b", "wind power", {})).is_ok());
   EXPECT_EQ((*s)->stats()->documents, 2);
+}
+
+TEST(StoreTest, LengthLevels) {
+  EXPECT_EQ(count_words("Hello, world! It's 2024."), 5);
+  EXPECT_EQ(count_words(""), 0);
+  for (int64_t words : {1, 2, 10, 150, 400, 1000, 5000}) {
+    const double back = static_cast<double>(level_length(length_level(words)));
+    EXPECT_NEAR(back, static_cast<double>(words), std::max(1.0, 0.075 * static_cast<double>(words))) << words;
+  }
+  EXPECT_EQ(length_level(1000000), kLengthMask);
+}
+
+// cw_bm25 agrees with FTS5's bm25() where lengths are exact: every chunk the same length, so the ranking
+// must match FTS5's own.
+TEST(StoreTest, Bm25MatchesFts5OnEqualLengths) {
+  auto store = memory_store();
+  const char* texts[] = {"apple apple pear plum", "apple kiwi kiwi kiwi", "pear pear pear pear", "plum kiwi fig date",
+                         "fig fig apple date"};
+  std::string all;
+  std::vector<int64_t> cuts;
+  for (const char* t : texts) {
+    if (!all.empty()) cuts.push_back(static_cast<int64_t>(all.size()));
+    all += std::string(t) + " ";
+  }
+  ASSERT_TRUE(store->ingest(make_doc("fruit", all, cuts)).is_ok());
+  auto hits = store->bm25("apple kiwi fig", 5);
+  ASSERT_TRUE(hits.is_ok()) << hits.status().message();
+  std::vector<std::string> got;
+  for (const Hit& h : *hits) got.push_back(store->chunk(h.chunk_id)->text);
+  // FTS5 bm25 by hand (N = 5, avgdl = len = 4): idf(apple) = ln(2.5/3.5) < 0 -> 1e-6, idf(kiwi) = idf(fig) =
+  // ln(3.5/2.5) = 0.336; tf 3 kiwi: 0.336*3*2.2/(3+1.2) = 0.529; "fig fig apple": 0.336*2*2.2/3.2 = 0.463;
+  // "plum kiwi fig": 2 * 0.336*2.2/2.2 = 0.673.
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(got[0], "plum kiwi fig date ");
+  EXPECT_EQ(got[1], "apple kiwi kiwi kiwi ");
+  EXPECT_EQ(got[2], "fig fig apple date ");
+  EXPECT_EQ(got[3], "apple apple pear plum ");
+  EXPECT_NEAR((*hits)[0].score, 2 * std::log(3.5 / 2.5), 1e-6);
 }
 
 TEST(StoreTest, ContentHash) {
