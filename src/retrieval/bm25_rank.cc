@@ -95,7 +95,13 @@ int64_t length_level(int64_t words) {
 }
 
 int64_t level_length(int64_t level) {
-  return std::max<int64_t>(1, std::lround(std::pow(kLevelRatio, static_cast<double>(level))));
+  static const auto kLengths = [] {  // a table: cw_bm25 calls this once per matched row
+    std::array<int64_t, kLengthMask + 1> t{};
+    for (int64_t l = 0; l <= kLengthMask; ++l)
+      t[static_cast<size_t>(l)] = std::max<int64_t>(1, std::lround(std::pow(kLevelRatio, static_cast<double>(l))));
+    return t;
+  }();
+  return kLengths[static_cast<size_t>(std::clamp<int64_t>(level, 0, kLengthMask))];
 }
 
 Status register_bm25(sqlite3* db) {
