@@ -143,6 +143,21 @@ TEST(IndexCliTest, UnreadableInputsAreSkippedNotFatal) {
   }
 }
 
+// The index inside the folder it indexes is not a document; a file named twice is indexed once.
+TEST(IndexCliTest, IndexInsideItsFolderAndDuplicatePaths) {
+  const std::string d = fresh_dir("selfdir");
+  write(d + "/a.txt", "hello world\n");
+  const std::string db = d + "/self.db";
+  auto r = cw("index build --db " + shell_quote(db) + " " + shell_quote(d) + " " + shell_quote(d + "/a.txt") + " " +
+              shell_quote(d + "/./a.txt"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("indexed 1 files"), std::string::npos) << r.out;
+  r = cw("index build --db " + shell_quote(db) + " " + shell_quote(d));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("0 added, 0 replaced, 1 unchanged, 0 skipped"), std::string::npos) << r.out;
+  EXPECT_EQ(r.err, "");
+}
+
 TEST(IndexCliTest, BadDatabases) {
   const std::string d = fresh_dir("baddb");
   write(d + "/doc.txt", "hello world\n");

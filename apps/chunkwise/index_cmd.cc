@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -89,7 +90,19 @@ int build_main(int argc, char** argv) {
     std::fprintf(stderr, "chunkwise %s: warning: skipped %s\n", cmd.c_str(), line.c_str());
   };
   int64_t skipped_paths = 0;
-  const std::vector<std::string> files = pipelines::collect_files(inputs, warn, &skipped_paths);
+  std::vector<std::string> files = pipelines::collect_files(inputs, warn, &skipped_paths);
+  // The index itself (and its -wal / -shm files) may sit inside a folder being indexed: never a document.
+  {
+    std::error_code ec;
+    const std::filesystem::path self = std::filesystem::weakly_canonical(db, ec);
+    std::erase_if(files, [&](const std::string& f) {
+      std::error_code e2;
+      const std::string c = std::filesystem::weakly_canonical(f, e2).string();
+      for (const char* suffix : {"", "-wal", "-shm", "-journal"})
+        if (!ec && !e2 && c == self.string() + suffix) return true;
+      return false;
+    });
+  }
   const auto t0 = std::chrono::steady_clock::now();
   auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
   opt.warn = warn;

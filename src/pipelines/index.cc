@@ -9,6 +9,7 @@
 #include <optional>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "base/mapped_file.h"
 #include "base/utf8.h"
@@ -53,7 +54,12 @@ std::vector<std::string> collect_files(const std::vector<std::string>& paths,
       skip("'" + p + "': not a regular file or directory");
     }
   }
-  return out;
+  // A file named twice (or inside two named folders) is one document, indexed once.
+  std::vector<std::string> unique;
+  std::unordered_set<std::string> seen;
+  for (std::string& f : out)
+    if (seen.insert(fs::path(f).lexically_normal().string()).second) unique.push_back(std::move(f));
+  return unique;
 }
 
 namespace {

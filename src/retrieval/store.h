@@ -83,6 +83,9 @@ struct DocumentInfo {
 struct StoreOptions {
   int busy_timeout_ms = 5000;   // how long a write waits for another writer before "locked"
   int64_t exact_max = 20000;    // dense search is exact brute force up to this many vectors, HNSW above
+  // The graph is built on the Store's graph_after_queries-th dense query, not before: building it costs far
+  // more than one exact search (a CLI process answers one question), and pays off over many.
+  int graph_after_queries = 4;
   int hnsw_m = 16;              // HNSW graph degree
   int hnsw_ef_construction = 200;
   int hnsw_ef_search = 128;     // at least k is used
@@ -142,6 +145,7 @@ class Store {
   // In-memory vector index, rebuilt when the stored vectors' generation changes (another writer).
   mutable std::unique_ptr<VectorIndex> vectors_;
   mutable int64_t vectors_generation_ = -1;
+  mutable int64_t dense_queries_ = 0;  // since the vectors were loaded
 };
 
 }  // namespace cw::retrieval

@@ -72,7 +72,10 @@ Status Store::load_vectors_locked() const {
   }
   if (rc != SQLITE_DONE) return sql_error("read vectors");
   vectors_.reset();
-  if (!ids.empty()) vectors_ = std::make_unique<VectorIndex>(dim, std::move(ids), std::move(data), options_);
+  if (!ids.empty())
+    vectors_ = std::make_unique<VectorIndex>(dim, std::move(ids), std::move(data), options_,
+                                             /*build_graph=*/options_.graph_after_queries <= 1);
+  dense_queries_ = 0;
   vectors_generation_ = vectors_ != nullptr ? generation : -1;
   return Status::ok();
 }
@@ -91,6 +94,7 @@ Result<std::vector<Hit>> Store::dense_locked(std::span<const float> query_vector
   if (static_cast<int64_t>(query_vector.size()) != vectors_->dim())
     return invalid_argument("the query vector has " + std::to_string(query_vector.size()) +
                             " values; index '" + path_ + "' holds vectors of dim " + std::to_string(vectors_->dim()));
+  if (++dense_queries_ >= options_.graph_after_queries) vectors_->build_graph(options_);
   return vectors_->search(query_vector, k);
 }
 

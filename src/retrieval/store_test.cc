@@ -176,6 +176,34 @@ TEST(StoreTest, DenseExactAndHybrid) {
   EXPECT_EQ(text_of((*after)[0].chunk_id), "omega");
 }
 
+// Above exact_max the Store switches to the HNSW graph at its graph_after_queries-th dense query; the
+// answers stay those of exact search on an easy case.
+TEST(StoreTest, DenseSwitchesToTheGraphAfterSomeQueries) {
+  StoreOptions o;
+  o.exact_max = 10;
+  o.graph_after_queries = 2;
+  auto store = std::move(Store::open(":memory:", true, o)).value();
+  const int n = 200, dim = 8;
+  std::string text;
+  std::vector<int64_t> cuts;
+  std::vector<float> v;
+  for (int i = 0; i < n; ++i) {
+    if (i > 0) cuts.push_back(static_cast<int64_t>(text.size()));
+    text += "c" + std::to_string(i) + " ";
+    for (int j = 0; j < dim; ++j) v.push_back(j == i % dim ? 1.0f + 0.001f * static_cast<float>(i) : 0.0f);
+  }
+  ASSERT_TRUE(store->ingest(with_vectors(make_doc("v", text, cuts), v)).is_ok());
+  std::vector<float> q(dim, 0.0f);
+  q[3] = 1;
+  for (int round = 0; round < 3; ++round) {
+    auto hits = store->dense(q, 3);
+    ASSERT_TRUE(hits.is_ok()) << hits.status().message();
+    ASSERT_EQ(hits->size(), 3u);
+    EXPECT_EQ(store->chunk((*hits)[0].chunk_id)->text, "c195 ") << round;  // the longest vector on axis 3
+    EXPECT_GE((*hits)[0].score, (*hits)[1].score);
+  }
+}
+
 std::string temp_db(const std::string& name) {
   const std::string p = testing::temp_dir() + "/" + name;
   std::remove(p.c_str());

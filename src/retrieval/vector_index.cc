@@ -23,11 +23,15 @@ bool better(const Hit& a, const Hit& b) {
 }  // namespace
 
 VectorIndex::VectorIndex(int64_t dim, std::vector<int64_t> ids, std::vector<float> data,
-                         const StoreOptions& options)
+                         const StoreOptions& options, bool build)
     : dim_(dim), ids_(std::move(ids)), data_(std::move(data)), ef_search_(options.hnsw_ef_search) {
   CW_CHECK(dim_ > 0);
   CW_CHECK(data_.size() == ids_.size() * static_cast<size_t>(dim_));
-  if (size() <= options.exact_max) return;
+  if (build) build_graph(options);
+}
+
+void VectorIndex::build_graph(const StoreOptions& options) {
+  if (hnsw_ != nullptr || size() <= options.exact_max) return;
   try {
     auto h = std::make_unique<Hnsw>(dim_);
     h->graph = std::make_unique<hnswlib::HierarchicalNSW<float>>(

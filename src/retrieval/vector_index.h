@@ -15,9 +15,12 @@ namespace cw::retrieval {
 
 class VectorIndex {
  public:
-  // ids: [n]; data: [n, dim]. Builds the HNSW graph when n > options.exact_max (falls back to exact search
-  // when hnswlib fails, e.g. out of memory).
-  VectorIndex(int64_t dim, std::vector<int64_t> ids, std::vector<float> data, const StoreOptions& options);
+  // ids: [n]; data: [n, dim]. With `build_graph`, builds the HNSW graph when n > options.exact_max (falls
+  // back to exact search when hnswlib fails, e.g. out of memory).
+  VectorIndex(int64_t dim, std::vector<int64_t> ids, std::vector<float> data, const StoreOptions& options,
+              bool build_graph = true);
+  // Builds the graph now (when n > options.exact_max and it is not built yet).
+  void build_graph(const StoreOptions& options);
   ~VectorIndex();
 
   int64_t dim() const { return dim_; }
