@@ -399,7 +399,13 @@ Result<Canvas> layout(const LinePlot& plot) {
       run.push_back(q);
     }
     close_run();
+    // A lone point (a series of one value, or one between gaps) has no segment to draw: mark it.
+    std::vector<Point> lone;
+    for (const auto& r : p.runs)
+      if (r.size() == 1) lone.push_back(r[0]);
+    const Rgb color = p.color;
     c.items.push_back(std::move(p));
+    for (const Point& q : lone) rect(c, q.x - 3.5, q.y - 3.5, q.x + 3.5, q.y + 3.5, color);
   }
 
   // Legend (right of the plot area), title and axis labels.

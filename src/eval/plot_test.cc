@@ -274,6 +274,20 @@ TEST(PlotPng, LinePlotDecodes) {
   EXPECT_TRUE(d.has({0, 0, 0}));  // title text
 }
 
+// A series of one value (e.g. `full` stopped after one segment) has no segment to stroke: it is marked.
+TEST(PlotPng, LonePointIsMarked) {
+  LinePlot p;
+  p.series = {{"two", {0, 10}, {1, 2}}, {"one", {5}, {1.5}}};
+  auto png = render_png(p);
+  ASSERT_TRUE(png.is_ok()) << png.status().to_string();
+  Decoded d;
+  ASSERT_NO_FATAL_FAILURE(decode_png(*png, &d));
+  int marked = 0;  // pixels of the second palette colour (orange) beyond the legend's swatch
+  for (uint32_t y = 0; y < d.height; ++y)
+    for (uint32_t x = 0; x < d.width; ++x) marked += d.at(x, y) == std::array<uint8_t, 3>{255, 127, 14};
+  EXPECT_GE(marked, 24 * 3 + 30) << "the legend swatch alone, no marker";
+}
+
 TEST(PlotPng, HeatmapDecodes) {
   const auto maps = sample_heatmaps();
   auto png = render_png(maps);
