@@ -23,6 +23,7 @@ int eval_main(int argc, char** argv);  // the `eval` group: eval_commands.h
 int index_main(int argc, char** argv);
 int query_main(int argc, char** argv);
 int gen_data_main(int argc, char** argv);
+int train_tokenizer_main(int argc, char** argv);
 
 inline constexpr Subcommand kSubcommands[] = {
     {"inspect", "show a GGUF file's metadata and tensor table", inspect_main},
@@ -37,6 +38,8 @@ inline constexpr Subcommand kSubcommands[] = {
     {"query", "retrieve the chunks of an index that answer a question", query_main},
     {"eval", "evaluations: chunking (chunkwise eval --help)", eval_main},
     {"gen-data", "generate needle-in-a-haystack samples (deterministic; JSON lines)", gen_data_main},
+    {"train-tokenizer", "train a byte-level BPE vocabulary (GGUF gpt2) on text or generated data",
+     train_tokenizer_main},
     {"make-model", "write a random-weight GGUF model at a real shape (llama, qwen2, bert)", make_model_main},
 };
 
