@@ -24,6 +24,7 @@ int index_main(int argc, char** argv);
 int query_main(int argc, char** argv);
 int gen_data_main(int argc, char** argv);
 int train_tokenizer_main(int argc, char** argv);
+int convert_main(int argc, char** argv);
 
 inline constexpr Subcommand kSubcommands[] = {
     {"inspect", "show a GGUF file's metadata and tensor table", inspect_main},
@@ -40,6 +41,7 @@ inline constexpr Subcommand kSubcommands[] = {
     {"gen-data", "generate needle-in-a-haystack samples (deterministic; JSON lines)", gen_data_main},
     {"train-tokenizer", "train a byte-level BPE vocabulary (GGUF gpt2) on text or generated data",
      train_tokenizer_main},
+    {"convert", "trained weights (safetensors + JSON config) to a GGUF model: f32, f16, q8_0", convert_main},
     {"make-model", "write a random-weight GGUF model at a real shape (llama, qwen2, bert)", make_model_main},
 };
 

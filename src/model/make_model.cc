@@ -381,49 +381,66 @@ std::vector<PlannedTensor> plan_bert_tensors(const ModelShape& s, FileType ft, i
 
 // ---- the file --------------------------------------------------------------------------------------------
 
-Result<MakeModelResult> make_model(const MakeModelOptions& opts, const gguf::File& vocab, const std::string& out_path) {
-  CW_RETURN_IF_ERROR(check_make_arch(opts.arch));
-  CW_ASSIGN_OR_RETURN(ModelShape shape, model_shape(opts.shape));
-  CW_ASSIGN_OR_RETURN(FileType ft, file_type_from_name(opts.type));
-  if (opts.arch == "bert" && (opts.pooling < 1 || opts.pooling > 3))
-    return invalid_argument("pooling must be 1 (mean), 2 (cls) or 3 (last)");
+Result<int64_t> vocab_size(const gguf::File& vocab) {
   const gguf::Value* tokens = vocab.find("tokenizer.ggml.tokens");
   if (tokens == nullptr || !tokens->is_array() || tokens->array_type() != gguf::ValueType::kString ||
       tokens->array_size() == 0)
     return invalid_argument("vocabulary '" + vocab.name() + "' has no tokenizer.ggml.tokens string array");
   if (tokens->array_size() > (uint64_t{1} << 31) - 1)
     return invalid_argument("vocabulary '" + vocab.name() + "' has too many tokens");
-  const auto n_vocab = static_cast<int64_t>(tokens->array_size());
   // A model is only as usable as its vocabulary: refuse one the tokenizer would refuse at load time.
   if (auto t = tok::Tokenizer::from_gguf(vocab); !t.is_ok())
     return Status(t.status().code(), "vocabulary '" + vocab.name() + "' is not usable: " + t.status().message());
-  const ArchDefaults ad = arch_defaults(opts.arch);
-  const std::string a = opts.arch + ".";
+  return static_cast<int64_t>(tokens->array_size());
+}
 
-  gguf::Writer w;
-  w.add_string("general.architecture", opts.arch);
-  w.add_string("general.name", "chunkwise-random-" + opts.arch + "-" + shape.name + "-seed" + std::to_string(opts.seed));
-  const bool bert = opts.arch == "bert";
-  if (bert) shape.n_ctx = std::min<int64_t>(shape.n_ctx, 512);  // BERT's absolute position table
+void add_model_metadata(gguf::Writer& w, const ModelMetadata& md, const gguf::File& vocab) {
+  const std::string a = md.arch + ".";
+  const ModelShape& shape = md.shape;
+  w.add_string("general.architecture", md.arch);
+  w.add_string("general.name", md.name);
   w.add_u32(a + "context_length", static_cast<uint32_t>(shape.n_ctx));
   w.add_u32(a + "embedding_length", static_cast<uint32_t>(shape.n_embd));
   w.add_u32(a + "block_count", static_cast<uint32_t>(shape.n_layer));
   w.add_u32(a + "feed_forward_length", static_cast<uint32_t>(shape.n_ff));
   w.add_u32(a + "attention.head_count", static_cast<uint32_t>(shape.n_head));
-  if (bert) {
+  if (md.arch == "bert") {
     w.add_f32(a + "attention.layer_norm_epsilon", 1e-12f);
     w.add_bool(a + "attention.causal", false);
-    w.add_u32(a + "pooling_type", opts.pooling);
+    w.add_u32(a + "pooling_type", md.pooling);
   } else {
     w.add_u32(a + "attention.head_count_kv", static_cast<uint32_t>(shape.n_head_kv));
     w.add_u32(a + "rope.dimension_count", static_cast<uint32_t>(shape.n_embd / shape.n_head));
-    w.add_f32(a + "rope.freq_base", static_cast<float>(ad.rope_freq_base));
-    w.add_f32(a + "attention.layer_norm_rms_epsilon", static_cast<float>(ad.rms_eps));
+    w.add_f32(a + "rope.freq_base", static_cast<float>(md.rope_freq_base));
+    w.add_f32(a + "attention.layer_norm_rms_epsilon", static_cast<float>(md.rms_eps));
   }
-  w.add_u32("general.file_type", static_cast<uint32_t>(ft));
-  if (is_quantized(base_tensor_type(ft))) w.add_u32("general.quantization_version", 2);
+  w.add_u32("general.file_type", static_cast<uint32_t>(md.file_type));
+  if (is_quantized(base_tensor_type(md.file_type))) w.add_u32("general.quantization_version", 2);
   for (const auto& kv : vocab.metadata())
     if (kv.key.substr(0, 10) == "tokenizer.") w.add_value(kv.key, kv.value);
+}
+
+Result<MakeModelResult> make_model(const MakeModelOptions& opts, const gguf::File& vocab, const std::string& out_path) {
+  CW_RETURN_IF_ERROR(check_make_arch(opts.arch));
+  CW_ASSIGN_OR_RETURN(ModelShape shape, model_shape(opts.shape));
+  CW_ASSIGN_OR_RETURN(FileType ft, file_type_from_name(opts.type));
+  if (opts.arch == "bert" && (opts.pooling < 1 || opts.pooling > 3))
+    return invalid_argument("pooling must be 1 (mean), 2 (cls) or 3 (last)");
+  CW_ASSIGN_OR_RETURN(const int64_t n_vocab, vocab_size(vocab));
+  const ArchDefaults ad = arch_defaults(opts.arch);
+  const bool bert = opts.arch == "bert";
+  if (bert) shape.n_ctx = std::min<int64_t>(shape.n_ctx, 512);  // BERT's absolute position table
+
+  gguf::Writer w;
+  ModelMetadata md;
+  md.arch = opts.arch;
+  md.name = "chunkwise-random-" + opts.arch + "-" + shape.name + "-seed" + std::to_string(opts.seed);
+  md.shape = shape;
+  md.rope_freq_base = ad.rope_freq_base;
+  md.rms_eps = ad.rms_eps;
+  md.pooling = opts.pooling;
+  md.file_type = ft;
+  add_model_metadata(w, md, vocab);
 
   const std::vector<PlannedTensor> plan =
       bert ? plan_bert_tensors(shape, ft, n_vocab) : plan_tensors(opts.arch, shape, ft, n_vocab);

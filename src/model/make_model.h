@@ -28,6 +28,10 @@
 #include "gguf/reader.h"
 #include "gguf/types.h"
 
+namespace cw::gguf {
+class Writer;
+}
+
 namespace cw::model {
 
 // llama.cpp's `llama_ftype` values (written as general.file_type).
@@ -100,6 +104,24 @@ struct PlannedTensor {
 // The tensor table of a model: token_embd, then per layer attn_norm, attn_q/k/v (+ biases for qwen2),
 // attn_output, ffn_norm, ffn_gate, ffn_up, ffn_down; then output_norm and output.
 std::vector<PlannedTensor> plan_tensors(std::string_view arch, const ModelShape& shape, FileType ft, int64_t n_vocab);
+
+// The model-level metadata of a file (make_model() and convert_safetensors() write the same keys).
+struct ModelMetadata {
+  std::string arch;          // "llama", "qwen2", "bert"
+  std::string name;          // general.name
+  ModelShape shape;          // n_ctx is written as {arch}.context_length
+  double rope_freq_base = 10000.0;  // decoders only
+  double rms_eps = 1e-5;            // decoders only
+  uint32_t pooling = 1;             // bert only
+  FileType file_type = FileType::kF16;
+};
+// Adds general.architecture, general.name, the {arch}.* hyper-parameters (llama.cpp's keys),
+// general.file_type (+ general.quantization_version for quantized types), then copies every tokenizer.*
+// key of `vocab`, in that order.
+void add_model_metadata(gguf::Writer& w, const ModelMetadata& md, const gguf::File& vocab);
+// n_vocab of a vocabulary GGUF: its tokenizer.ggml.tokens count. Errors (invalid_argument naming the
+// file): no string array of tokens, too many tokens, a vocabulary the tokenizer refuses.
+Result<int64_t> vocab_size(const gguf::File& vocab);
 
 struct MakeModelProgress {
   size_t tensors_done = 0;
