@@ -220,7 +220,48 @@ def export(model, path, config_path, name=None):
         f.write("\n")
 
 
+def read_safetensors(path):
+    """F32 safetensors (as write_safetensors writes) -> {name: tensor}."""
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, h in header.items():
+        if name == "__metadata__":
+            continue
+        if h["dtype"] != "F32":
+            raise SystemExit(f"{path}: {name} is {h['dtype']}; only F32 is read")
+        b, e = h["data_offsets"]
+        out[name] = torch.frombuffer(bytearray(data[b:e]), dtype=torch.float32).reshape(h["shape"])
+    return out
+
+
 def load_checkpoint(path, device="cpu"):
+    """ckpt.pt, or an exported .safetensors with its config.json beside it (the GPU machine returns only
+    the export, split into parts: `cat model.safetensors.part* > model.safetensors`)."""
+    if path.endswith(".safetensors"):
+        with open(os.path.join(os.path.dirname(os.path.abspath(path)), "config.json")) as f:
+            ec = json.load(f)
+        t = read_safetensors(path)
+        c = Config(n_vocab=t["token_embd.weight"].shape[0], tied="output.weight" not in t,
+                   **{k: ec[k] for k in ("n_embd", "n_layer", "n_head", "n_head_kv", "n_ff", "n_ctx",
+                                         "rope_freq_base", "rms_eps")})
+        model = Llama(c)
+        own = model.gguf_tensors()
+        if set(own) != set(t):
+            raise SystemExit(f"{path}: tensor names differ from the config's model")
+        with torch.no_grad():
+            model.tok_embd.weight.copy_(t["token_embd.weight"])
+            model.output_norm.weight.copy_(t["output_norm.weight"])
+            if model.output is not None:
+                model.output.weight.copy_(t["output.weight"])
+            for i, b in enumerate(model.blocks):
+                for mod, key in ((b.attn_norm, "attn_norm"), (b.wq, "attn_q"), (b.wk, "attn_k"), (b.wv, "attn_v"),
+                                 (b.wo, "attn_output"), (b.ffn_norm, "ffn_norm"), (b.w_gate, "ffn_gate"),
+                                 (b.w_up, "ffn_up"), (b.w_down, "ffn_down")):
+                    mod.weight.copy_(t[f"blk.{i}.{key}.weight"])
+        return model.to(device), {"config": c.to_dict()}
     ck = torch.load(path, map_location="cpu")
     model = Llama(Config(**ck["config"]))
     model.load_state_dict(ck["model"])
@@ -228,22 +269,19 @@ def load_checkpoint(path, device="cpu"):
 
 
 # ------------------------------------------------------------------------------------------------ data
-def load_jsonl(path, n_ctx):
-    """-> list of (tokens, n_prompt). Samples longer than n_ctx are dropped (counted)."""
+def load_samples(path, n_ctx):
+    """-> list of (tokens, n_prompt) from gen-data JSON lines (.jsonl, .jsonl.gz) or a pack.py file (.tok.xz).
+    Samples longer than n_ctx are dropped (counted)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import pack  # noqa: E402  (tools/train_tiny/pack.py)
+    rows = pack.read_packed(path) if path.endswith(".xz") else pack.read_jsonl(path)
     out, dropped = [], 0
-    with open(path) as f:
-        for line in f:
-            if not line.strip():
-                continue
-            d = json.loads(line)
-            p, a = d.get("prompt_tokens"), d.get("answer_tokens")
-            if p is None or a is None:
-                raise SystemExit(f"{path}: a line without prompt_tokens/answer_tokens (run gen-data with --vocab)")
-            toks = p + a
-            if len(toks) > n_ctx:
-                dropped += 1
-                continue
-            out.append((toks, len(p)))
+    for p, a in rows:
+        toks = p + a
+        if len(toks) > n_ctx:
+            dropped += 1
+            continue
+        out.append((toks, len(p)))
     return out, dropped
 
 
@@ -256,10 +294,10 @@ def parse_curriculum(spec, n_ctx):
     return stages
 
 
-def make_batch(samples, prompt_weight, device):
+def make_batch(samples, prompt_weight, device, pad_to=0):
     """Right-padded inputs/targets/weights: target j (predicting token j+1) weighs 1 on answer tokens,
-    prompt_weight on prompt tokens, 0 on padding."""
-    T = max(len(t) for t, _ in samples) - 1
+    prompt_weight on prompt tokens, 0 on padding. pad_to: at least this many positions."""
+    T = max(max(len(t) for t, _ in samples) - 1, pad_to)
     ids = torch.zeros(len(samples), T, dtype=torch.long)
     tgt = torch.zeros(len(samples), T, dtype=torch.long)
     w = torch.zeros(len(samples), T)
@@ -318,6 +356,9 @@ def main(argv=None):
     ap.add_argument("--tied", action="store_true", help="output = token_embd (no output.weight)")
     ap.add_argument("--curriculum", default="", help="MAXLEN:STEPS,... (default: W for --steps steps)")
     ap.add_argument("--steps", type=int, default=1000, help="total steps when --curriculum is not given")
+    ap.add_argument("--max-seconds", type=float, default=0,
+                    help="time budget: stages and the lr schedule advance by max(step/total, elapsed/this)")
+    ap.add_argument("--bucket", type=int, default=512, help="batches pad to a multiple of this (length buckets)")
     ap.add_argument("--batch-tokens", type=int, default=32768, help="tokens per step (batch = this / stage length)")
     ap.add_argument("--prompt-weight", type=float, default=0.1, help="loss weight of prompt tokens (answer: 1)")
     ap.add_argument("--lr", type=float, default=1e-3)
@@ -364,10 +405,10 @@ def main(argv=None):
 
     samples, dropped = [], 0
     for p in args.data:
-        s, d = load_jsonl(p, args.n_ctx + 1)  # n_ctx inputs predict n_ctx targets
+        s, d = load_samples(p, args.n_ctx + 1)  # n_ctx inputs predict n_ctx targets
         samples += s
         dropped += d
-    eval_samples = load_jsonl(args.eval_data, args.n_ctx + 1)[0] if args.eval_data else []
+    eval_samples = load_samples(args.eval_data, args.n_ctx + 1)[0] if args.eval_data else []
 
     if args.load:
         model, ck = load_checkpoint(args.load)
@@ -398,12 +439,6 @@ def main(argv=None):
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.wd}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=args.lr, betas=(0.9, 0.95), eps=1e-8, **({"fused": True} if cuda else {}))
 
-    def lr_at(step):
-        if step < args.warmup:
-            return args.lr * (step + 1) / args.warmup
-        prog = (step - args.warmup) / max(1, total - args.warmup)
-        return args.lr * (args.min_lr_frac + (1 - args.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * min(prog, 1.0))))
-
     csv_path = os.path.join(args.out_dir, "loss.csv")
     new_csv = not os.path.exists(csv_path)
     csv_f = open(csv_path, "a", newline="")
@@ -413,58 +448,115 @@ def main(argv=None):
                      "eval_exact", "eval_answer_loss"])
 
     rng = random.Random(args.seed)
+    # Progress p in [0, 1] drives the curriculum stage and the learning rate: p = step / total, or, with
+    # --max-seconds, the larger of that and elapsed / max_seconds, so a time budget still runs every stage
+    # (shortened in proportion) and ends on the decayed learning rate.
+    bounds, acc = [], 0
+    for max_len, n_steps in stages:
+        acc += max(0, n_steps)
+        bounds.append(acc / max(total, 1))
+
+    def stage_at(p):
+        for i, b in enumerate(bounds):
+            if p < b:
+                return i
+        return len(stages) - 1
+
+    def lr_p(p, step):
+        if step < args.warmup:
+            return args.lr * (step + 1) / args.warmup
+        return args.lr * (args.min_lr_frac + (1 - args.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * min(p, 1.0))))
+
+    # Length buckets: a batch holds samples of one bucket (padded length a multiple of --bucket), and
+    # batch size = --batch-tokens / padded length, so steps see about the same tokens and the compiled
+    # model sees few shapes.
+    def bucket_of(n):
+        return min(max(args.bucket, -(-(n - 1) // args.bucket) * args.bucket), cfg.n_ctx)
+
     step, tokens, t0 = 0, 0, time.time()
     acc_loss = acc_ans = acc_n = 0.0
-    for max_len, n_steps in stages:
-        if n_steps <= 0:
-            continue
-        pool = [s for s in samples if len(s[0]) <= max_len + 1]
-        if not pool:
-            raise SystemExit(f"curriculum stage {max_len}: no sample of length <= {max_len + 1}")
-        bs = max(1, args.batch_tokens // max_len)
-        log(f"stage max_len {max_len}: {len(pool)} samples, batch {bs}, {n_steps} steps")
-        order, pos = list(range(len(pool))), len(pool)
-        for _ in range(n_steps):
-            batch = []
-            for _ in range(bs):
-                if pos >= len(order):
-                    rng.shuffle(order)
-                    pos = 0
-                batch.append(pool[order[pos]])
-                pos += 1
-            ids, tgt, w, ans = make_batch(batch, args.prompt_weight, device)
-            for g in opt.param_groups:
-                g["lr"] = lr_at(step)
+    cur_stage, pools = -1, None
+    compiled_ok = fwd is model
+    while total > 0:
+        el = time.time() - t0
+        p = step / total
+        if args.max_seconds > 0:
+            p = max(p, el / args.max_seconds)
+        if p >= 1.0:
+            break
+        si = stage_at(p)
+        if si != cur_stage:
+            cur_stage = si
+            max_len = stages[si][0]
+            pools = {}
+            for smp in samples:
+                if len(smp[0]) <= max_len + 1:
+                    pools.setdefault(bucket_of(len(smp[0])), []).append(smp)
+            if not pools:
+                raise SystemExit(f"curriculum stage {max_len}: no sample of length <= {max_len + 1}")
+            keys = sorted(pools)
+            weights = [len(pools[k]) for k in keys]
+            orders = {k: [list(range(len(pools[k]))), len(pools[k])] for k in keys}
+            log(f"stage max_len {max_len}: {sum(weights)} samples in buckets "
+                + ", ".join(f"{k}:{len(pools[k])}" for k in keys) + f" at progress {p:.3f} (step {step})")
+        T = rng.choices(keys, weights)[0]
+        bs = max(1, args.batch_tokens // T)
+        order = orders[T]
+        batch = []
+        for _ in range(bs):
+            if order[1] >= len(order[0]):
+                rng.shuffle(order[0])
+                order[1] = 0
+            batch.append(pools[T][order[0][order[1]]])
+            order[1] += 1
+        ids, tgt, w, ans = make_batch(batch, args.prompt_weight, device, pad_to=T)
+        lr = lr_p(p, step)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        try:
             with autocast():
                 logits = fwd(ids)
             l = F.cross_entropy(logits.float().transpose(1, 2), tgt, reduction="none")
             loss = (l * w).sum() / w.sum()
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            if args.clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
-            opt.step()
-            step += 1
-            tokens += int((w > 0).sum())
-            acc_loss += float(loss)
-            acc_ans += float((l.detach() * ans).sum() / ans.sum().clamp(min=1))
-            acc_n += 1
-            ev = (None, None)
-            if eval_samples and args.eval_every and (step % args.eval_every == 0 or step == total):
-                ev = evaluate(model, eval_samples, args.batch_tokens, device, autocast)
-            if step % args.log_every == 0 or step == total or ev[0] is not None:
-                el = time.time() - t0
-                msg = (f"step {step}/{total} len {max_len} bs {bs} lr {lr_at(step - 1):.2e} "
-                       f"loss {acc_loss / acc_n:.4f} answer_loss {acc_ans / acc_n:.4f} tok {tokens} "
-                       f"{el:.1f}s {tokens / max(el, 1e-9):.0f} tok/s")
-                if ev[0] is not None:
-                    msg += f" eval_exact {ev[0]:.4f} eval_answer_loss {ev[1]:.4f}"
-                log(msg)
-                cw.writerow([step, max_len, bs, f"{lr_at(step - 1):.6g}", f"{acc_loss / acc_n:.6f}",
-                             f"{acc_ans / acc_n:.6f}", tokens, f"{el:.2f}",
-                             "" if ev[0] is None else f"{ev[0]:.6f}", "" if ev[1] is None else f"{ev[1]:.6f}"])
-                csv_f.flush()
-                acc_loss = acc_ans = acc_n = 0.0
+        except Exception as e:  # torch.compile trouble on the first steps: fall back to eager, once
+            if compiled_ok or step > 3:
+                raise
+            log(f"torch.compile failed ({type(e).__name__}: {str(e)[:200]}); continuing eager")
+            fwd, compiled_ok = model, True
+            opt.zero_grad(set_to_none=True)
+            continue
+        if args.clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        opt.step()
+        step += 1
+        tokens += int((w > 0).sum())
+        acc_loss += float(loss)
+        acc_ans += float((l.detach() * ans).sum() / ans.sum().clamp(min=1))
+        acc_n += 1
+        ev = (None, None)
+        if eval_samples and args.eval_every and step % args.eval_every == 0:
+            ev = evaluate(model, eval_samples, args.batch_tokens, device, autocast)
+        if step % args.log_every == 0 or ev[0] is not None:
+            el = time.time() - t0
+            msg = (f"step {step} p {p:.3f} len {stages[cur_stage][0]} T {T} bs {bs} lr {lr:.2e} "
+                   f"loss {acc_loss / acc_n:.4f} answer_loss {acc_ans / acc_n:.4f} tok {tokens} "
+                   f"{el:.1f}s {tokens / max(el, 1e-9):.0f} tok/s")
+            if ev[0] is not None:
+                msg += f" eval_exact {ev[0]:.4f} eval_answer_loss {ev[1]:.4f}"
+            log(msg)
+            cw.writerow([step, stages[cur_stage][0], bs, f"{lr:.6g}", f"{acc_loss / acc_n:.6f}",
+                         f"{acc_ans / acc_n:.6f}", tokens, f"{el:.2f}",
+                         "" if ev[0] is None else f"{ev[0]:.6f}", "" if ev[1] is None else f"{ev[1]:.6f}"])
+            csv_f.flush()
+            acc_loss = acc_ans = acc_n = 0.0
+    if total > 0 and eval_samples:
+        ev = evaluate(model, eval_samples, args.batch_tokens, device, autocast)
+        el = time.time() - t0
+        log(f"final step {step} {el:.1f}s eval_exact {ev[0]:.4f} eval_answer_loss {ev[1]:.4f}")
+        cw.writerow([step, stages[cur_stage][0], "", "", "", "", tokens, f"{el:.2f}", f"{ev[0]:.6f}", f"{ev[1]:.6f}"])
+        csv_f.flush()
 
     if total > 0:
         torch.save({"config": cfg.to_dict(), "model": model.state_dict(), "args": vars(args), "step": step},
