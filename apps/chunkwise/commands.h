@@ -25,8 +25,10 @@ int query_main(int argc, char** argv);
 int gen_data_main(int argc, char** argv);
 int train_tokenizer_main(int argc, char** argv);
 int convert_main(int argc, char** argv);
+int ask_main(int argc, char** argv);
 
 inline constexpr Subcommand kSubcommands[] = {
+    {"ask", "answer a question from documents (BM25 + the model; cites its sources)", ask_main},
     {"inspect", "show a GGUF file's metadata and tensor table", inspect_main},
     {"tokenize", "tokenize text with the vocabulary of a GGUF file", tokenize_main},
     {"perplexity", "perplexity of a text file (llama.cpp's method)", perplexity_main},
@@ -37,7 +39,7 @@ inline constexpr Subcommand kSubcommands[] = {
     {"embed", "embedding vectors of texts (bert embedding models, or a decoder mean-pooled)", embed_main},
     {"index", "build, inspect or prune a document index (SQLite: BM25 + vectors)", index_main},
     {"query", "retrieve the chunks of an index that answer a question", query_main},
-    {"eval", "evaluations: chunking (chunkwise eval --help)", eval_main},
+    {"eval", "evaluations: chunking, needle, ask (chunkwise eval --help)", eval_main},
     {"gen-data", "generate needle-in-a-haystack samples (deterministic; JSON lines)", gen_data_main},
     {"train-tokenizer", "train a byte-level BPE vocabulary (GGUF gpt2) on text or generated data",
      train_tokenizer_main},

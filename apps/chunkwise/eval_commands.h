@@ -11,10 +11,16 @@ struct EvalCommand {
 };
 
 int eval_chunking_main(int argc, char** argv);
+int eval_needle_main(int argc, char** argv);
+int eval_ask_main(int argc, char** argv);
 
 inline constexpr EvalCommand kEvalCommands[] = {
     {"chunking", "Chroma's chunking evaluation: recall, precision, Precision-Omega, IoU of a chunker + retriever",
      eval_chunking_main},
+    {"needle", "needle-in-a-haystack accuracy grid (length x depth) per KV policy, on the generator's recipes",
+     eval_needle_main},
+    {"ask", "answers on real documents: share inside a reference passage, beside a BM25-sentence baseline",
+     eval_ask_main},
 };
 
 }  // namespace cw::app

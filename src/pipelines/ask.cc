@@ -1,0 +1,169 @@
+#include "pipelines/ask.h"
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+
+#include "base/utf8.h"
+#include "kv/policy.h"
+#include "pipelines/query.h"
+#include "runtime/kv_executor.h"
+#include "tokenizer/tokenizer.h"
+
+namespace cw::pipelines {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+constexpr const char* kSeparator = "\n\n";
+
+std::string trim_answer(const std::string& generated) {
+  std::string s = generated.substr(0, generated.find('\n'));
+  const size_t b = s.find_first_not_of(' ');
+  if (b == std::string::npos) return "";
+  return s.substr(b, s.find_last_not_of(' ') - b + 1);
+}
+
+}  // namespace
+
+std::string qa_prompt(std::string_view context, std::string_view question) {
+  std::string p;
+  p.reserve(context.size() + question.size() + 20);
+  p.append(context).append("\nQuestion: ").append(question).append("\nAnswer:");
+  return p;
+}
+
+Result<AskResult> ask(const model::Model& m, const tok::Tokenizer& tok, const retrieval::Store& store,
+                      std::string_view question, const AskOptions& o) {
+  if (question.find_first_not_of(" \t\r\n") == std::string_view::npos) return invalid_argument("the question is empty");
+  if (question.find('\n') != std::string_view::npos)
+    return invalid_argument("the question must be one line (the prompt format ends it at a newline)");
+  if (o.candidates < 1) return invalid_argument("candidates must be >= 1");
+  if (o.max_answer_tokens < 1) return invalid_argument("max answer tokens must be >= 1");
+  if (o.ubatch < 1 || o.n_threads < 1) return invalid_argument("ubatch and threads must be >= 1");
+  CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::KvPolicy> acting, runtime::make_acting_policy(o.kv_policy));
+  const int64_t n_ctx_train = m.hparams().n_ctx_train;
+  const int64_t window = o.n_ctx > 0 ? (n_ctx_train > 0 ? std::min(o.n_ctx, n_ctx_train) : o.n_ctx) : n_ctx_train;
+  if (acting == nullptr && window <= 0)
+    return invalid_argument("the model declares no training context: pass a context size");
+
+  AskResult r;
+  const size_t q_tokens = tok.encode(qa_prompt("", question), /*add_special=*/true, /*parse_special=*/false).size();
+  if (acting == nullptr && static_cast<int64_t>(q_tokens) + o.max_answer_tokens >= window)
+    return invalid_argument("the question is " + std::to_string(q_tokens) + " tokens with the prompt format; with " +
+                            std::to_string(o.max_answer_tokens) + " answer tokens that leaves no room for any text in the " +
+                            std::to_string(window) + "-token window");
+  CW_ASSIGN_OR_RETURN(const retrieval::StoreStats stats, store.stats());
+  if (stats.chunks == 0) return invalid_argument("the index holds no chunks: nothing to answer from");
+
+  const auto t_ret = Clock::now();
+  QueryOptions qo;
+  qo.k = o.candidates;
+  qo.select = o.select;
+  CW_ASSIGN_OR_RETURN(std::vector<QueryResult> hits, query(store, question, qo));
+  r.candidates = static_cast<int64_t>(hits.size());
+  if (hits.empty()) return not_found("no chunk of the index matches a word of the question");
+
+  // Greedy fit in rank order: a chunk costs its tokens plus the separator's.
+  const int64_t sep_tokens = static_cast<int64_t>(tok.encode(kSeparator, false, false).size());
+  int64_t used = static_cast<int64_t>(q_tokens) + o.max_answer_tokens;
+  std::vector<size_t> chosen;
+  std::vector<int64_t> chunk_tokens(hits.size(), 0);
+  for (size_t i = 0; i < hits.size(); ++i) {
+    chunk_tokens[i] = static_cast<int64_t>(tok.encode(hits[i].row.text, false, false).size());
+    const int64_t cost = chunk_tokens[i] + (chosen.empty() ? 0 : sep_tokens);
+    if (acting == nullptr && used + cost > window) continue;
+    used += cost;
+    chosen.push_back(i);
+  }
+  if (chosen.empty())
+    return invalid_argument("no retrieved chunk fits the " + std::to_string(window) +
+                            "-token window with the question: use a smaller chunk size");
+  std::sort(chosen.begin(), chosen.end(), [&](size_t a, size_t b) {
+    const retrieval::ChunkRow &x = hits[a].row, &y = hits[b].row;
+    return x.path != y.path ? x.path < y.path : x.byte_begin < y.byte_begin;
+  });
+  std::string context;
+  std::vector<size_t> offset_in_context;
+  for (size_t i : chosen) {
+    if (!context.empty()) context += kSeparator;
+    offset_in_context.push_back(context.size());
+    context += hits[i].row.text;
+    AskSource s;
+    const retrieval::ChunkRow& row = hits[i].row;
+    s.doc = row.path;
+    s.chunk_index = row.index;
+    s.char_begin = row.char_begin;
+    s.char_end = row.char_end;
+    s.byte_begin = row.byte_begin;
+    s.byte_end = row.byte_end;
+    s.score = hits[i].hit.score;
+    s.rank = static_cast<int>(i) + 1;
+    s.tokens = chunk_tokens[i];
+    r.sources.push_back(std::move(s));
+  }
+  r.retrieve_ms = ms_since(t_ret);
+
+  const std::vector<int32_t> prompt = tok.encode(qa_prompt(context, question), true, false);
+  r.prompt_tokens = static_cast<int64_t>(prompt.size());
+  std::unique_ptr<runtime::PolicySession> ps;
+  std::unique_ptr<model::Session> session;
+  int64_t ubatch = o.ubatch;
+  if (acting != nullptr) {
+    CW_ASSIGN_OR_RETURN(ubatch, runtime::PolicySession::fit_ubatch(m, *acting, o.ubatch));
+    CW_ASSIGN_OR_RETURN(ps, runtime::PolicySession::create(m, *acting, ubatch, model::KvType::kF16, o.n_threads));
+  } else {
+    CW_ASSIGN_OR_RETURN(session, model::Session::create(m, r.prompt_tokens + o.max_answer_tokens, model::KvType::kF16,
+                                                        o.n_threads));
+  }
+  auto feed = [&](std::span<const int32_t> toks, std::vector<float>* logits) -> Status {
+    if (ps) return ps->eval(toks, false, logits);
+    for (size_t i = 0; i < toks.size(); i += static_cast<size_t>(ubatch))
+      CW_RETURN_IF_ERROR(session->eval(toks.subspan(i, std::min(toks.size() - i, static_cast<size_t>(ubatch))), false, logits));
+    return Status::ok();
+  };
+  std::vector<float> logits;
+  const auto t_pre = Clock::now();
+  CW_RETURN_IF_ERROR(feed(prompt, &logits));
+  r.prefill_ms = ms_since(t_pre);
+  const auto t_dec = Clock::now();
+  std::string out;
+  r.stop = "limit";
+  for (int64_t i = 0; i < o.max_answer_tokens; ++i) {
+    const auto next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    if (next == tok.eos()) {
+      r.stop = "eos";
+      break;
+    }
+    ++r.answer_tokens;
+    out += tok.token_to_piece(next);
+    if (out.find('\n') != std::string::npos) {
+      r.stop = "newline";
+      break;
+    }
+    if (i + 1 == o.max_answer_tokens) break;
+    const int32_t one[1] = {next};
+    CW_RETURN_IF_ERROR(feed(one, &logits));
+  }
+  r.decode_ms = ms_since(t_dec);
+  r.answer = trim_answer(out);
+
+  // The answer's place in the sources: its first verbatim occurrence, in prompt order.
+  if (!r.answer.empty()) {
+    for (size_t k = 0; k < chosen.size() && !r.answer_found; ++k) {
+      const std::string& text = hits[chosen[k]].row.text;
+      const size_t at = text.find(r.answer);
+      if (at == std::string::npos) continue;
+      r.answer_found = true;
+      r.answer_span = r.sources[k];
+      r.answer_span.byte_begin += static_cast<int64_t>(at);
+      r.answer_span.byte_end = r.answer_span.byte_begin + static_cast<int64_t>(r.answer.size());
+      r.answer_span.char_begin += static_cast<int64_t>(utf8_count_codepoints(std::string_view(text).substr(0, at)));
+      r.answer_span.char_end = r.answer_span.char_begin + static_cast<int64_t>(utf8_count_codepoints(r.answer));
+    }
+  }
+  return r;
+}
+
+}  // namespace cw::pipelines

@@ -1,0 +1,73 @@
+// cw::pipelines — question answering over documents (`chunkwise ask`, issue 14): question -> BM25 over an
+// index -> the best chunks that fit the model's window -> one prompt -> greedy answer, with the chunks it
+// used (their offsets) as sources.
+//
+// The prompt is the format the project's model was trained on (docs/design/haystack.md):
+//   qa_prompt(context, question) = context + "\nQuestion: " + question + "\nAnswer:"
+// with the chosen chunks in document order (by path, then offset), separated by a blank line. The answer
+// is the greedy continuation up to the first newline (or EOS, or max_answer_tokens), spaces trimmed.
+//
+// Window fit: hits are taken in rank order while the prompt, counted in the model's own tokens, plus
+// max_answer_tokens stays within the model's training context (or n_ctx when set smaller). A chunk that
+// does not fit is skipped (a smaller one further down may). Under a KV policy that acts (sink_window, ...),
+// the window is the policy's business: every candidate is used and the sequence runs on a PolicySession.
+//
+// Thread-safety: a pure function of its arguments; the Store serialises its own calls.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/status.h"
+#include "model/model.h"
+#include "retrieval/store.h"
+
+namespace cw::tok {
+class Tokenizer;
+}
+
+namespace cw::pipelines {
+
+struct AskOptions {
+  int64_t candidates = 20;       // ranked chunks considered (>= 1)
+  std::string select;            // selector spec applied to the candidates first ("" = rank order)
+  std::string kv_policy;         // "" or full: the window bounds the context
+  int64_t max_answer_tokens = 48;
+  int64_t n_ctx = 0;             // 0: the model's training context
+  int64_t ubatch = 256;
+  int n_threads = 1;
+};
+
+struct AskSource {
+  std::string doc;  // the document's path in the index
+  int64_t chunk_index = 0;
+  int64_t char_begin = 0, char_end = 0;  // code points, as the index stores them
+  int64_t byte_begin = 0, byte_end = 0;
+  double score = 0;  // BM25 (higher = better)
+  int rank = 0;      // 1 = best hit
+  int64_t tokens = 0;  // model tokens of the chunk's text
+};
+
+struct AskResult {
+  std::string answer;
+  std::vector<AskSource> sources;  // the chunks in the prompt, in prompt (document) order
+  // Where the answer text occurs verbatim in a source (the first occurrence in prompt order); found = false
+  // when the model wrote something that is not a span of its sources.
+  bool answer_found = false;
+  AskSource answer_span;  // doc + exact offsets of the answer (score / rank / tokens of its chunk)
+  int64_t prompt_tokens = 0, answer_tokens = 0, candidates = 0;
+  std::string stop;  // "newline", "eos" or "limit"
+  double retrieve_ms = 0, prefill_ms = 0, decode_ms = 0;
+};
+
+std::string qa_prompt(std::string_view context, std::string_view question);
+
+// Errors: an empty question or one with no searchable word, a question too long for the window (with the
+// token counts), no chunk in the index, no chunk that fits, bad selector / policy specs, Store and forward
+// errors.
+Result<AskResult> ask(const model::Model& model, const tok::Tokenizer& tokenizer, const retrieval::Store& store,
+                      std::string_view question, const AskOptions& options);
+
+}  // namespace cw::pipelines
