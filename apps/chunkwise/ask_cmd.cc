@@ -110,9 +110,11 @@ int ask_main(int argc, char** argv) {
     io.warn = warn;
     auto rep = pipelines::index_files(**store, files, io);
     if (!rep.is_ok()) return report_error(kCmd, rep.status());
-    if (rep->added + rep->replaced + rep->unchanged == 0)
+    auto stats = (*store)->stats();
+    if (!stats.is_ok()) return report_error(kCmd, stats.status());
+    if (stats->chunks == 0)
       return report_error(kCmd, invalid_argument("no readable text in the documents given (" +
-                                                 std::to_string(rep->skipped + skipped) + " skipped)"));
+                                                 std::to_string(rep->skipped + skipped) + " skipped, the rest empty)"));
   }
 
   auto model = model::Model::load(model_path);
@@ -164,6 +166,7 @@ int ask_main(int argc, char** argv) {
                 static_cast<long long>(r->answer_span.char_begin), static_cast<long long>(r->answer_span.char_end));
   else
     std::printf("the answer is not a span of the sources\n");
+  std::fflush(stdout);
   if (!quiet)
     std::fprintf(stderr, "chunkwise ask: retrieve %.0f ms, prefill %.0f ms, answer %.0f ms (%lld tokens, stop: %s)\n",
                  r->retrieve_ms, r->prefill_ms, r->decode_ms, static_cast<long long>(r->answer_tokens), r->stop.c_str());
