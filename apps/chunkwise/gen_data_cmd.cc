@@ -52,7 +52,7 @@ Result<double> parse_depth(const std::string& s) {
 
 int gen_data_main(int argc, char** argv) {
   std::string recipe = "passkey", lengths = "2000", unit, depth = "random", vocab, words = eval::kDefaultWordsPath,
-              output;
+              output, format = "jsonl";
   int64_t n = 100, needles = 4;
   uint64_t seed = 0;
   bool quiet = false;
@@ -76,6 +76,9 @@ int gen_data_main(int argc, char** argv) {
   p.option("-d,--depth", &depth, "D", "depth of the asked needle, 0..1, or random (default random)");
   p.option("--needles", &needles, "K", "facts per document for kv and multi, one asked (default 4)", 1, 64);
   p.option("--vocab", &vocab, "VOCAB.gguf", "GGUF vocabulary: lengths in tokens, prompt_tokens / answer_tokens");
+  p.option("--format", &format, "F",
+           "jsonl (default) or tok: token ids only, for tools/train_tiny (needs --vocab; magic \"CWTOK1\\n\", then per "
+           "sample little-endian uint16 n_prompt, n_answer and the ids)");
   p.option("--words", &words, "FILE", std::string("word list (default ") + eval::kDefaultWordsPath +
                                           ", Debian package " + eval::kWordsPackage + ")");
   p.option("-o,--output", &output, "OUT.jsonl", "write the JSON lines to a file (default stdout)");
@@ -113,6 +116,12 @@ int gen_data_main(int argc, char** argv) {
     tokenizer = std::move(t).value();
     o.tokenizer = tokenizer.get();
   }
+  if (format != "jsonl" && format != "tok")
+    return report_error(kCmd, invalid_argument("--format: '" + printable(format, false) + "' is not jsonl or tok"));
+  const bool tok_format = format == "tok";
+  if (tok_format && tokenizer == nullptr) return report_error(kCmd, invalid_argument("--format tok needs --vocab VOCAB.gguf"));
+  if (tok_format && tokenizer->n_vocab() > 65536)
+    return report_error(kCmd, invalid_argument("--format tok stores uint16 ids: the vocabulary has more than 65536 tokens"));
   if (Status s = eval::validate(o); !s.is_ok()) return report_error(kCmd, s);
   auto wl = eval::WordList::load(words);
   if (!wl.is_ok()) return report_error(kCmd, wl.status());
@@ -132,7 +141,23 @@ int gen_data_main(int argc, char** argv) {
   for (int64_t i = 0; i < n; ++i) {
     auto s = gen.generate(o, seed, i);
     if (!s.is_ok()) return report_error(kCmd, s.status());
-    eval::append_sample_jsonl(buf, *s, o.unit, wl->fingerprint(), o.tokenizer);
+    if (tok_format) {
+      if (i == 0) buf += "CWTOK1\n";
+      const std::vector<int32_t> pt = tokenizer->encode(eval::format_prompt(*s), /*add_special=*/true, false);
+      const std::vector<int32_t> at = tokenizer->encode(eval::format_answer(*s), /*add_special=*/false, false);
+      if (pt.size() > 65535 || at.size() > 65535)
+        return report_error(kCmd, invalid_argument("--format tok: sample " + std::to_string(i) + " has more than 65535 tokens"));
+      auto put = [&buf](size_t v) {
+        buf += static_cast<char>(v & 0xFF);
+        buf += static_cast<char>((v >> 8) & 0xFF);
+      };
+      put(pt.size());
+      put(at.size());
+      for (int32_t t : pt) put(static_cast<size_t>(t));
+      for (int32_t t : at) put(static_cast<size_t>(t));
+    } else {
+      eval::append_sample_jsonl(buf, *s, o.unit, wl->fingerprint(), o.tokenizer);
+    }
     if (buf.size() >= (1u << 20) || i + 1 == n) {
       if (std::fwrite(buf.data(), 1, buf.size(), out) != buf.size())
         return report_error(kCmd, io_error("writing " + (output.empty() ? std::string("stdout") : output) + " failed"));

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 """Pack `chunkwise gen-data --vocab` JSON lines into a compact token file for train.py (issue 14).
+(`chunkwise gen-data --vocab V --format tok` writes the same format directly, uncompressed.)
 
 Format (.tok.xz, xz-compressed): magic b"CWTOK1\\n", then per sample little-endian uint16 n_prompt,
 uint16 n_answer, then n_prompt + n_answer uint16 token ids. The device machine takes at most 64 MiB per
@@ -31,10 +32,24 @@ def read_jsonl(path):
             yield p, a
 
 
+def read_raw(path):
+    """The bytes of a packed token file: .tok (as `chunkwise gen-data --format tok` writes it) or .tok.xz."""
+    if path.endswith(".xz"):
+        with lzma.open(path, "rb") as f:
+            buf = f.read()
+    else:
+        with open(path, "rb") as f:
+            buf = f.read()
+    if not buf.startswith(MAGIC):
+        raise SystemExit(f"{path}: not a packed token file (magic {MAGIC!r} missing)")
+    if (len(buf) - len(MAGIC)) % 2:
+        raise SystemExit(f"{path}: truncated (odd byte count)")
+    return buf
+
+
 def read_packed(path):
-    """-> iterator of (prompt_tokens, answer_tokens) lists from a .tok.xz file."""
-    with lzma.open(path, "rb") as f:
-        buf = f.read()
+    """-> iterator of (prompt_tokens, answer_tokens) lists from a .tok or .tok.xz file."""
+    buf = read_raw(path)
     if not buf.startswith(MAGIC):
         raise SystemExit(f"{path}: not a packed token file (magic {MAGIC!r} missing)")
     arr = array.array("H")

@@ -270,18 +270,36 @@ def load_checkpoint(path, device="cpu"):
 
 # ------------------------------------------------------------------------------------------------ data
 def load_samples(path, n_ctx):
-    """-> list of (tokens, n_prompt) from gen-data JSON lines (.jsonl, .jsonl.gz) or a pack.py file (.tok.xz).
-    Samples longer than n_ctx are dropped (counted)."""
+    """-> list of (tokens, n_prompt), tokens a numpy uint16 view, from `gen-data --format tok` files (.tok, or
+    xz-compressed .tok.xz, as pack.py writes them) or gen-data JSON lines (.jsonl, .jsonl.gz). Samples longer
+    than n_ctx are dropped (counted). Views into one flat array keep 10^8 tokens at 2 bytes each."""
+    import numpy as np
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import pack  # noqa: E402  (tools/train_tiny/pack.py)
-    rows = pack.read_packed(path) if path.endswith(".xz") else pack.read_jsonl(path)
     out, dropped = [], 0
-    for p, a in rows:
-        toks = p + a
-        if len(toks) > n_ctx:
+    if path.endswith((".tok", ".tok.xz")):
+        raw = pack.read_raw(path)
+        arr = np.frombuffer(raw, dtype="<u2", offset=len(pack.MAGIC))
+        i, n = 0, len(arr)
+        hdr = arr  # header words are read one by one below
+        while i < n:
+            if i + 2 > n:
+                raise SystemExit(f"{path}: truncated sample header at token {i}")
+            n_p, n_a = int(hdr[i]), int(hdr[i + 1])
+            i += 2
+            if i + n_p + n_a > n:
+                raise SystemExit(f"{path}: truncated sample at token {i}")
+            if n_p + n_a > n_ctx:
+                dropped += 1
+            else:
+                out.append((arr[i:i + n_p + n_a], n_p))
+            i += n_p + n_a
+        return out, dropped
+    for p, a in pack.read_jsonl(path):
+        if len(p) + len(a) > n_ctx:
             dropped += 1
             continue
-        out.append((toks, len(p)))
+        out.append((np.array(p + a, dtype=np.uint16), len(p)))
     return out, dropped
 
 
@@ -304,8 +322,9 @@ def make_batch(samples, prompt_weight, device, pad_to=0):
     ans = torch.zeros(len(samples), T, dtype=torch.bool)
     for r, (toks, n_p) in enumerate(samples):
         n = len(toks) - 1
-        ids[r, :n] = torch.tensor(toks[:-1])
-        tgt[r, :n] = torch.tensor(toks[1:])
+        t = torch.from_numpy(toks.astype("int64"))
+        ids[r, :n] = t[:-1]
+        tgt[r, :n] = t[1:]
         w[r, :n] = prompt_weight
         w[r, n_p - 1:n] = 1.0  # targets n_p-1 .. n-1 are the answer tokens
         ans[r, n_p - 1:n] = True
@@ -357,7 +376,8 @@ def main(argv=None):
     ap.add_argument("--curriculum", default="", help="MAXLEN:STEPS,... (default: W for --steps steps)")
     ap.add_argument("--steps", type=int, default=1000, help="total steps when --curriculum is not given")
     ap.add_argument("--max-seconds", type=float, default=0,
-                    help="time budget: stages and the lr schedule advance by max(step/total, elapsed/this)")
+                    help="time budget: stages and the lr schedule advance by max(step/total, elapsed/this); elapsed counts "
+                         "from the 5th step, after compilation")
     ap.add_argument("--bucket", type=int, default=512, help="batches pad to a multiple of this (length buckets)")
     ap.add_argument("--batch-tokens", type=int, default=32768, help="tokens per step (batch = this / stage length)")
     ap.add_argument("--prompt-weight", type=float, default=0.1, help="loss weight of prompt tokens (answer: 1)")
@@ -477,11 +497,11 @@ def main(argv=None):
     acc_loss = acc_ans = acc_n = 0.0
     cur_stage, pools = -1, None
     compiled_ok = fwd is model
+    t_budget = None  # the time budget starts after the first steps (torch.compile's compiles happen there)
     while total > 0:
-        el = time.time() - t0
         p = step / total
-        if args.max_seconds > 0:
-            p = max(p, el / args.max_seconds)
+        if args.max_seconds > 0 and t_budget is not None:
+            p = max(p, (time.time() - t_budget) / args.max_seconds)
         if p >= 1.0:
             break
         si = stage_at(p)
@@ -531,6 +551,9 @@ def main(argv=None):
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
         opt.step()
         step += 1
+        if step == 4:
+            t_budget = time.time()
+            log(f"first 4 steps (compile, warm-up) took {t_budget - t0:.1f}s; the time budget starts now")
         tokens += int((w > 0).sum())
         acc_loss += float(loss)
         acc_ans += float((l.detach() * ans).sum() / ans.sum().clamp(min=1))
