@@ -252,7 +252,7 @@ TEST(AskCli, ShippedModelAnswersTheDemoQuestion) {
   auto j = JsonValue::parse(r.out);
   ASSERT_TRUE(j.is_ok()) << r.out;
   ASSERT_NE(j->get("answer"), nullptr);
-  EXPECT_EQ(j->get("answer")->as_string(), "7394") << r.out;
+  EXPECT_EQ(j->get("answer")->as_string(), "7394") << r.out;  // the pass key of the radio room
   ASSERT_NE(j->get("answer_found"), nullptr);
   EXPECT_TRUE(j->get("answer_found")->as_bool());
 }

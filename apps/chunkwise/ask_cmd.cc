@@ -32,7 +32,7 @@ namespace {
 constexpr const char* kCmd = "ask";
 constexpr const char* kShippedModel = CW_SOURCE_DIR "/models/chunkwise-tiny-q8_0.gguf";
 constexpr const char* kDemoDoc = CW_SOURCE_DIR "/models/demo/lighthouse-keepers-log.txt";
-constexpr const char* kDemoQuestion = "What is the code for the radio room?";
+constexpr const char* kDemoQuestion = "What is the pass key of the radio room?";
 
 bool exists(const std::string& path) { return access(path.c_str(), R_OK) == 0; }
 
