@@ -182,29 +182,32 @@ TEST(RunNeedle, FullRunsPastTheTrainingContextOnAPagedSession) {
   EXPECT_GT(r->cells[0].mean_prompt_tokens, static_cast<double>(w));
 }
 
-// The shipped model (models/, issue 14) on a reduced grid: pass keys at every depth within the window,
-// and four needles with one asked. The full grid is the model card's (`slow`: needle_full_grid test).
+// The shipped model (models/, issue 14) on a reduced grid: pass keys at every depth within the window
+// (card: 1,999 / 2,000) and extractive questions at the full window (card: 82%). Four needles with one
+// asked and key-value facts are at chance level for this model (card), so they are not asserted here.
+// The full grids are the card's (`slow`: cw_needle_card_test).
 TEST(ShippedModel, FindsNeedlesWithinItsWindow) {
   REQUIRE_WORDS();
   const std::string path = std::string(CW_SOURCE_DIR) + "/models/chunkwise-tiny-q8_0.gguf";
   if (!std::ifstream(path).good()) GTEST_SKIP() << path << " absent";
   Loaded l = load(path);
-  NeedleOptions o;
-  o.lengths = {500, l.model->hparams().n_ctx_train - 64};
-  o.depths = {0.0, 0.5, 1.0};
-  o.trials = 4;
-  o.n_threads = 2;
-  for (Recipe rc : {Recipe::kPasskey, Recipe::kMulti}) {
+  const int64_t w = l.model->hparams().n_ctx_train;
+  auto correct_of = [&](Recipe rc, std::vector<int64_t> lengths, int trials) {
+    NeedleOptions o;
     o.recipe = rc;
+    o.lengths = std::move(lengths);
+    o.depths = {0.0, 0.5, 1.0};
+    o.trials = trials;
+    o.n_threads = 2;
     auto r = run_needle(*l.model, *l.tok, gen, o);
-    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
-    int correct = 0, trials = 0;
-    for (const NeedleCell& c : r->cells) {
-      correct += c.correct;
-      trials += c.trials;
-    }
-    EXPECT_GE(correct, trials - 1) << recipe_name(rc) << ": " << correct << " of " << trials;
-  }
+    EXPECT_TRUE(r.is_ok()) << r.status().to_string();
+    int correct = 0;
+    if (r.is_ok())
+      for (const NeedleCell& c : r->cells) correct += c.correct;
+    return correct;
+  };
+  EXPECT_GE(correct_of(Recipe::kPasskey, {500, w - 64}, 4), 23);  // of 24
+  EXPECT_GE(correct_of(Recipe::kExtract, {w - 64}, 4), 7);        // of 12
 }
 
 }  // namespace
