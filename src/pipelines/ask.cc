@@ -80,16 +80,29 @@ Result<AskResult> ask(const model::Model& m, const tok::Tokenizer& tok, const re
   if (chosen.empty())
     return invalid_argument("no retrieved chunk fits the " + std::to_string(window) +
                             "-token window with the question: use a smaller chunk size");
-  std::sort(chosen.begin(), chosen.end(), [&](size_t a, size_t b) {
-    const retrieval::ChunkRow &x = hits[a].row, &y = hits[b].row;
-    return x.path != y.path ? x.path < y.path : x.byte_begin < y.byte_begin;
-  });
-  std::string context;
-  std::vector<size_t> offset_in_context;
-  for (size_t i : chosen) {
-    if (!context.empty()) context += kSeparator;
-    offset_in_context.push_back(context.size());
-    context += hits[i].row.text;
+  // The prompt in document order. Token counts of the parts need not add up exactly (BPE merges across a
+  // boundary), so the assembled prompt is checked and the lowest-ranked chunk dropped until it fits.
+  std::vector<int32_t> prompt;
+  std::vector<size_t> in_prompt;  // indices into hits, document order
+  for (;;) {
+    in_prompt = chosen;
+    std::sort(in_prompt.begin(), in_prompt.end(), [&](size_t a, size_t b) {
+      const retrieval::ChunkRow &x = hits[a].row, &y = hits[b].row;
+      return x.path != y.path ? x.path < y.path : x.byte_begin < y.byte_begin;
+    });
+    std::string context;
+    for (size_t i : in_prompt) {
+      if (!context.empty()) context += kSeparator;
+      context += hits[i].row.text;
+    }
+    prompt = tok.encode(qa_prompt(context, question), true, false);
+    if (acting != nullptr || static_cast<int64_t>(prompt.size()) + o.max_answer_tokens <= window) break;
+    if (chosen.size() == 1)
+      return invalid_argument("no retrieved chunk fits the " + std::to_string(window) +
+                              "-token window with the question: use a smaller chunk size");
+    chosen.pop_back();  // chosen is in rank order: the last is the lowest-ranked
+  }
+  for (size_t i : in_prompt) {
     AskSource s;
     const retrieval::ChunkRow& row = hits[i].row;
     s.doc = row.path;
@@ -104,8 +117,6 @@ Result<AskResult> ask(const model::Model& m, const tok::Tokenizer& tok, const re
     r.sources.push_back(std::move(s));
   }
   r.retrieve_ms = ms_since(t_ret);
-
-  const std::vector<int32_t> prompt = tok.encode(qa_prompt(context, question), true, false);
   r.prompt_tokens = static_cast<int64_t>(prompt.size());
   std::unique_ptr<runtime::PolicySession> ps;
   std::unique_ptr<model::Session> session;
@@ -151,8 +162,8 @@ Result<AskResult> ask(const model::Model& m, const tok::Tokenizer& tok, const re
 
   // The answer's place in the sources: its first verbatim occurrence, in prompt order.
   if (!r.answer.empty()) {
-    for (size_t k = 0; k < chosen.size() && !r.answer_found; ++k) {
-      const std::string& text = hits[chosen[k]].row.text;
+    for (size_t k = 0; k < in_prompt.size() && !r.answer_found; ++k) {
+      const std::string& text = hits[in_prompt[k]].row.text;
       const size_t at = text.find(r.answer);
       if (at == std::string::npos) continue;
       r.answer_found = true;
