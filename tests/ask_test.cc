@@ -33,21 +33,8 @@ namespace fs = std::filesystem;
 
 const std::string kShipped = std::string(CW_SOURCE_DIR) + "/models/chunkwise-tiny-q8_0.gguf";
 
-struct Loaded {
-  std::unique_ptr<model::Model> model;
-  std::unique_ptr<tok::Tokenizer> tok;
-};
-
-Loaded load(const std::string& path) {
-  Loaded l;
-  auto m = model::Model::load(path);
-  CW_CHECK_MSG(m.is_ok(), m.status().to_string());
-  l.model = std::move(m).value();
-  auto t = tok::Tokenizer::from_gguf(l.model->file());
-  CW_CHECK_MSG(t.is_ok(), t.status().to_string());
-  l.tok = std::move(t).value();
-  return l;
-}
+using Loaded = testing::LoadedModel;
+Loaded load(const std::string& path) { return testing::load_model_and_tokenizer(path); }
 
 const std::string& tiny() { return testing::tiny_llama_f32("ask-tiny-f32.gguf", 5); }
 

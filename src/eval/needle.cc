@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "kv/policy.h"
+#include "pipelines/ask.h"
 #include "runtime/kv_executor.h"
 #include "tokenizer/tokenizer.h"
 
@@ -86,14 +87,6 @@ uint64_t needle_trial_seed(uint64_t seed, int64_t length, double depth) {
   return splitmix64(a);
 }
 
-std::string needle_answer_text(const std::string& generated) {
-  std::string s = generated.substr(0, generated.find('\n'));
-  const size_t b = s.find_first_not_of(' ');
-  if (b == std::string::npos) return "";
-  const size_t e = s.find_last_not_of(' ');
-  return s.substr(b, e - b + 1);
-}
-
 Status validate(const NeedleOptions& o) {
   if (o.recipe == Recipe::kMix) return invalid_argument("eval needle takes one recipe (passkey, kv, multi, extract), not mix");
   if (o.lengths.empty()) return invalid_argument("no lengths to test");
@@ -163,7 +156,7 @@ Result<NeedleReport> run_needle(const model::Model& m, const tok::Tokenizer& tok
             const int32_t one[1] = {next};
             CW_RETURN_IF_ERROR(r->eval(one, &logits));
           }
-          const std::string got = needle_answer_text(out);
+          const std::string got = pipelines::answer_text(out);
           if (got == s.answer) {
             ++cell.correct;
           } else if (cell.misses.size() < 3) {

@@ -7,7 +7,7 @@
 // asked, so policies are compared on identical inputs and a table can be reproduced cell by cell.
 // The prompt is format_prompt(sample) encoded with the model's vocabulary (BOS as the vocabulary asks);
 // the answer is the greedy continuation up to the first "\n" (or EOS, or max_answer_tokens), leading and
-// trailing spaces trimmed, compared byte for byte with sample.answer.
+// trailing spaces trimmed (pipelines::answer_text, as `ask` prints it), compared byte for byte with sample.answer.
 //
 // Policies: `full` keeps every key. Within the training context it runs on a plain Session; past it, on a
 // paged Session with no policy, so the positions go beyond those trained (RoPE extrapolation) — what a
@@ -83,8 +83,5 @@ Status validate(const NeedleOptions& options);
 // that does not fit the model (PolicySession::create's message), the forward pass's errors.
 Result<NeedleReport> run_needle(const model::Model& model, const tok::Tokenizer& tokenizer,
                                 const HaystackGenerator& generator, const NeedleOptions& options);
-
-// Trims spaces and cuts at the first "\n": the answer text that is scored.
-std::string needle_answer_text(const std::string& generated);
 
 }  // namespace cw::eval

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "model/model.h"
+#include "pipelines/ask.h"
 #include "support/spm_vocab.h"
 #include "support/testing.h"
 #include "tokenizer/tokenizer.h"
@@ -32,29 +33,17 @@ const WordList* words() {
                                        << kWordsPackage << ")";                                            \
   const HaystackGenerator gen(*words())
 
-struct Loaded {
-  std::unique_ptr<model::Model> model;
-  std::unique_ptr<tok::Tokenizer> tok;
-};
+using Loaded = testing::LoadedModel;
+Loaded load(const std::string& path) { return testing::load_model_and_tokenizer(path); }
 
-Loaded load(const std::string& path) {
-  Loaded l;
-  auto m = model::Model::load(path);
-  CW_CHECK_MSG(m.is_ok(), m.status().to_string());
-  l.model = std::move(m).value();
-  auto t = tok::Tokenizer::from_gguf(l.model->file());
-  CW_CHECK_MSG(t.is_ok(), t.status().to_string());
-  l.tok = std::move(t).value();
-  return l;
-}
-
-TEST(NeedleAnswerText, TrimsSpacesAndCutsAtTheFirstNewline) {
-  EXPECT_EQ(needle_answer_text(" 71432\n"), "71432");
-  EXPECT_EQ(needle_answer_text(" 71432\nThe pass key"), "71432");
-  EXPECT_EQ(needle_answer_text("  two words  "), "two words");
-  EXPECT_EQ(needle_answer_text("   "), "");
-  EXPECT_EQ(needle_answer_text("\n123"), "");
-  EXPECT_EQ(needle_answer_text(""), "");
+TEST(AnswerText, TrimsSpacesAndCutsAtTheFirstNewline) {
+  using pipelines::answer_text;
+  EXPECT_EQ(answer_text(" 71432\n"), "71432");
+  EXPECT_EQ(answer_text(" 71432\nThe pass key"), "71432");
+  EXPECT_EQ(answer_text("  two words  "), "two words");
+  EXPECT_EQ(answer_text("   "), "");
+  EXPECT_EQ(answer_text("\n123"), "");
+  EXPECT_EQ(answer_text(""), "");
 }
 
 TEST(NeedleTrialSeed, IsStableAndDiffersByCell) {

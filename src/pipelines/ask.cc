@@ -18,14 +18,14 @@ double ms_since(Clock::time_point t) { return std::chrono::duration<double, std:
 
 constexpr const char* kSeparator = "\n\n";
 
-std::string trim_answer(const std::string& generated) {
-  std::string s = generated.substr(0, generated.find('\n'));
-  const size_t b = s.find_first_not_of(' ');
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(' ') - b + 1);
-}
-
 }  // namespace
+
+std::string answer_text(std::string_view generated) {
+  const std::string_view s = generated.substr(0, generated.find('\n'));
+  const size_t b = s.find_first_not_of(' ');
+  if (b == std::string_view::npos) return "";
+  return std::string(s.substr(b, s.find_last_not_of(' ') - b + 1));
+}
 
 std::string qa_prompt(std::string_view context, std::string_view question) {
   std::string p;
@@ -158,7 +158,7 @@ Result<AskResult> ask(const model::Model& m, const tok::Tokenizer& tok, const re
     CW_RETURN_IF_ERROR(feed(one, &logits));
   }
   r.decode_ms = ms_since(t_dec);
-  r.answer = trim_answer(out);
+  r.answer = answer_text(out);
 
   // The answer's place in the sources: its first verbatim occurrence, in prompt order.
   if (!r.answer.empty()) {

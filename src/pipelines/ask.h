@@ -63,6 +63,9 @@ struct AskResult {
 };
 
 std::string qa_prompt(std::string_view context, std::string_view question);
+// The answer in a greedy continuation: the text before the first "\n", spaces trimmed (what `ask` prints and
+// `eval needle` scores).
+std::string answer_text(std::string_view generated);
 
 // Errors: an empty question or one with no searchable word, a question too long for the window (with the
 // token counts), no chunk in the index, no chunk that fits, bad selector / policy specs, Store and forward

@@ -69,4 +69,15 @@ const std::string& tiny_llama_f32(const std::string& name, uint64_t seed) {
   return made.emplace(name, path).first->second;
 }
 
+LoadedModel load_model_and_tokenizer(const std::string& path) {
+  LoadedModel l;
+  auto m = model::Model::load(path);
+  CW_CHECK_MSG(m.is_ok(), m.status().to_string());
+  l.model = std::move(m).value();
+  auto t = tok::Tokenizer::from_gguf(l.model->file());
+  CW_CHECK_MSG(t.is_ok(), t.status().to_string());
+  l.tok = std::move(t).value();
+  return l;
+}
+
 }  // namespace cw::testing

@@ -6,7 +6,11 @@
 #include "gguf/writer.h"
 
 #include <cstdint>
+#include <memory>
 #include <string>
+
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
 
 namespace cw::testing {
 
@@ -23,5 +27,12 @@ const gguf::File& small_spm_vocab_file();
 // Writes (once per name and process) a random-weight `tiny`-shape llama in F32 with that vocabulary
 // (model::make_model; training context 2048) to testing::temp_dir()/name and returns its path.
 const std::string& tiny_llama_f32(const std::string& name, uint64_t seed);
+
+// A model and its GGUF's tokenizer, loaded or the test process aborts with the error.
+struct LoadedModel {
+  std::unique_ptr<model::Model> model;
+  std::unique_ptr<tok::Tokenizer> tok;
+};
+LoadedModel load_model_and_tokenizer(const std::string& path);
 
 }  // namespace cw::testing
