@@ -101,6 +101,11 @@ TEST(Ask, CitesItsSourcesInDocumentOrderWithinTheWindow) {
     EXPECT_TRUE(p.doc < q.doc || (p.doc == q.doc && p.byte_begin < q.byte_begin)) << i;
   }
   EXPECT_TRUE(r->stop == "newline" || r->stop == "eos" || r->stop == "limit") << r->stop;
+  // The evidence: the best sentence of the top chunk, at its exact offsets.
+  EXPECT_EQ(r->evidence_text, "The code for the radio room is 7394.");
+  EXPECT_EQ(r->evidence.doc, "a.txt");
+  EXPECT_EQ(kDocA.substr(r->evidence.byte_begin, r->evidence.byte_end - r->evidence.byte_begin), r->evidence_text);
+  EXPECT_EQ(r->evidence.char_begin, r->evidence.byte_begin);  // ASCII
   EXPECT_LE(r->answer_tokens, o.max_answer_tokens);
   if (r->answer_found) {
     const std::string& doc = r->answer_span.doc == "a.txt" ? kDocA : kDocB;
@@ -136,13 +141,13 @@ TEST(Ask, RefusesWithOneLineErrors) {
 
 TEST(BestSentence, PicksTheSentenceWithMostQuestionWords) {
   const std::string t = "The lamp turns. The code for the radio room is 7394. The radio is old.";
-  auto [b, e] = eval::best_sentence(t, "What is the code for the radio room?");
+  auto [b, e] = pipelines::best_sentence(t, "What is the code for the radio room?");
   EXPECT_EQ(t.substr(b, e - b), "The code for the radio room is 7394.");
-  auto [b2, e2] = eval::best_sentence("no boundary here", "boundary");
+  auto [b2, e2] = pipelines::best_sentence("no boundary here", "boundary");
   EXPECT_EQ(b2, 0u);
   EXPECT_EQ(e2, 16u);
   const std::string para = "First part\n\nSecond part about cats";
-  auto [b3, e3] = eval::best_sentence(para, "cats?");
+  auto [b3, e3] = pipelines::best_sentence(para, "cats?");
   EXPECT_EQ(para.substr(b3, e3 - b3), "Second part about cats");
 }
 
@@ -229,6 +234,9 @@ TEST(AskCli, JsonHasAnswerAndSources) {
   for (const JsonValue& s : src->items()) {
     for (const char* k : {"doc", "char_begin", "char_end", "score", "rank"}) EXPECT_NE(s.get(k), nullptr) << k;
   }
+  const JsonValue* ev = j->get("evidence");
+  ASSERT_TRUE(ev != nullptr && ev->is_object());
+  EXPECT_EQ(ev->get("text")->as_string(), "The number for the harbour master is 4620.");
 }
 
 // The README's first command ends with this: the shipped model answers the demo document's question.

@@ -53,6 +53,7 @@ int ask_main(int argc, char** argv) {
                   "--doc without --db indexes in memory; with --db the documents are added to that index first\n"
                   "(unchanged ones are skipped); --db alone asks an index made by `chunkwise index build`.\n\n"
                   "--json prints {\"answer\",\"answer_found\",\"answer_span\":{\"doc\",\"char_begin\",\"char_end\"}|null,\n"
+                  "\"evidence\":{\"doc\",\"char_begin\",\"char_end\",\"text\"} (the best sentence of the top chunk, no model),\n"
                   "\"sources\":[{\"doc\",\"char_begin\",\"char_end\",\"score\",\"rank\",\"chunk\",\"tokens\"}],\"model\",\n"
                   "\"prompt_tokens\",\"answer_tokens\",\"stop\",\"retrieve_ms\",\"prefill_ms\",\"decode_ms\"}.");
   p.option("-m,--model", &model_path, "MODEL", "GGUF model (default: the shipped one)");
@@ -143,6 +144,8 @@ int ask_main(int argc, char** argv) {
     } else {
       w.null();
     }
+    w.key("evidence").begin_object().key("doc").value(r->evidence.doc).key("char_begin").value(r->evidence.char_begin);
+    w.key("char_end").value(r->evidence.char_end).key("text").value(r->evidence_text).end_object();
     w.key("sources").begin_array();
     for (const pipelines::AskSource& s : r->sources) {
       w.begin_object().key("doc").value(s.doc).key("char_begin").value(s.char_begin).key("char_end").value(s.char_end);
@@ -157,6 +160,9 @@ int ask_main(int argc, char** argv) {
     return kExitOk;
   }
   std::printf("%s\n", r->answer.empty() ? "(no answer)" : r->answer.c_str());
+  std::printf("\nevidence (no model: the sentence of the top chunk with the most question words), %s chars %lld-%lld:\n  %s\n",
+              r->evidence.doc.c_str(), static_cast<long long>(r->evidence.char_begin),
+              static_cast<long long>(r->evidence.char_end), printable(r->evidence_text, false).c_str());
   std::printf("\nsources (%zu chunks, %lld prompt tokens):\n", r->sources.size(), static_cast<long long>(r->prompt_tokens));
   for (const pipelines::AskSource& s : r->sources)
     std::printf("  [rank %d] %s chars %lld-%lld (BM25 %.2f)\n", s.rank, s.doc.c_str(), static_cast<long long>(s.char_begin),

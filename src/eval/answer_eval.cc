@@ -1,9 +1,7 @@
 #include "eval/answer_eval.h"
 
 #include <algorithm>
-#include <cctype>
 #include <chrono>
-#include <set>
 
 #include "base/utf8.h"
 #include "pipelines/index.h"
@@ -14,34 +12,6 @@
 namespace cw::eval {
 namespace {
 
-const std::set<std::string>& stop_words() {
-  static const std::set<std::string> s = {"the", "and", "for", "are", "was", "were", "what", "which", "who", "whom",
-                                          "how", "why", "when", "where", "did", "does", "has", "have", "had", "with",
-                                          "that", "this", "these", "those", "from", "into", "about", "its", "their",
-                                          "his", "her", "they", "them", "there", "been", "being", "can", "could",
-                                          "would", "should", "will", "any", "some", "according", "mentioned"};
-  return s;
-}
-
-std::set<std::string> words_of(std::string_view text) {
-  std::set<std::string> out;
-  std::string w;
-  auto flush = [&] {
-    if (w.size() >= 3 && stop_words().count(w) == 0) out.insert(w);
-    w.clear();
-  };
-  for (char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if (std::isalnum(u) != 0 && u < 128) {
-      w += static_cast<char>(std::tolower(u));
-    } else {
-      flush();
-    }
-  }
-  flush();
-  return out;
-}
-
 bool inside(const Question& q, int64_t begin, int64_t end) {
   if (end <= begin) return false;
   for (const Reference& r : q.references)
@@ -50,39 +20,6 @@ bool inside(const Question& q, int64_t begin, int64_t end) {
 }
 
 }  // namespace
-
-std::pair<size_t, size_t> best_sentence(std::string_view text, std::string_view question) {
-  const std::set<std::string> qw = words_of(question);
-  size_t best_b = 0, best_e = text.size();
-  int best = -1;
-  size_t b = 0;
-  while (b < text.size()) {
-    while (b < text.size() && std::isspace(static_cast<unsigned char>(text[b])) != 0) ++b;
-    if (b >= text.size()) break;
-    size_t e = b;
-    // A sentence ends after . ! ? followed by white space, or at a blank line, or at the end.
-    while (e < text.size()) {
-      const char c = text[e];
-      if ((c == '.' || c == '!' || c == '?') && (e + 1 == text.size() || std::isspace(static_cast<unsigned char>(text[e + 1])) != 0)) {
-        ++e;
-        break;
-      }
-      if (c == '\n' && e + 1 < text.size() && text[e + 1] == '\n') break;
-      ++e;
-    }
-    size_t end = e;
-    while (end > b && std::isspace(static_cast<unsigned char>(text[end - 1])) != 0) --end;
-    int score = 0;
-    for (const std::string& w : words_of(text.substr(b, end - b))) score += static_cast<int>(qw.count(w));
-    if (score > best) {
-      best = score;
-      best_b = b;
-      best_e = end;
-    }
-    b = e;
-  }
-  return {best_b, best_e};
-}
 
 Result<AnswerEvalResult> evaluate_answers(const model::Model& m, const tok::Tokenizer& tok, const ChunkingDataset& data,
                                           const AnswerEvalOptions& o) {
@@ -131,7 +68,7 @@ Result<AnswerEvalResult> evaluate_answers(const model::Model& m, const tok::Toke
     if (!hits.is_ok()) return hits.status();
     if (!hits->empty()) {
       const retrieval::ChunkRow& row = hits->front().row;
-      const auto [b, e] = best_sentence(row.text, q.text);
+      const auto [b, e] = pipelines::best_sentence(row.text, q.text);
       rec.baseline = row.text.substr(b, e - b);
       const int64_t cb = row.char_begin + static_cast<int64_t>(utf8_count_codepoints(std::string_view(row.text).substr(0, b)));
       const int64_t ce = cb + static_cast<int64_t>(utf8_count_codepoints(rec.baseline));

@@ -5,7 +5,7 @@
 // [char_begin, char_end) must fall within a reference range of the question's corpus.
 //
 // Beside it, a no-model baseline: the best-matching sentence of the top BM25 chunk (the sentence holding
-// the most distinct question words; the first on ties), scored the same way. Answer lengths are reported
+// the most distinct question words; the first on ties: pipelines::best_sentence), scored the same way. Answer lengths are reported
 // too, since a whole sentence is more often inside a passage than not, and a short answer is more useful.
 //
 // Thread-safety: a pure function of its arguments.
@@ -52,11 +52,6 @@ struct AnswerEvalResult {
   double seconds = 0;
   std::vector<AnswerRecord> records;
 };
-
-// The sentence of `text` with the most distinct words of `question` (lower-cased ASCII letters and digits,
-// 3+ characters, a few function words left out), as a byte range [first, second) of `text`; the first
-// sentence on ties, the whole text when it has no sentence boundary.
-std::pair<size_t, size_t> best_sentence(std::string_view text, std::string_view question);
 
 // Errors: ask's errors other than "nothing matches" (such a question counts as unanswered), Store errors.
 Result<AnswerEvalResult> evaluate_answers(const model::Model& model, const tok::Tokenizer& tokenizer,

@@ -1,8 +1,10 @@
 #include "pipelines/ask.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <memory>
+#include <set>
 
 #include "base/utf8.h"
 #include "kv/policy.h"
@@ -18,6 +20,35 @@ double ms_since(Clock::time_point t) { return std::chrono::duration<double, std:
 
 constexpr const char* kSeparator = "\n\n";
 
+const std::set<std::string>& stop_words() {
+  static const std::set<std::string> s = {"the", "and", "for", "are", "was", "were", "what", "which", "who", "whom",
+                                          "how", "why", "when", "where", "did", "does", "has", "have", "had", "with",
+                                          "that", "this", "these", "those", "from", "into", "about", "its", "their",
+                                          "his", "her", "they", "them", "there", "been", "being", "can", "could",
+                                          "would", "should", "will", "any", "some", "according", "mentioned"};
+  return s;
+}
+
+std::set<std::string> words_of(std::string_view text) {
+  std::set<std::string> out;
+  std::string w;
+  auto flush = [&] {
+    if (w.size() >= 3 && stop_words().count(w) == 0) out.insert(w);
+    w.clear();
+  };
+  for (char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) != 0 && u < 128) {
+      w += static_cast<char>(std::tolower(u));
+    } else {
+      flush();
+    }
+  }
+  flush();
+  return out;
+}
+
+
 }  // namespace
 
 std::string answer_text(std::string_view generated) {
@@ -25,6 +56,39 @@ std::string answer_text(std::string_view generated) {
   const size_t b = s.find_first_not_of(' ');
   if (b == std::string_view::npos) return "";
   return std::string(s.substr(b, s.find_last_not_of(' ') - b + 1));
+}
+
+std::pair<size_t, size_t> best_sentence(std::string_view text, std::string_view question) {
+  const std::set<std::string> qw = words_of(question);
+  size_t best_b = 0, best_e = text.size();
+  int best = -1;
+  size_t b = 0;
+  while (b < text.size()) {
+    while (b < text.size() && std::isspace(static_cast<unsigned char>(text[b])) != 0) ++b;
+    if (b >= text.size()) break;
+    size_t e = b;
+    // A sentence ends after . ! ? followed by white space, or at a blank line, or at the end.
+    while (e < text.size()) {
+      const char c = text[e];
+      if ((c == '.' || c == '!' || c == '?') && (e + 1 == text.size() || std::isspace(static_cast<unsigned char>(text[e + 1])) != 0)) {
+        ++e;
+        break;
+      }
+      if (c == '\n' && e + 1 < text.size() && text[e + 1] == '\n') break;
+      ++e;
+    }
+    size_t end = e;
+    while (end > b && std::isspace(static_cast<unsigned char>(text[end - 1])) != 0) --end;
+    int score = 0;
+    for (const std::string& w : words_of(text.substr(b, end - b))) score += static_cast<int>(qw.count(w));
+    if (score > best) {
+      best = score;
+      best_b = b;
+      best_e = end;
+    }
+    b = e;
+  }
+  return {best_b, best_e};
 }
 
 std::string qa_prompt(std::string_view context, std::string_view question) {
@@ -115,6 +179,19 @@ Result<AskResult> ask(const model::Model& m, const tok::Tokenizer& tok, const re
     s.rank = static_cast<int>(i) + 1;
     s.tokens = chunk_tokens[i];
     r.sources.push_back(std::move(s));
+  }
+  {
+    size_t top = 0;  // the top-ranked chunk in the prompt
+    for (size_t k = 1; k < in_prompt.size(); ++k)
+      if (in_prompt[k] < in_prompt[top]) top = k;
+    const std::string& text = hits[in_prompt[top]].row.text;
+    const auto [b, e] = best_sentence(text, question);
+    r.evidence = r.sources[top];
+    r.evidence_text = text.substr(b, e - b);
+    r.evidence.byte_begin += static_cast<int64_t>(b);
+    r.evidence.byte_end = r.evidence.byte_begin + static_cast<int64_t>(e - b);
+    r.evidence.char_begin += static_cast<int64_t>(utf8_count_codepoints(std::string_view(text).substr(0, b)));
+    r.evidence.char_end = r.evidence.char_begin + static_cast<int64_t>(utf8_count_codepoints(r.evidence_text));
   }
   r.retrieve_ms = ms_since(t_ret);
   r.prompt_tokens = static_cast<int64_t>(prompt.size());

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "base/status.h"
@@ -57,6 +58,11 @@ struct AskResult {
   // when the model wrote something that is not a span of its sources.
   bool answer_found = false;
   AskSource answer_span;  // doc + exact offsets of the answer (score / rank / tokens of its chunk)
+  // Evidence that needs no model: the best sentence (best_sentence) of the top-ranked chunk in the prompt,
+  // with its exact offsets (score / rank / tokens of its chunk) — shown beside the answer, so a reader can
+  // check it, and useful when the model's answer is not.
+  AskSource evidence;
+  std::string evidence_text;
   int64_t prompt_tokens = 0, answer_tokens = 0, candidates = 0;
   std::string stop;  // "newline", "eos" or "limit"
   double retrieve_ms = 0, prefill_ms = 0, decode_ms = 0;
@@ -66,6 +72,11 @@ std::string qa_prompt(std::string_view context, std::string_view question);
 // The answer in a greedy continuation: the text before the first "\n", spaces trimmed (what `ask` prints and
 // `eval needle` scores).
 std::string answer_text(std::string_view generated);
+// The sentence of `text` with the most distinct words of `question` (lower-cased ASCII letters and digits,
+// 3+ characters, a few function words left out), as a byte range [first, second) of `text`; the first
+// sentence on ties, the whole text when it has no sentence boundary. A sentence ends after . ! ? followed
+// by white space, or at a blank line.
+std::pair<size_t, size_t> best_sentence(std::string_view text, std::string_view question);
 
 // Errors: an empty question or one with no searchable word, a question too long for the window (with the
 // token counts), no chunk in the index, no chunk that fits, bad selector / policy specs, Store and forward
