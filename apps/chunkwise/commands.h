@@ -26,6 +26,7 @@ int gen_data_main(int argc, char** argv);
 int train_tokenizer_main(int argc, char** argv);
 int convert_main(int argc, char** argv);
 int ask_main(int argc, char** argv);
+int serve_main(int argc, char** argv);
 
 inline constexpr Subcommand kSubcommands[] = {
     {"ask", "answer a question from documents (BM25 + the model; cites its sources)", ask_main},
@@ -33,6 +34,7 @@ inline constexpr Subcommand kSubcommands[] = {
     {"tokenize", "tokenize text with the vocabulary of a GGUF file", tokenize_main},
     {"perplexity", "perplexity of a text file (llama.cpp's method)", perplexity_main},
     {"run", "generate text from a prompt", run_main},
+    {"serve", "OpenAI-style HTTP server (so far: /health, /v1/models, /tokenize, /detokenize)", serve_main},
     {"batch", "generate for many prompts at once (JSON lines in, JSON lines out)", batch_main},
     {"bench", "prefill / decode throughput (like llama-bench)", bench_main},
     {"chunk", "split documents into chunks with exact offsets (JSON lines)", chunk_main},

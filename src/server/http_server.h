@@ -1,0 +1,86 @@
+// cw::server::Server: the HTTP transport of `chunkwise serve` (issue 15). This first slice serves the
+// endpoints that do not generate text:
+//   GET  /health      -> 200 {"status":"ok"}                (no API key needed)
+//   GET  /v1/models   -> 200 {"object":"list","data":[{"id":MODEL_ID,"object":"model","created":0,
+//                                                          "owned_by":"chunkwise"}]}
+//   POST /tokenize    {"content":STR, "add_special":BOOL=true, "parse_special":BOOL=false}
+//                     -> 200 {"tokens":[ID,...]}             (llama.cpp server's shape)
+//   POST /detokenize  {"tokens":[ID,...]} -> 200 {"content":STR}; every id must be an integer in
+//                     [0, n_vocab) (bytes that are not valid UTF-8 come out as U+FFFD).
+// Completions, chat completions, embeddings, SSE and /metrics come with the engine refactor.
+//
+// Errors are OpenAI-style JSON, {"error":{"message":STR,"type":STR,"code":HTTP_STATUS}} (the code is the
+// HTTP status as a number, as llama.cpp's server writes it):
+//   400 invalid_request_error  malformed JSON, a body that is not an object, missing fields, wrong types,
+//                              token ids outside the vocabulary, malformed HTTP
+//   401 authentication_error   api_key set and the request lacks "Authorization: Bearer KEY" (every
+//                              route except /health, unknown routes included)
+//   404 not_found_error        unknown route
+//   405 invalid_request_error  known route, wrong method (with an Allow header)
+//   413 invalid_request_error  body over max_body_bytes
+//   500 server_error           an exception escaped a handler (a bug; the server keeps running)
+//
+// Libraries: HTTP is cpp-httplib (Debian's libcpp-httplib-dev; upstream it is a single header, Debian
+// ships it prebuilt as a shared library with that header): it is packaged, small, runs each connection
+// on a thread of a bounded pool, and has the request body limit built in (413 before the body is read).
+// JSON is the project's own base/json.h (JsonWriter: always valid output, invalid UTF-8 as U+FFFD) and
+// base/json_value.h (JsonValue::parse: RFC 8259, depth-limited, one-line errors with the byte offset):
+// already validated by their tests and hostile-input suite, so no second JSON library (nlohmann-json)
+// is linked. httplib stays out of this header (pimpl): users of Server need neither its headers nor flags.
+//
+// Thread-safety: start()/listen()/run()/stop() from one controlling thread, except that stop() may be
+// called from any thread while run() blocks. Handlers run concurrently on the pool's threads; the
+// tokenizer's const methods are thread-safe. The tokenizer must outlive the Server.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "base/status.h"
+
+namespace cw::tok {
+class Tokenizer;
+}
+
+namespace cw::server {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 0;                              // 0: the kernel picks a free port; port() reports it
+  std::string api_key;                       // empty: no authentication
+  size_t max_body_bytes = size_t{8} << 20;   // larger request bodies get 413
+  int threads = 8;                           // connection threads (each keep-alive connection holds one)
+  std::string model_id = "chunkwise";        // the id /v1/models reports
+};
+
+class Server {
+ public:
+  // `tokenizer` must not be null and must outlive the Server.
+  Server(ServerOptions options, const tok::Tokenizer* tokenizer);
+  ~Server();  // stops and joins
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Checks the options and binds the listening socket, synchronously. Errors are kInvalidArgument and
+  // name the host and port (bad options, or an address that cannot be bound). Idempotent.
+  Status listen();
+  // listen() if needed, then serves on a background thread; returns at once.
+  Status start();
+  // listen() if needed, then serves on the calling thread until stop() is called from another thread
+  // (returns ok at once when stop() came first).
+  Status run();
+  // Stops accepting, finishes the requests in flight, joins the background thread. Idempotent.
+  void stop();
+
+  // The bound port (the chosen one when options.port was 0); 0 before listen().
+  int port() const;
+  const ServerOptions& options() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cw::server
