@@ -19,10 +19,10 @@ void print_eval_usage(FILE* f) {
 }  // namespace
 
 int eval_main(int argc, char** argv) {
-  if (argc < 3) {
-    print_eval_usage(stderr);
-    return kExitBadInput;
-  }
+  std::string names;
+  for (const EvalCommand& c : kEvalCommands) names += std::string(names.empty() ? "" : ", ") + c.name;
+  if (argc < 3)
+    return report_error("eval", invalid_argument("no evaluation given (evaluations: " + names + "; chunkwise eval --help)"));
   const std::string what = argv[2];
   if (what == "-h" || what == "--help" || what == "help") {
     print_eval_usage(stdout);
@@ -31,8 +31,6 @@ int eval_main(int argc, char** argv) {
   for (const EvalCommand& c : kEvalCommands) {
     if (what == c.name) return c.main(argc, argv);
   }
-  std::string names;
-  for (const EvalCommand& c : kEvalCommands) names += std::string(names.empty() ? "" : ", ") + c.name;
   return report_error("eval", invalid_argument("unknown evaluation '" + printable(what, false) + "' (evaluations: " +
                                                    names + ")"));
 }

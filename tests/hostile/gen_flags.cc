@@ -207,7 +207,37 @@ std::vector<Command> commands(Fixtures& fx) {
     c.check = [](const std::string&, const std::string&) { return check_inspect(false); };
     v.push_back(c);
   }
-  (void)small;
+  {
+    Command c{"ask", {"ask", "-m", fx.model, "--doc", small, "--json", "-q", "Once upon a time?"}};
+    for (const char* o : {"-k", "--ctx", "--max-answer-tokens", "-t"}) c.numeric.push_back({o, false});
+    c.strings = {{"--kv-policy", {"nope", "", "sink_window:sinks=-1,window=1", "sink_window:window=1e20", "full:x=1"}},
+                 {"--select", {"nope", "", "topk:k=0", "topk:k=-1", "budget:tokens=99999999999999999999",
+                               "gradient:min=5,max=2", "neighbors:n=1,base=nope"}},
+                 {"--chunker", {"nope", "", "recursive:size=0", "recursive:size=1e20", "token:size=4,overlap=5"}},
+                 {"--db", {"", small, fx.dir}}};
+    c.all_options = {"-m", "--doc", "--db", "--chunker", "-k", "--select", "--kv-policy", "--ctx",
+                     "--max-answer-tokens", "-t"};
+    c.flags = {"--json", "-q"};
+    c.check = [](const std::string&, const std::string&) { return check_json_object("answer"); };
+    v.push_back(c);
+  }
+  {
+    // --trials is left out: a million trials is legitimate work, not a hostile value.
+    Command c{"eval", {"eval", "needle", "-m", fx.model, "--lengths", "64", "--depths", "0.5", "--trials", "1",
+                       "--max-answer-tokens", "2", "--json", "-q"}};
+    for (const char* o : {"--needles", "--max-answer-tokens", "--ubatch", "-t", "--seed"}) c.numeric.push_back({o, false});
+    c.strings = {{"--lengths", {"0", "-1", "abc", "", "1.5", "0W", "-2W", "nanW", "1e309", "99999999999999999999",
+                                "64,,64", ",", "W"}},
+                 {"--depths", {"1.5", "-0.1", "nan", "", "0,,1", "inf", "0x1p-1"}},
+                 {"--recipe", {"mix", "nope", "", "PASSKEY"}},
+                 {"--kv-policy", {"nope", "", "sink_window:sinks=4,window=0", "full:x=1"}},
+                 {"--plot", {"", "x.txt", "/nonexistent/dir/x.svg"}}};
+    c.all_options = {"-m", "--recipe", "--lengths", "--depths", "--needles", "--trials", "--kv-policy", "--seed",
+                     "--max-answer-tokens", "--ubatch", "-t", "--words", "--plot"};
+    c.flags = {"--json", "-q"};
+    c.check = [](const std::string&, const std::string&) { return check_json_object("cells"); };
+    v.push_back(c);
+  }
   return v;
 }
 
