@@ -21,8 +21,8 @@ TEST(HostileInput, WholeSet) {
   std::vector<Case> cases = generate_all(fx);
   std::set<std::string> cmds;
   for (const Case& c : cases) cmds.insert(c.cmd);
-  EXPECT_EQ(cmds, (std::set<std::string>{"batch", "bench", "chunk", "inspect", "make-model", "perplexity", "run",
-                                         "tokenize"}));
+  EXPECT_EQ(cmds, (std::set<std::string>{"ask", "batch", "bench", "chunk", "eval", "inspect", "make-model", "perplexity",
+                                         "run", "tokenize"}));
   EXPECT_GE(cases.size(), 1000u);
   std::error_code ec;
   const fs::path here = fs::read_symlink("/proc/self/exe", ec).parent_path();
