@@ -70,8 +70,7 @@ Result<AnswerEvalResult> evaluate_answers(const model::Model& m, const tok::Toke
       const retrieval::ChunkRow& row = hits->front().row;
       const auto [b, e] = pipelines::best_sentence(row.text, q.text);
       rec.baseline = row.text.substr(b, e - b);
-      const int64_t cb = row.char_begin + static_cast<int64_t>(utf8_count_codepoints(std::string_view(row.text).substr(0, b)));
-      const int64_t ce = cb + static_cast<int64_t>(utf8_count_codepoints(rec.baseline));
+      const auto [cb, ce] = pipelines::char_span(row.char_begin, row.text, b, e);
       rec.baseline_inside = row.path == q.corpus_id && inside(q, cb, ce);
       base_chars += static_cast<double>(ce - cb);
     }

@@ -7,7 +7,7 @@
 
 #include "kv/policy.h"
 #include "pipelines/ask.h"
-#include "runtime/kv_executor.h"
+#include "runtime/kv_executor.h"  // make_acting_policy
 #include "tokenizer/tokenizer.h"
 
 namespace cw::eval {
@@ -16,66 +16,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-int32_t argmax(const std::vector<float>& v) {
-  return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
-}
-
-// One sequence under one policy: feed the prompt, then greedy tokens.
-class Runner {
- public:
-  virtual ~Runner() = default;
-  virtual Status eval(std::span<const int32_t> tokens, std::vector<float>* logits) = 0;
-};
-
-class PlainRunner : public Runner {
- public:
-  PlainRunner(std::unique_ptr<model::Session> s, int64_t ubatch) : s_(std::move(s)), ubatch_(ubatch) {}
-  Status eval(std::span<const int32_t> tokens, std::vector<float>* logits) override {
-    for (size_t i = 0; i < tokens.size(); i += static_cast<size_t>(ubatch_)) {
-      const size_t n = std::min(tokens.size() - i, static_cast<size_t>(ubatch_));
-      CW_RETURN_IF_ERROR(s_->eval(tokens.subspan(i, n), false, logits));
-    }
-    return Status::ok();
-  }
-
- private:
-  std::unique_ptr<model::Session> s_;
-  int64_t ubatch_;
-};
-
-class PolicyRunner : public Runner {
- public:
-  explicit PolicyRunner(std::unique_ptr<runtime::PolicySession> s) : s_(std::move(s)) {}
-  Status eval(std::span<const int32_t> tokens, std::vector<float>* logits) override {
-    return s_->eval(tokens, false, logits);
-  }
-
- private:
-  std::unique_ptr<runtime::PolicySession> s_;
-};
-
-constexpr int32_t kBlock = 16;
-
-// A fresh runner for a sequence of `n_total` tokens at most (prompt + answer).
-Result<std::unique_ptr<Runner>> make_runner(const model::Model& m, const kv::KvPolicy* acting, int64_t n_total,
-                                            const NeedleOptions& o) {
-  if (acting != nullptr) {
-    CW_ASSIGN_OR_RETURN(const int64_t ub, runtime::PolicySession::fit_ubatch(m, *acting, o.ubatch, kBlock));
-    CW_ASSIGN_OR_RETURN(std::unique_ptr<runtime::PolicySession> ps,
-                        runtime::PolicySession::create(m, *acting, ub, o.kv_type, o.n_threads, kBlock));
-    return std::unique_ptr<Runner>(new PolicyRunner(std::move(ps)));
-  }
-  const int64_t n_ctx_train = m.hparams().n_ctx_train;
-  std::unique_ptr<model::Session> s;
-  if (n_ctx_train <= 0 || n_total <= n_ctx_train) {
-    CW_ASSIGN_OR_RETURN(s, model::Session::create(m, n_total, o.kv_type, o.n_threads));
-  } else {  // full attention past the training context: a paged session has no context rule
-    const int64_t blocks = (n_total + kBlock - 1) / kBlock;
-    CW_ASSIGN_OR_RETURN(s, model::Session::create_paged(m, static_cast<int32_t>(blocks), kBlock, o.kv_type, o.n_threads));
-  }
-  return std::unique_ptr<Runner>(new PlainRunner(std::move(s), o.ubatch));
-}
 
 }  // namespace
 
@@ -115,10 +55,13 @@ Result<NeedleReport> run_needle(const model::Model& m, const tok::Tokenizer& tok
   const auto t_all = Clock::now();
   const int64_t total = static_cast<int64_t>(o.policies.size() * o.lengths.size() * o.depths.size()) * o.trials;
   int64_t done = 0;
-  const int32_t eos = tok.eos();
-  std::vector<float> logits;
+  pipelines::GreedyOptions greedy;
+  greedy.max_tokens = o.max_answer_tokens;
+  greedy.ubatch = o.ubatch;
+  greedy.kv_type = o.kv_type;
+  greedy.n_threads = o.n_threads;
   for (const std::string& spec : o.policies) {
-    CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::KvPolicy> acting, runtime::make_acting_policy(spec, kBlock));
+    CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::KvPolicy> acting, runtime::make_acting_policy(spec));
     std::string canonical;
     {
       CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::KvPolicy> p, kv::make_kv_policy(spec));
@@ -144,19 +87,8 @@ Result<NeedleReport> run_needle(const model::Model& m, const tok::Tokenizer& tok
           CW_ASSIGN_OR_RETURN(Sample s, gen.generate(g, seed, t));
           const std::vector<int32_t> prompt = tok.encode(format_prompt(s), /*add_special=*/true, /*parse_special=*/false);
           prompt_tokens += static_cast<double>(prompt.size());
-          CW_ASSIGN_OR_RETURN(std::unique_ptr<Runner> r,
-                              make_runner(m, acting.get(), static_cast<int64_t>(prompt.size()) + o.max_answer_tokens, o));
-          CW_RETURN_IF_ERROR(r->eval(prompt, &logits));
-          std::string out;
-          for (int64_t i = 0; i < o.max_answer_tokens; ++i) {
-            const int32_t next = argmax(logits);
-            if (next == eos) break;
-            out += tok.token_to_piece(next);
-            if (out.find('\n') != std::string::npos || i + 1 == o.max_answer_tokens) break;
-            const int32_t one[1] = {next};
-            CW_RETURN_IF_ERROR(r->eval(one, &logits));
-          }
-          const std::string got = pipelines::answer_text(out);
+          CW_ASSIGN_OR_RETURN(pipelines::GreedyAnswer ans, pipelines::greedy_answer(m, tok, acting.get(), prompt, greedy));
+          const std::string got = pipelines::answer_text(ans.generated);
           if (got == s.answer) {
             ++cell.correct;
           } else if (cell.misses.size() < 3) {

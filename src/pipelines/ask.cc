@@ -5,6 +5,7 @@
 #include <chrono>
 #include <memory>
 #include <set>
+#include <tuple>
 
 #include "base/utf8.h"
 #include "kv/policy.h"
@@ -89,6 +90,63 @@ std::pair<size_t, size_t> best_sentence(std::string_view text, std::string_view 
     b = e;
   }
   return {best_b, best_e};
+}
+
+std::pair<int64_t, int64_t> char_span(int64_t chunk_char_begin, std::string_view chunk_text, size_t b, size_t e) {
+  const int64_t begin = chunk_char_begin + static_cast<int64_t>(utf8_count_codepoints(chunk_text.substr(0, b)));
+  return {begin, begin + static_cast<int64_t>(utf8_count_codepoints(chunk_text.substr(b, e - b)))};
+}
+
+Result<GreedyAnswer> greedy_answer(const model::Model& m, const tok::Tokenizer& tok, const kv::KvPolicy* acting,
+                                   std::span<const int32_t> prompt, const GreedyOptions& o) {
+  if (o.max_tokens < 1) return invalid_argument("max answer tokens must be >= 1");
+  if (o.ubatch < 1 || o.n_threads < 1) return invalid_argument("ubatch and threads must be >= 1");
+  constexpr int32_t kBlock = 16;
+  std::unique_ptr<runtime::PolicySession> ps;
+  std::unique_ptr<model::Session> session;
+  int64_t ubatch = o.ubatch;
+  const int64_t n_total = static_cast<int64_t>(prompt.size()) + o.max_tokens;
+  const int64_t n_ctx_train = m.hparams().n_ctx_train;
+  if (acting != nullptr) {
+    CW_ASSIGN_OR_RETURN(ubatch, runtime::PolicySession::fit_ubatch(m, *acting, o.ubatch, kBlock));
+    CW_ASSIGN_OR_RETURN(ps, runtime::PolicySession::create(m, *acting, ubatch, o.kv_type, o.n_threads, kBlock));
+  } else if (n_ctx_train <= 0 || n_total <= n_ctx_train) {
+    CW_ASSIGN_OR_RETURN(session, model::Session::create(m, n_total, o.kv_type, o.n_threads));
+  } else {  // full attention past the training context: a paged session has no context rule
+    CW_ASSIGN_OR_RETURN(session, model::Session::create_paged(m, static_cast<int32_t>((n_total + kBlock - 1) / kBlock),
+                                                              kBlock, o.kv_type, o.n_threads));
+  }
+  auto feed = [&](std::span<const int32_t> toks, std::vector<float>* logits) -> Status {
+    if (ps) return ps->eval(toks, false, logits);
+    for (size_t i = 0; i < toks.size(); i += static_cast<size_t>(ubatch))
+      CW_RETURN_IF_ERROR(session->eval(toks.subspan(i, std::min(toks.size() - i, static_cast<size_t>(ubatch))), false, logits));
+    return Status::ok();
+  };
+  GreedyAnswer g;
+  std::vector<float> logits;
+  const auto t_pre = Clock::now();
+  CW_RETURN_IF_ERROR(feed(prompt, &logits));
+  g.prefill_ms = ms_since(t_pre);
+  const auto t_dec = Clock::now();
+  g.stop = "limit";
+  for (int64_t i = 0; i < o.max_tokens; ++i) {
+    const auto next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    if (next == tok.eos()) {
+      g.stop = "eos";
+      break;
+    }
+    ++g.tokens;
+    g.generated += tok.token_to_piece(next);
+    if (g.generated.find('\n') != std::string::npos) {
+      g.stop = "newline";
+      break;
+    }
+    if (i + 1 == o.max_tokens) break;
+    const int32_t one[1] = {next};
+    CW_RETURN_IF_ERROR(feed(one, &logits));
+  }
+  g.decode_ms = ms_since(t_dec);
+  return g;
 }
 
 std::string qa_prompt(std::string_view context, std::string_view question) {
@@ -190,52 +248,20 @@ Result<AskResult> ask(const model::Model& m, const tok::Tokenizer& tok, const re
     r.evidence_text = text.substr(b, e - b);
     r.evidence.byte_begin += static_cast<int64_t>(b);
     r.evidence.byte_end = r.evidence.byte_begin + static_cast<int64_t>(e - b);
-    r.evidence.char_begin += static_cast<int64_t>(utf8_count_codepoints(std::string_view(text).substr(0, b)));
-    r.evidence.char_end = r.evidence.char_begin + static_cast<int64_t>(utf8_count_codepoints(r.evidence_text));
+    std::tie(r.evidence.char_begin, r.evidence.char_end) = char_span(r.evidence.char_begin, text, b, e);
   }
   r.retrieve_ms = ms_since(t_ret);
   r.prompt_tokens = static_cast<int64_t>(prompt.size());
-  std::unique_ptr<runtime::PolicySession> ps;
-  std::unique_ptr<model::Session> session;
-  int64_t ubatch = o.ubatch;
-  if (acting != nullptr) {
-    CW_ASSIGN_OR_RETURN(ubatch, runtime::PolicySession::fit_ubatch(m, *acting, o.ubatch));
-    CW_ASSIGN_OR_RETURN(ps, runtime::PolicySession::create(m, *acting, ubatch, model::KvType::kF16, o.n_threads));
-  } else {
-    CW_ASSIGN_OR_RETURN(session, model::Session::create(m, r.prompt_tokens + o.max_answer_tokens, model::KvType::kF16,
-                                                        o.n_threads));
-  }
-  auto feed = [&](std::span<const int32_t> toks, std::vector<float>* logits) -> Status {
-    if (ps) return ps->eval(toks, false, logits);
-    for (size_t i = 0; i < toks.size(); i += static_cast<size_t>(ubatch))
-      CW_RETURN_IF_ERROR(session->eval(toks.subspan(i, std::min(toks.size() - i, static_cast<size_t>(ubatch))), false, logits));
-    return Status::ok();
-  };
-  std::vector<float> logits;
-  const auto t_pre = Clock::now();
-  CW_RETURN_IF_ERROR(feed(prompt, &logits));
-  r.prefill_ms = ms_since(t_pre);
-  const auto t_dec = Clock::now();
-  std::string out;
-  r.stop = "limit";
-  for (int64_t i = 0; i < o.max_answer_tokens; ++i) {
-    const auto next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-    if (next == tok.eos()) {
-      r.stop = "eos";
-      break;
-    }
-    ++r.answer_tokens;
-    out += tok.token_to_piece(next);
-    if (out.find('\n') != std::string::npos) {
-      r.stop = "newline";
-      break;
-    }
-    if (i + 1 == o.max_answer_tokens) break;
-    const int32_t one[1] = {next};
-    CW_RETURN_IF_ERROR(feed(one, &logits));
-  }
-  r.decode_ms = ms_since(t_dec);
-  r.answer = answer_text(out);
+  GreedyOptions go;
+  go.max_tokens = o.max_answer_tokens;
+  go.ubatch = o.ubatch;
+  go.n_threads = o.n_threads;
+  CW_ASSIGN_OR_RETURN(GreedyAnswer g, greedy_answer(m, tok, acting.get(), prompt, go));
+  r.prefill_ms = g.prefill_ms;
+  r.decode_ms = g.decode_ms;
+  r.answer_tokens = g.tokens;
+  r.stop = g.stop;
+  r.answer = answer_text(g.generated);
 
   // The answer's place in the sources: its first verbatim occurrence, in prompt order.
   if (!r.answer.empty()) {
@@ -247,8 +273,8 @@ Result<AskResult> ask(const model::Model& m, const tok::Tokenizer& tok, const re
       r.answer_span = r.sources[k];
       r.answer_span.byte_begin += static_cast<int64_t>(at);
       r.answer_span.byte_end = r.answer_span.byte_begin + static_cast<int64_t>(r.answer.size());
-      r.answer_span.char_begin += static_cast<int64_t>(utf8_count_codepoints(std::string_view(text).substr(0, at)));
-      r.answer_span.char_end = r.answer_span.char_begin + static_cast<int64_t>(utf8_count_codepoints(r.answer));
+      std::tie(r.answer_span.char_begin, r.answer_span.char_end) =
+          char_span(r.answer_span.char_begin, text, at, at + r.answer.size());
     }
   }
   return r;

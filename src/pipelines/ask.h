@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -27,6 +28,9 @@
 
 namespace cw::tok {
 class Tokenizer;
+}
+namespace cw::kv {
+class KvPolicy;
 }
 
 namespace cw::pipelines {
@@ -77,6 +81,29 @@ std::string answer_text(std::string_view generated);
 // sentence on ties, the whole text when it has no sentence boundary. A sentence ends after . ! ? followed
 // by white space, or at a blank line.
 std::pair<size_t, size_t> best_sentence(std::string_view text, std::string_view question);
+// The code-point range [first, second) in the document of bytes [b, e) of a chunk's text that starts at code
+// point `chunk_char_begin`.
+std::pair<int64_t, int64_t> char_span(int64_t chunk_char_begin, std::string_view chunk_text, size_t b, size_t e);
+
+// One greedy answer (what `ask` and `eval needle` run): the prompt, then argmax tokens until one whose text
+// completes a "\n" (stop "newline"), EOS (not counted, stop "eos") or max_tokens (stop "limit"). The sequence
+// runs on a runtime::PolicySession when `acting` is given (its micro-batch fitted to the policy); else on a
+// plain Session within the training context, or past it on a paged Session with no context rule (full
+// attention at positions beyond those trained, as a user of full attention gets).
+struct GreedyOptions {
+  int64_t max_tokens = 48;  // >= 1
+  int64_t ubatch = 256;     // prompt tokens per forward pass
+  model::KvType kv_type = model::KvType::kF16;
+  int n_threads = 1;
+};
+struct GreedyAnswer {
+  std::string generated;  // the pieces as generated (answer_text() gives the answer)
+  int64_t tokens = 0;
+  std::string stop;
+  double prefill_ms = 0, decode_ms = 0;
+};
+Result<GreedyAnswer> greedy_answer(const model::Model& model, const tok::Tokenizer& tokenizer, const kv::KvPolicy* acting,
+                                   std::span<const int32_t> prompt, const GreedyOptions& options);
 
 // Errors: an empty question or one with no searchable word, a question too long for the window (with the
 // token counts), no chunk in the index, no chunk that fits, bad selector / policy specs, Store and forward
