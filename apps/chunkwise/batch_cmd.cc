@@ -137,7 +137,7 @@ std::string result_json(const Line& line, const GenerationResult& r) {
   for (int32_t t : r.tokens) w.value(int64_t{t});
   w.end_array();
   w.key("text").value(r.text).key("prompt_tokens").value(r.prompt_tokens).key("cached_tokens").value(r.cached_tokens);
-  if (r.finish_reason != "length") w.key("finish_reason").value(r.finish_reason);
+  if (r.finish_reason != FinishReason::kLength) w.key("finish_reason").value(finish_reason_name(r.finish_reason));
   if (!r.error.is_ok()) w.key("error").value(r.error.message());
   w.end_object();
   return w.str() + "\n";
@@ -302,7 +302,7 @@ int batch_main(int argc, char** argv) {
     }
     const GenerationResult r = engine.wait(in_flight.front());
     in_flight.pop_front();
-    if (r.finish_reason == "error" && first_failure.is_ok())
+    if (r.finish_reason == FinishReason::kError && first_failure.is_ok())
       first_failure = Status(r.error.is_ok() ? StatusCode::kInternal : r.error.code(),
                              "line " + std::to_string(lines[done].line_no) + ": " + r.error.message());
     generated += static_cast<int64_t>(r.tokens.size());

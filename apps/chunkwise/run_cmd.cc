@@ -33,30 +33,13 @@ Result<std::string> read_prompt_file(const std::string& path) {
   return text;
 }
 
-// True when `s` is the start of a UTF-8 sequence that more bytes could still complete.
-bool incomplete_utf8(std::string_view s) {
-  if (s.empty()) return false;
-  const auto c = static_cast<unsigned char>(s[0]);
-  const size_t len = (c >= 0xC2 && c <= 0xDF) ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
-  if (len == 0 || s.size() >= len) return false;
-  for (size_t i = 1; i < s.size(); ++i)
-    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) return false;
-  return true;
-}
-
 // Writes token pieces as they come, holding back a UTF-8 sequence split across byte tokens until it is
 // complete (invalid bytes are written as they are).
 class Utf8Printer {
  public:
   Status push(std::string_view piece) {
     pending_.append(piece);
-    size_t i = 0;
-    while (i < pending_.size()) {
-      const std::string_view rest = std::string_view(pending_).substr(i);
-      const size_t n = utf8_valid_prefix_len(rest);
-      if (n == 0 && incomplete_utf8(rest)) break;
-      i += n == 0 ? 1 : n;
-    }
+    const size_t i = pending_.size() - utf8_incomplete_suffix_len(pending_);
     Status s = write(std::string_view(pending_).substr(0, i));
     pending_.erase(0, i);
     return s;

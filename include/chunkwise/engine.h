@@ -8,15 +8,30 @@
 //   auto id = (*engine)->submit({.prompt = "Once upon a time", .n_predict = 32});
 //   cw::GenerationResult r = (*engine)->wait(*id);   // r.text, r.tokens, r.cached_tokens, ...
 //
-// Thread-safety: every method may be called from any thread. Token callbacks run on the engine's step
-// thread, one at a time; they must not call wait(). Destroying the engine cancels what is still running
-// (callbacks see the cancellation) and joins the step thread.
+//   // Or streaming, with no thread parked in wait():
+//   (*engine)->submit({.prompt = "Hello", .stop = {"\n\n"}},
+//                     {.on_text = [](int64_t, std::string_view piece) { send(piece); },
+//                      .on_done = [](cw::GenerationResult r) { finish(r); }});
+//
+// Threading contract. Every method may be called from any thread. One step thread runs the model; it
+// never runs client code. Client callbacks (on_token, on_text, on_done) run on the engine's delivery
+// threads (EngineConfig::callback_threads): the callbacks of one request run one at a time, in order
+// (its tokens, then on_done, exactly once); callbacks of different requests may run concurrently, so a
+// slow callback delays only its own request. Each request's undelivered events are bounded
+// (EngineConfig::callback_queue): a client that falls that far behind has its request cancelled
+// (FinishReason::kCancelled, error kResourceExhausted saying why; no more on_token / on_text, on_done
+// still comes) -- the step thread never blocks on a client and memory stays bounded. A callback may call
+// submit() and cancel(), never wait(). An exception escaping a callback cancels its request (the error
+// names it). Destroying the engine cancels what is still running, delivers every pending callback
+// (on_done included), then joins its threads; submit() from a callback during destruction is refused.
 // Failure: configuration and requests are validated (Status / Result, never an abort): unknown names,
 // out-of-range numbers, prompt + n_predict beyond the model's training context (unless the KV policy
-// lifts that rule), a prompt that does not fit the KV cache. Results carry finish_reason "error" and the
-// Status if a request fails while running (e.g. kDataLoss when the model's weights turn out corrupt).
+// lifts that rule), a prompt that does not fit the KV cache, bad stop strings or top_logprobs. Results
+// carry FinishReason::kError and the Status if a request fails while running (e.g. kDataLoss when the
+// model's weights turn out corrupt).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -25,6 +40,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "chunkwise/generation_types.h"
 
 namespace cw {
 
@@ -42,6 +58,8 @@ struct EngineConfig {
   std::string schedule = "chunked";  // "chunked" | "prefill-first"
   std::string kv_policy = "full";    // KV policy spec (kv/policy.h)
   bool batch_invariant = false;      // outputs independent of batching for every weight type (slower)
+  int callback_threads = 2;          // delivery threads running client callbacks (1..64)
+  int64_t callback_queue = 1024;     // events one request may have undelivered (1..2^20); then cancelled
 };
 
 struct SamplingConfig {
@@ -66,23 +84,49 @@ struct GenerationRequest {
   bool keep_logits = false;
   // KV policy spec for this request (e.g. "sink_window:sinks=4,window=1020"); empty = the engine's.
   std::string kv_policy;
+  // Stop strings: generation ends (kStop) at the token whose text completes one of them; the result's
+  // text ends before it, and no streamed piece holds any part of it. At most 4, each non-empty, at most
+  // 256 bytes, valid UTF-8.
+  std::vector<std::string> stop;
+  // Log-probabilities of each generated token, and its top_logprobs (0..20) most likely alternatives
+  // (top_logprobs > 0 implies logprobs). They are the log-softmax of the raw logits the token was sampled
+  // from -- before repetition penalties, temperature and top-k/top-p/min-p -- computed on the step thread
+  // (no logit rows are kept for them).
+  bool logprobs = false;
+  int top_logprobs = 0;
+  // Past this time the request finishes with kDeadline at the next step, keeping what it generated
+  // (a deadline already past: it finishes at once). max() = none.
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 };
 
 struct GenerationResult {
   int64_t id = -1;
-  std::string finish_reason;  // "length", "eos", "cancelled", "error"
-  Status error;               // set when finish_reason == "error"
-  std::vector<int32_t> tokens;  // generated ids (a final eos included)
-  std::string text;             // detokenized, eos left out
+  FinishReason finish_reason = FinishReason::kLength;
+  // kError: why it failed; kCancelled: non-ok when the engine cancelled it (a client that fell behind
+  // (kResourceExhausted), a callback that threw); else ok.
+  Status error;
+  std::vector<int32_t> tokens;  // generated ids (a final eos included; kStop: up to the stopping token)
+  std::string text;             // detokenized, eos left out; kStop: ends before the stop string
   int64_t prompt_tokens = 0;
   int64_t cached_tokens = 0;    // prompt tokens reused from the prefix cache
   int64_t computed_tokens = 0;  // tokens run through the model for this request (recomputes included)
   int preemptions = 0;
   std::vector<float> logits;
+  std::vector<TokenLogprobs> logprobs;  // logprobs / top_logprobs: one per generated token
 };
 
-// Called for each generated token with its text piece (eos: empty piece).
-using TokenStream = std::function<void(int64_t id, int32_t token, const std::string& piece)>;
+// Streaming callbacks of one request (all optional). See the threading contract above.
+struct StreamCallbacks {
+  // Each generated token (a final eos included); `logprobs` is null unless the request asked for them.
+  std::function<void(int64_t id, int32_t token, const TokenLogprobs* logprobs)> on_token;
+  // Text as it becomes final: never splits a UTF-8 character (bytes no continuation can make valid pass
+  // as they are), never holds any part of a stop string. The pieces concatenate to the result's text
+  // (unless the request was cancelled for falling behind: then they stop early).
+  std::function<void(int64_t id, std::string_view piece)> on_text;
+  // The result, exactly once, after the request's last on_token / on_text. When set, wait() does not
+  // apply to the request.
+  std::function<void(GenerationResult result)> on_done;
+};
 
 struct EngineInfo {
   int64_t n_vocab = 0;
@@ -111,11 +155,12 @@ class Engine {
 
   // Checks a request without submitting it (empty prompt, token ids, sampling ranges, KV fit).
   Status validate(const GenerationRequest& request) const;
-  // Queues a request; returns its id. Errors: those of validate().
-  Result<int64_t> submit(const GenerationRequest& request, TokenStream on_token = {});
+  // Queues a request; returns its id. Errors: those of validate(); the engine is shutting down.
+  Result<int64_t> submit(const GenerationRequest& request, StreamCallbacks callbacks = {});
   // Cancels at the next step; false when unknown or finished.
   bool cancel(int64_t id);
-  // Blocks until the request finishes; each id can be waited for once.
+  // Blocks until the request finishes (and its callbacks have run); each id can be waited for once.
+  // Requests with on_done, unknown ids and ids already waited for: kError with kNotFound.
   GenerationResult wait(int64_t id);
 
   std::vector<int32_t> tokenize(std::string_view text, bool add_special = true) const;

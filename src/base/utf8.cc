@@ -76,4 +76,24 @@ size_t utf8_count_codepoints(std::string_view s) {
   return n;
 }
 
+size_t utf8_incomplete_suffix_len(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  // Walk back over at most 3 continuation bytes to the lead byte.
+  for (size_t k = 1; k <= 3 && k <= n; ++k) {
+    const unsigned char c = p[n - k];
+    if ((c & 0xC0) == 0x80) continue;  // a continuation byte: look further back
+    const size_t len = (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3 : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
+    if (len <= k) return 0;  // ASCII, an invalid byte, or a sequence that is already complete
+    if (k >= 2) {            // the second byte's range rules out overlongs, surrogates and > U+10FFFF
+      const unsigned char c1 = p[n - k + 1];
+      if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 > 0x9F) || (c == 0xF0 && c1 < 0x90) ||
+          (c == 0xF4 && c1 > 0x8F))
+        return 0;
+    }
+    return k;
+  }
+  return 0;
+}
+
 }  // namespace cw

@@ -24,4 +24,10 @@ void utf8_append(std::string& out, uint32_t cp);
 // Number of code points, counting each invalid byte as one.
 size_t utf8_count_codepoints(std::string_view s);
 
+// Length (0..3) of the trailing bytes of `s` that start a well-formed UTF-8 sequence more bytes could
+// still complete (e.g. 1 for "ab\xE2", 2 for "ab\xE2\x82"); 0 when `s` ends on a complete character or on
+// bytes that no continuation can make valid. Streaming writers hold these bytes back until the next piece:
+// byte-level tokens can carry a part of a character.
+size_t utf8_incomplete_suffix_len(std::string_view s);
+
 }  // namespace cw

@@ -109,13 +109,16 @@ Engine::Engine(std::unique_ptr<StepExecutor> executor, std::unique_ptr<kv::KvPol
   thread_ = std::thread([this] { loop(); });
 }
 
-Engine::~Engine() {
+Engine::~Engine() { shutdown(); }
+
+void Engine::shutdown() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
   }
   wake_.notify_all();
-  thread_.join();
+  std::lock_guard<std::mutex> lock(join_mu_);
+  if (thread_.joinable()) thread_.join();
 }
 
 Result<RequestId> Engine::submit(SeqRequest request, RequestCallbacks callbacks) {
@@ -168,7 +171,12 @@ EngineStats Engine::stats() const {
 void Engine::deliver(StepEvents* events) {
   for (const StepEvents::Token& t : events->tokens) {
     auto it = callbacks_.find(t.id);
-    if (it != callbacks_.end() && it->second.on_token) it->second.on_token(t.id, t.token);
+    if (it == callbacks_.end()) continue;
+    if (it->second.on_token_event) {
+      it->second.on_token_event(t);
+    } else if (it->second.on_token) {
+      it->second.on_token(t.id, t.token);
+    }
   }
   for (SeqResult& r : events->finished) {
     const RequestId id = r.id;
@@ -212,6 +220,7 @@ void Engine::step_once() {
     }
   }
   for (RequestId id : cancels) sched_->cancel(id, &events_);
+  sched_->expire(std::chrono::steady_clock::now(), &events_);
   publish_stats(0);  // before deliver(): a waiter woken by a result must see the blocks it released
   deliver(&events_);
 

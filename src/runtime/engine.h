@@ -8,7 +8,9 @@
 //
 // Thread-safety: submit(), cancel(), wait() and stats() may be called from any thread, concurrently.
 // Callbacks run on the step thread, one at a time, in generation order; a callback must not call wait()
-// (it would wait for itself) but may call submit() and cancel(). Destruction stops the loop: requests
+// (it would wait for itself) but may call submit() and cancel(). They must be quick: the step loop waits
+// for them (the public façade, chunkwise/engine.h, only queues events here and runs its clients'
+// callbacks on delivery threads). Destruction stops the loop: requests
 // still queued or running finish as kCancelled (their callbacks run) before the destructor returns.
 // Failure: submit() validates the request synchronously (Scheduler::validate) and returns the Status; an
 // executor failure during a step finishes the requests of that batch with kError (see Scheduler::fail);
@@ -64,6 +66,9 @@ Result<int32_t> kv_blocks_for(const model::HParams& hp, const EngineOptions& o);
 struct RequestCallbacks {
   // Each generated token, as soon as it is sampled (an eos included).
   std::function<void(RequestId id, int32_t token)> on_token;
+  // The same event with the token's log-probabilities (when the request wants_logprobs()); called instead
+  // of on_token when set.
+  std::function<void(const StepEvents::Token& token)> on_token_event;
   // The request finished. When set, the result is handed here and not kept for wait().
   std::function<void(SeqResult result)> on_done;
 };
@@ -89,9 +94,13 @@ class Engine {
   // An engine over any executor (tests, other backends). options.n_vocab etc. as Scheduler::create.
   static Result<std::unique_ptr<Engine>> create(std::unique_ptr<StepExecutor> executor,
                                                 const SchedulerOptions& options, const std::string& kv_policy);
-  ~Engine();
+  ~Engine();  // shutdown()
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
+
+  // Stops the loop: what is queued or running finishes as kCancelled (callbacks run) and the step thread
+  // is joined. Idempotent; afterwards submit() fails (kInternal), wait() still returns kept results.
+  void shutdown();
 
   // Queues a request; returns its id (increasing from 0). Errors: Scheduler::validate's, or the engine
   // was stopped by an internal failure (kInternal).
@@ -146,6 +155,7 @@ class Engine {
   bool stop_ = false;
   Status fatal_;
   EngineStats stats_;  // under mu_; copied out by stats()
+  std::mutex join_mu_;  // shutdown() from several threads joins once
   std::thread thread_;
 };
 

@@ -1,22 +1,60 @@
 // cw::Engine (include/chunkwise/engine.h): model + tokenizer + runtime::Engine behind a text API.
+//
+// Per request, on the step thread (runtime callbacks, kept short): the Scheduler calls stop_after() for
+// each sampled token, which appends its piece to the request's TextStream (stop strings, UTF-8 holdback);
+// on_token_event takes the text that became final and posts one event to the request's bounded queue in
+// Delivery; on_done builds the GenerationResult and posts it last. Delivery threads run the client's
+// callbacks. A full queue cancels the request (the step thread never waits for a client).
+#include <atomic>
+#include <condition_variable>
+#include <exception>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <set>
 
 #include "chunkwise/engine.h"
 #include "kv/policy.h"
 #include "model/model.h"
+#include "runtime/delivery.h"
 #include "runtime/engine.h"
+#include "runtime/text_stream.h"
 #include "tokenizer/tokenizer.h"
 
 namespace cw {
+namespace {
+
+// One request's streaming state. `text` and `overflowed` belong to the step thread; `callback_error` to
+// the request's delivery strand (its tasks run one at a time).
+struct Stream {
+  explicit Stream(std::vector<std::string> stop) : text(std::move(stop)) {}
+  StreamCallbacks cb;
+  runtime::TextStream text;
+  bool overflowed = false;
+  std::string callback_error;
+};
+
+}  // namespace
 
 struct Engine::Impl {
   std::unique_ptr<model::Model> model;
   std::unique_ptr<tok::Tokenizer> tokenizer;
+  std::unique_ptr<runtime::Delivery> delivery;
   std::unique_ptr<runtime::Engine> engine;
   EngineConfig config;
 
+  std::mutex mu;  // the results of requests without on_done
+  std::condition_variable done;
+  std::set<int64_t> waitable;
+  std::map<int64_t, GenerationResult> results;
+  std::atomic<bool> closing{false};
+
+  std::string piece(int32_t token) const {
+    return token == tokenizer->eos() ? std::string() : tokenizer->token_to_piece(token);
+  }
+
   Result<runtime::SeqRequest> to_request(const GenerationRequest& g) const {
+    CW_RETURN_IF_ERROR(runtime::validate_stop_strings(g.stop));
     runtime::SeqRequest r;
     r.prompt = g.prompt_tokens.empty() ? tokenizer->encode(g.prompt, /*add_special=*/true, /*parse_special=*/false)
                                        : g.prompt_tokens;
@@ -34,18 +72,105 @@ struct Engine::Impl {
     r.sampling.seed = s.seed;
     r.eos = g.stop_at_eos ? tokenizer->eos() : -1;
     r.keep_logits = g.keep_logits;
+    r.logprobs = g.logprobs;
+    r.top_logprobs = g.top_logprobs;
+    r.deadline = g.deadline;
     if (!g.kv_policy.empty()) {
       CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::KvPolicy> policy, kv::make_kv_policy(g.kv_policy));
       r.kv_policy = std::move(policy);
     }
     return r;
   }
+
+  void store(GenerationResult g) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      results[g.id] = std::move(g);
+    }
+    done.notify_all();
+  }
+
+  // Step thread: a token was sampled.
+  void on_token(const std::shared_ptr<Stream>& s, const runtime::StepEvents::Token& t) {
+    if (s->overflowed) return;
+    std::string text = s->text.take_ready();
+    if (!s->cb.on_token && !s->cb.on_text) return;
+    const int64_t id = t.id;
+    auto task = [this, s, id, token = t.token, lp = t.has_logprobs ? std::make_optional(t.logprobs) : std::nullopt,
+                 text = std::move(text)] {
+      if (!s->callback_error.empty()) return;
+      try {
+        if (s->cb.on_token) s->cb.on_token(id, token, lp ? &*lp : nullptr);
+        if (s->cb.on_text && !text.empty()) s->cb.on_text(id, text);
+      } catch (const std::exception& e) {
+        s->callback_error = std::string("a stream callback threw: ") + e.what();
+      } catch (...) {
+        s->callback_error = "a stream callback threw";
+      }
+      if (!s->callback_error.empty()) engine->cancel(id);
+    };
+    if (!delivery->post(id, std::move(task))) {
+      s->overflowed = true;
+      engine->cancel(id);
+    }
+  }
+
+  // Step thread: the request finished.
+  void on_done(const std::shared_ptr<Stream>& s, runtime::SeqResult r) {
+    GenerationResult g;
+    g.id = r.id;
+    g.finish_reason = r.reason;
+    g.error = std::move(r.error);
+    g.tokens = std::move(r.tokens);
+    g.text = std::string(s->text.text());
+    std::string last = s->text.finish();
+    g.prompt_tokens = r.prompt_tokens;
+    g.cached_tokens = r.cached_tokens;
+    g.computed_tokens = r.computed_tokens;
+    g.preemptions = r.n_preemptions;
+    g.logits = std::move(r.logits);
+    g.logprobs = std::move(r.logprobs);
+    if (s->overflowed && g.finish_reason == FinishReason::kCancelled) {
+      g.error = resource_exhausted("request " + std::to_string(g.id) + " was cancelled: its callbacks fell " +
+                                   std::to_string(config.callback_queue) +
+                                   " events behind (EngineConfig::callback_queue)");
+    }
+    if (!s->cb.on_token && !s->cb.on_text && !s->cb.on_done) {
+      store(std::move(g));
+      return;
+    }
+    const bool overflowed = s->overflowed;
+    const int64_t id = g.id;
+    delivery->post_final(id, [this, s, overflowed, last = std::move(last), g = std::move(g)]() mutable {
+      if (!s->callback_error.empty()) {
+        if (g.finish_reason == FinishReason::kCancelled && g.error.is_ok())
+          g.error = internal_error("request " + std::to_string(g.id) + " was cancelled: " + s->callback_error);
+      } else if (!overflowed && s->cb.on_text && !last.empty()) {
+        try {
+          s->cb.on_text(g.id, last);
+        } catch (...) {  // nothing is left to cancel: the request has finished
+        }
+      }
+      if (!s->cb.on_done) {
+        store(std::move(g));
+        return;
+      }
+      try {
+        s->cb.on_done(std::move(g));
+      } catch (...) {  // the last callback of the request: nothing is left to cancel
+      }
+    });
+  }
 };
 
 Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Engine::~Engine() {
-  if (impl_) impl_->engine.reset();  // stops the step thread before the model goes away
+  if (!impl_) return;
+  impl_->closing = true;
+  impl_->engine->shutdown();    // every request finishes; its last events are posted
+  impl_->delivery->shutdown();  // ... and delivered
+  impl_->engine.reset();        // before the model goes away
 }
 
 Result<std::unique_ptr<Engine>> Engine::open(const EngineConfig& c) {
@@ -65,6 +190,9 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineConfig& c) {
   if (c.parallel < 1 || c.parallel > 4096) return out_of_range("parallel must be in [1, 4096]");
   if (c.block_size < 1 || c.block_size > 4096) return out_of_range("the KV block size must be in [1, 4096]");
   if (c.ctx < 0) return out_of_range("ctx must be >= 0");
+  if (c.callback_threads < 1 || c.callback_threads > 64) return out_of_range("callback threads must be in [1, 64]");
+  if (c.callback_queue < 1 || c.callback_queue > (int64_t{1} << 20))
+    return out_of_range("the callback queue must hold [1, 1048576] events");
   o.block_size = c.block_size;
   o.kv_mem_bytes = c.kv_mem_bytes;
   o.ctx_tokens = c.ctx;
@@ -83,6 +211,8 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineConfig& c) {
                      std::to_string(impl->model->hparams().n_vocab));
   }
   CW_ASSIGN_OR_RETURN(impl->engine, runtime::Engine::create(*impl->model, o));
+  impl->delivery =
+      std::make_unique<runtime::Delivery>(c.callback_threads, static_cast<size_t>(c.callback_queue));
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));
 }
 
@@ -91,34 +221,40 @@ Status Engine::validate(const GenerationRequest& request) const {
   return impl_->engine->validate(r);
 }
 
-Result<int64_t> Engine::submit(const GenerationRequest& request, TokenStream on_token) {
+Result<int64_t> Engine::submit(const GenerationRequest& request, StreamCallbacks callbacks) {
+  if (impl_->closing) return internal_error("the engine is shutting down");
   CW_ASSIGN_OR_RETURN(runtime::SeqRequest r, impl_->to_request(request));
+  auto s = std::make_shared<Stream>(request.stop);
+  s->cb = std::move(callbacks);
+  const bool waitable = !s->cb.on_done;
+  Impl* impl = impl_.get();
+  r.stop_after = [impl, s](int32_t token) { return s->text.push(impl->piece(token)); };
   runtime::RequestCallbacks cb;
-  if (on_token) {
-    const tok::Tokenizer* t = impl_->tokenizer.get();
-    cb.on_token = [t, on_token = std::move(on_token)](runtime::RequestId id, int32_t token) {
-      on_token(id, token, token == t->eos() ? std::string() : t->token_to_piece(token));
-    };
-  }
-  return impl_->engine->submit(std::move(r), std::move(cb));
+  cb.on_token_event = [impl, s](const runtime::StepEvents::Token& t) { impl->on_token(s, t); };
+  cb.on_done = [impl, s](runtime::SeqResult result) { impl->on_done(s, std::move(result)); };
+  // Under mu: wait() must know the id before its result can arrive.
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  CW_ASSIGN_OR_RETURN(const int64_t id, impl_->engine->submit(std::move(r), std::move(cb)));
+  if (waitable) impl_->waitable.insert(id);
+  return id;
 }
 
 bool Engine::cancel(int64_t id) { return impl_->engine->cancel(id); }
 
 GenerationResult Engine::wait(int64_t id) {
-  runtime::SeqResult r = impl_->engine->wait(id);
-  GenerationResult g;
-  g.id = r.id;
-  g.finish_reason = runtime::finish_reason_name(r.reason);
-  g.error = r.error;
-  g.tokens = std::move(r.tokens);
-  for (int32_t t : g.tokens)
-    if (t != impl_->tokenizer->eos()) g.text += impl_->tokenizer->token_to_piece(t);
-  g.prompt_tokens = r.prompt_tokens;
-  g.cached_tokens = r.cached_tokens;
-  g.computed_tokens = r.computed_tokens;
-  g.preemptions = r.n_preemptions;
-  g.logits = std::move(r.logits);
+  std::unique_lock<std::mutex> lock(impl_->mu);
+  if (impl_->waitable.count(id) == 0) {
+    GenerationResult g;
+    g.id = id;
+    g.finish_reason = FinishReason::kError;
+    g.error = not_found("unknown request " + std::to_string(id) +
+                        " (never submitted, already waited for, or its result goes to on_done)");
+    return g;
+  }
+  impl_->done.wait(lock, [&] { return impl_->results.count(id) != 0; });
+  GenerationResult g = std::move(impl_->results[id]);
+  impl_->results.erase(id);
+  impl_->waitable.erase(id);
   return g;
 }
 

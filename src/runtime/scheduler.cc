@@ -5,6 +5,7 @@
 #include <span>
 
 #include "model/hparams.h"
+#include "runtime/logprobs.h"
 
 namespace cw::runtime {
 
@@ -15,16 +16,6 @@ Result<Schedule> schedule_from_name(std::string_view name) {
 }
 
 const char* schedule_name(Schedule s) { return s == Schedule::kChunked ? "chunked" : "prefill-first"; }
-
-const char* finish_reason_name(FinishReason r) {
-  switch (r) {
-    case FinishReason::kLength: return "length";
-    case FinishReason::kEos: return "eos";
-    case FinishReason::kCancelled: return "cancelled";
-    case FinishReason::kError: return "error";
-  }
-  return "?";
-}
 
 void StepPlan::clear() {
   batch.tokens.clear();
@@ -65,6 +56,9 @@ Status Scheduler::validate(const SeqRequest& r) const {
   }
   if (r.n_predict < 0) return invalid_argument("n_predict must be >= 0");
   CW_RETURN_IF_ERROR(runtime::validate(r.sampling));
+  if (r.top_logprobs < 0 || r.top_logprobs > kMaxTopLogprobs)
+    return out_of_range("top_logprobs must be in [0, " + std::to_string(kMaxTopLogprobs) + "], got " +
+                        std::to_string(r.top_logprobs));
   const kv::KvPolicy& policy = r.kv_policy ? *r.kv_policy : *policy_;
   // The context rule of every entry point (model::check_context), unless the policy lifts it.
   if (opt_.n_ctx_train > 0 && !policy.lifts_context_limit()) {
@@ -112,6 +106,7 @@ Status Scheduler::add(RequestId id, SeqRequest request) {
   s.sampler = std::make_unique<Sampler>(request.sampling, opt_.n_vocab);
   for (int32_t t : request.prompt) s.sampler->accept(t);
   s.req = std::move(request);
+  if (s.req.deadline != std::chrono::steady_clock::time_point::max()) ++n_deadlines_;
   seqs_.emplace(id, std::move(s));
   waiting_.push_back(id);
   return Status::ok();
@@ -148,6 +143,8 @@ void Scheduler::finish(Seq& s, FinishReason reason, Status error, StepEvents* ev
   r.computed_tokens = s.computed_tokens;
   r.n_preemptions = s.n_preemptions;
   r.logits = std::move(s.logits);
+  r.logprobs = std::move(s.logprobs);
+  if (s.req.deadline != std::chrono::steady_clock::time_point::max()) --n_deadlines_;
   events->finished.push_back(std::move(r));
   seqs_.erase(s.id);
 }
@@ -449,9 +446,18 @@ void Scheduler::complete(const StepPlan& plan, const std::vector<float>& logits,
     const int32_t token = s.sampler->sample(row);
     s.sampler->accept(token);
     s.tokens.push_back(token);
-    events->tokens.push_back({s.id, token});
+    StepEvents::Token& ev = events->tokens.emplace_back();
+    ev.id = s.id;
+    ev.token = token;
+    if (s.req.wants_logprobs()) {
+      ev.has_logprobs = true;
+      compute_logprobs(row, token, s.req.top_logprobs, &ev.logprobs);
+      s.logprobs.push_back(ev.logprobs);
+    }
     if (token == s.req.eos) {
       finish(s, FinishReason::kEos, Status::ok(), events);
+    } else if (s.req.stop_after && s.req.stop_after(token)) {
+      finish(s, FinishReason::kStop, Status::ok(), events);
     } else if (s.n_generated() >= s.req.n_predict) {
       finish(s, FinishReason::kLength, Status::ok(), events);
     }
@@ -531,6 +537,14 @@ bool Scheduler::apply_actions(Seq& s, const std::vector<kv::KvAction>& actions) 
     }
   }
   return true;
+}
+
+void Scheduler::expire(std::chrono::steady_clock::time_point now, StepEvents* events) {
+  if (n_deadlines_ == 0) return;
+  std::vector<RequestId> late;
+  for (const auto& [id, s] : seqs_)
+    if (s.req.deadline <= now) late.push_back(id);
+  for (RequestId id : late) finish(seq(id), FinishReason::kDeadline, Status::ok(), events);
 }
 
 void Scheduler::fail(const StepPlan& plan, const Status& error, StepEvents* events) {

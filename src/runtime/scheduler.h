@@ -39,14 +39,17 @@
 //
 // A row's logits are requested only where its sequence reaches the end of its tokens; complete() samples
 // the next token from them (greedy when temperature == 0), streams it, and finishes the request at
-// n_predict tokens or eos.
+// n_predict tokens, eos, or when its stop_after() says so (kStop); expire() ends requests past their
+// deadline (kDeadline).
 //
 // Thread-safety: none; one thread (the Engine's step loop) drives a Scheduler. validate() is const and
 // reads only immutable configuration, so it may be called from any thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -55,6 +58,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "chunkwise/generation_types.h"
 #include "kv/block_manager.h"
 #include "kv/policy.h"
 #include "model/forward.h"
@@ -92,10 +96,22 @@ struct SeqRequest {
   bool keep_logits = false;
   // The KV policy of this request; null = the scheduler's.
   std::shared_ptr<const kv::KvPolicy> kv_policy;
+  // Log-probabilities of each generated token (compute_logprobs on the row it was sampled from, on the
+  // step thread) with its top_logprobs most likely alternatives (0..kMaxTopLogprobs; > 0 implies logprobs).
+  bool logprobs = false;
+  int32_t top_logprobs = 0;
+  // Called on the step thread right after each generated token (eos excepted) is sampled; true finishes
+  // the request with kStop at that token (stop strings: the façade's TextStream). Called once per token,
+  // preemptions included.
+  std::function<bool(int32_t token)> stop_after;
+  // Past this time the request finishes with kDeadline at the next step (what it generated is kept).
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  bool wants_logprobs() const { return logprobs || top_logprobs > 0; }
 };
 
-enum class FinishReason : uint8_t { kLength, kEos, kCancelled, kError };
-const char* finish_reason_name(FinishReason r);
+// One enum for the runtime and the public API (chunkwise/generation_types.h).
+using cw::FinishReason;
+using cw::finish_reason_name;
 
 struct SeqResult {
   RequestId id = -1;
@@ -107,6 +123,7 @@ struct SeqResult {
   int64_t computed_tokens = 0;  // tokens this request ran through the forward pass (recomputes included)
   int n_preemptions = 0;
   std::vector<float> logits;    // keep_logits: [rows, n_vocab]
+  std::vector<TokenLogprobs> logprobs;  // wants_logprobs(): one per generated token
 };
 
 // KV tensor operations a step applies, in order, before its forward pass.
@@ -139,8 +156,10 @@ struct StepPlan {
 // What a step produced, for the caller to deliver.
 struct StepEvents {
   struct Token {
-    RequestId id;
-    int32_t token;
+    RequestId id = -1;
+    int32_t token = -1;
+    bool has_logprobs = false;  // the request wants_logprobs()
+    TokenLogprobs logprobs;
   };
   std::vector<Token> tokens;          // in generation order
   std::vector<SeqResult> finished;
@@ -189,6 +208,8 @@ class Scheduler {
   bool plan(StepPlan* plan, StepEvents* events);
   // Consumes the executor's output for `plan`: advances the sequences, samples, streams, finishes.
   void complete(const StepPlan& plan, const std::vector<float>& logits, StepEvents* events);
+  // Finishes every queued or running request whose deadline is <= now with kDeadline (into `events`).
+  void expire(std::chrono::steady_clock::time_point now, StepEvents* events);
   // The executor failed on `plan`: the requests in it finish with `error`, the KV contents are treated as
   // lost (the block pool and prefix cache are reset; other running requests are requeued to recompute).
   void fail(const StepPlan& plan, const Status& error, StepEvents* events);
@@ -221,6 +242,7 @@ class Scheduler {
     int n_preemptions = 0;
     int64_t step_rows = 0;        // rows in the plan being built
     std::vector<float> logits;
+    std::vector<TokenLogprobs> logprobs;
     int64_t n_generated() const { return static_cast<int64_t>(tokens.size() - req.prompt.size()); }
     int64_t pending() const { return static_cast<int64_t>(tokens.size()) - n_computed; }
     bool decoding() const { return n_generated() > 0 && pending() == 1; }
@@ -264,6 +286,7 @@ class Scheduler {
   std::vector<int32_t> dirty_blocks_;  // blocks written by the plan being built (sorted at admission)
   std::vector<KvOp> kv_ops_;           // for the next plan, in order
   int64_t next_admit_ = 0;
+  int64_t n_deadlines_ = 0;  // requests in seqs_ with a deadline
   SchedulerStats stats_;
 };
 
