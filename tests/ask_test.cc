@@ -11,6 +11,7 @@
 #include "base/json_value.h"
 #include "eval/answer_eval.h"
 #include "eval/haystack.h"
+#include "model/make_model.h"
 #include "model/model.h"
 #include "pipelines/ask.h"
 #include "retrieval/store.h"
@@ -112,6 +113,66 @@ TEST(Ask, CitesItsSourcesInDocumentOrderWithinTheWindow) {
     EXPECT_EQ(doc.substr(r->answer_span.byte_begin, r->answer_span.byte_end - r->answer_span.byte_begin), r->answer);
     EXPECT_EQ(r->answer_span.char_end - r->answer_span.char_begin, static_cast<int64_t>(r->answer.size()));  // ASCII
   }
+}
+
+// A random-weight tiny llama with the shipped model's byte-level BPE vocabulary (its tokens decode to exactly
+// the text they were encoded from, which the test vocabulary's byte fallback for U+2581 does not).
+const std::string& tiny_bpe() {
+  static const std::string path = [] {
+    const std::string out = testing::temp_dir() + "/ask-tiny-bpe-f32.gguf";
+    model::MakeModelOptions o;
+    o.type = "f32";
+    o.seed = 7;
+    o.n_threads = 1;
+    auto r = model::make_model(o, kShipped, out);
+    CW_CHECK_MSG(r.is_ok(), r.status().to_string());
+    return out;
+  }();
+  return path;
+}
+
+// Quoting (the default): whatever a random-weight model prefers, its answer is a verbatim span of the
+// chunks it read; free generation (quote = false) gives no such guarantee.
+TEST(Ask, QuotedAnswersAreSpansOfTheSources) {
+  if (!std::ifstream(kShipped).good()) GTEST_SKIP() << kShipped << " absent (its vocabulary is used)";
+  Loaded l = load(tiny_bpe());
+  auto store = store_of({{"b.txt", kDocB}, {"a.txt", kDocA}});
+  for (const char* q : {"What is the code for the radio room?", "Who counts the birds on the cliffs?",
+                        "When does the keeper wind the clockwork?"}) {
+    pipelines::AskOptions o;
+    o.n_ctx = 400;
+    o.max_answer_tokens = 8;
+    ASSERT_TRUE(o.quote);
+    auto r = pipelines::ask(*l.model, *l.tok, *store, q, o);
+    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+    ASSERT_FALSE(r->answer.empty()) << q;
+    EXPECT_TRUE(r->answer_found) << q << " -> " << r->answer;
+    const std::string& doc = r->answer_span.doc == "a.txt" ? kDocA : kDocB;
+    EXPECT_EQ(doc.substr(r->answer_span.byte_begin, r->answer_span.byte_end - r->answer_span.byte_begin), r->answer);
+    EXPECT_TRUE(r->stop == "newline" || r->stop == "eos" || r->stop == "limit" || r->stop == "end of source") << r->stop;
+  }
+}
+
+// greedy_answer's quoting on its own: every token continues a run of copy_from.
+TEST(GreedyAnswer, CopiesOnlyRunsOfItsSource) {
+  if (!std::ifstream(kShipped).good()) GTEST_SKIP() << kShipped << " absent (its vocabulary is used)";
+  Loaded l = load(tiny_bpe());
+  const std::string source = "The keeper winds the clockwork every four hours until dawn.";
+  const std::vector<int32_t> src = l.tok->encode(source, false, false);
+  const std::vector<int32_t> prompt = l.tok->encode(pipelines::qa_prompt(source, "What does the keeper wind?"), true, false);
+  pipelines::GreedyOptions o;
+  o.max_tokens = 12;
+  o.copy_from = src;
+  auto g = pipelines::greedy_answer(*l.model, *l.tok, nullptr, prompt, o);
+  ASSERT_TRUE(g.is_ok()) << g.status().to_string();
+  ASSERT_GT(g->tokens, 0);
+  const std::string generated = g->generated.substr(0, g->generated.find('\n'));
+  EXPECT_NE(source.find(generated), std::string::npos) << "'" << generated << "'";
+  // Free generation from the same prompt: the model's own argmax path (a random model rarely quotes).
+  o.copy_from = {};
+  auto free = pipelines::greedy_answer(*l.model, *l.tok, nullptr, prompt, o);
+  ASSERT_TRUE(free.is_ok());
+  EXPECT_GT(free->tokens, 0);
 }
 
 TEST(Ask, RefusesWithOneLineErrors) {
@@ -224,6 +285,9 @@ TEST(AskCli, JsonHasAnswerAndSources) {
   const auto r = run_command(shell_quote(chunkwise_binary()) + " ask --json -m " + shell_quote(tiny()) + " --doc " +
                              shell_quote(d) + " --max-answer-tokens 4 'What is the number for the harbour master?'");
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto free = run_command(shell_quote(chunkwise_binary()) + " ask --json --free-answer -m " + shell_quote(tiny()) +
+                                " --doc " + shell_quote(d) + " --max-answer-tokens 4 'What is the number for the harbour master?'");
+  EXPECT_EQ(free.exit_code, 0) << free.err;
   auto j = JsonValue::parse(r.out);
   ASSERT_TRUE(j.is_ok()) << r.out;
   ASSERT_TRUE(j->is_object());

@@ -42,7 +42,7 @@ int ask_main(int argc, char** argv) {
   std::string model_path, db, chunker, policy, select;
   std::vector<std::string> docs, words;
   int64_t candidates = 20, max_answer = 48, threads = 1, n_ctx = 0;
-  bool json = false, quiet = false;
+  bool json = false, quiet = false, free_answer = false;
   ArgParser p(kCmd, "[-m MODEL] [--doc FILE|DIR]... [--db INDEX.db] [options] \"question\"",
               std::string("Answers a question from documents: chunks them, ranks the chunks by BM25, puts the best ones\n"
                           "that fit the model's window into one prompt, and answers greedily, citing the chunks it used\n"
@@ -66,6 +66,7 @@ int ask_main(int argc, char** argv) {
   p.option("--ctx", &n_ctx, "N", "window in tokens (default: the model's training context)", 0, int64_t{1} << 24);
   p.option("--max-answer-tokens", &max_answer, "N", "answer length limit (default 48)", 1, 4096);
   p.option("-t,--threads", &threads, "N", "threads (default 1)", 1, 1024);
+  p.flag("--free-answer", &free_answer, "let the model write freely (default: the answer is a verbatim quote of the chunks it read)");
   p.flag("--json", &json, "print one JSON object");
   p.flag("-q,--quiet", &quiet, "no progress or warnings on stderr");
   p.positionals(&words, "question", "the question (words are joined with spaces)");
@@ -127,6 +128,7 @@ int ask_main(int argc, char** argv) {
   ao.select = select;
   ao.kv_policy = policy;
   ao.max_answer_tokens = max_answer;
+  ao.quote = !free_answer;
   ao.n_ctx = n_ctx;
   ao.n_threads = n_threads;
   if (demo && !quiet && !json) std::fprintf(stderr, "chunkwise ask: demo document %s\nquestion: %s\n", kDemoDoc, question.c_str());

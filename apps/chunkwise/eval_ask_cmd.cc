@@ -23,7 +23,7 @@ int eval_ask_main(int argc, char** argv) {
   constexpr const char* kCmd = "eval ask";
   std::string model_path, corpora, questions, chunker;
   int64_t candidates = 20, limit = 0, threads = 1, max_answer = 48;
-  bool json = false, quiet = false;
+  bool json = false, quiet = false, free_answer = false;
   ArgParser p(kCmd, "-m MODEL --corpora DIR --questions CSV [options]",
               "Puts every question of a Chroma-format dataset (as `eval chunking` reads it) to `chunkwise ask` over one\n"
               "BM25 index of all its corpora. An answer counts when it is a verbatim span of the chunks the model read\n"
@@ -41,6 +41,7 @@ int eval_ask_main(int argc, char** argv) {
   p.option("--max-answer-tokens", &max_answer, "N", "answer length limit (default 48)", 1, 4096);
   p.option("--limit", &limit, "N", "only the first N questions (default all)", 0, int64_t{1} << 40);
   p.option("-t,--threads", &threads, "N", "threads (default 1)", 1, 1024);
+  p.flag("--free-answer", &free_answer, "let the model write freely (default: the answer is a verbatim quote of the chunks it read)");
   p.flag("--json", &json, "print one JSON object");
   p.flag("-q,--quiet", &quiet, "no progress on stderr");
   if (Status s = p.parse(argc, argv, 3); !s.is_ok()) return report_error(kCmd, s);
@@ -62,6 +63,7 @@ int eval_ask_main(int argc, char** argv) {
   o.limit = limit;
   o.ask.candidates = candidates;
   o.ask.max_answer_tokens = max_answer;
+  o.ask.quote = !free_answer;
   o.ask.n_threads = capped_threads_flag(kCmd, "--threads", threads);
   const bool show = !quiet && isatty(STDERR_FILENO);
   if (show)

@@ -105,7 +105,7 @@ int eval_needle_main(int argc, char** argv) {
               "--json prints {\"model\",\"recipe\",\"n_ctx_train\",\"cells\":[{\"policy\",\"length\",\"depth\",\"trials\",\n"
               "\"accuracy\",\"correct\",\"prompt_tokens\",\"seconds\",\"misses\"}],\"policies\":[{\"policy\",\"accuracy\"}]}.");
   p.option("-m,--model", &model_path, "MODEL", "GGUF model (required)");
-  p.option("--recipe", &recipe, "NAME", "passkey (default), kv, multi (N needles, one asked) or extract");
+  p.option("--recipe", &recipe, "NAME", "passkey (default), kv, multi (N needles, one asked), extract or quote");
   p.option("--lengths", &lengths, "L,...",
            "document lengths in tokens, or multiples of the training window W such as 0.5W,2W (k*W - 64 tokens, "
            "leaving room for the question); default 0.25W,0.5W,1W");

@@ -57,7 +57,7 @@ int gen_data_main(int argc, char** argv) {
   uint64_t seed = 0;
   bool quiet = false;
   ArgParser p(kCmd,
-              "--recipe passkey|kv|multi|extract|mix [--n N] [--seed S] [--length L[,L2...]] [--unit chars|tokens] "
+              "--recipe passkey|kv|multi|extract|quote|mix [--n N] [--seed S] [--length L[,L2...]] [--unit chars|tokens] "
               "[--depth D|random] [--needles K] [--vocab VOCAB.gguf] [--words FILE] [-o OUT.jsonl]",
               "Generates needle-in-a-haystack samples: filler prose from a grammar over an English word list,\n"
               "needles (pass keys, key-value facts with near-miss distractors, several magic numbers) or an\n"
@@ -68,7 +68,7 @@ int gen_data_main(int argc, char** argv) {
               "and, with --vocab, \"prompt_tokens\" and \"answer_tokens\" of the prompt format\n"
               "(document + \"\\nQuestion: Q\\nAnswer:\", then \" ANSWER\\n\"; docs/design/haystack.md).\n\n"
               "exit codes: 0 ok, 2 bad flags / missing word list or vocabulary, 1 output error.");
-  p.option("-r,--recipe", &recipe, "R", "passkey | kv | multi | extract | mix (default passkey)");
+  p.option("-r,--recipe", &recipe, "R", "passkey | kv | multi | extract | quote | mix (default passkey; mix draws one of the first four per sample)");
   p.option("-n,--n", &n, "N", "number of samples (default 100)", 1, int64_t{1} << 40);
   p.option("-s,--seed", &seed, "S", "seed of the stream (default 0)");
   p.option("-l,--length", &lengths, "L[,L2...]", "target document length(s) (default 2000)");

@@ -2,6 +2,7 @@
 #include "eval/haystack.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <set>
 
@@ -213,6 +214,193 @@ Plan plan_extract(const GenOptions& o, Rng& rng, const WordList& w) {
   return p;
 }
 
+// The quote recipe: reading-comprehension facts in a document, with the surface of real prose (capitalised
+// names, years, counts with thousands separators) and questions that paraphrase their fact — a reordered,
+// partly dropped subset of its words plus framing words the text does not have. Distractor facts of the
+// same shapes share one anchor each with the asked fact (its actor, verb, object or place) and carry values
+// of the asked kind, so only the fact sharing the most words with the question answers it.
+std::string capitalised(std::string s) {
+  s[0] = static_cast<char>(s[0] - 'a' + 'A');
+  return s;
+}
+
+std::string with_commas(int64_t v) {
+  std::string d = std::to_string(v), out;
+  for (size_t i = 0; i < d.size(); ++i) {
+    if (i > 0 && (d.size() - i) % 3 == 0) out += ',';
+    out += d[i];
+  }
+  return out;
+}
+
+struct QuoteFact {
+  std::string actor, actor_short;  // "Mercy Tollgate" / "Tollgate", or "the wistful abacus" / "the abacus"
+  std::string verb;                // past tense
+  std::string object, object_short;
+  std::string place;               // "near the harbor"
+  std::string year, count;         // "1987", "3,400"
+  bool counted = false;            // "<count> <object noun>s" instead of the object
+};
+
+Plan plan_quote(const GenOptions& o, Rng& rng, const WordList& w) {
+  static const std::vector<std::string> kPlaces = {"in", "near", "under", "behind", "beside", "beyond", "inside",
+                                                   "across"};
+  static const std::vector<std::string> kFrames = {"",
+                                                   "According to the text, ",
+                                                   "In the document, ",
+                                                   "Based on the passage, ",
+                                                   "As the record states, "};
+  Plan p;
+  const Grammar g(w, {});
+  std::set<uint32_t> used;
+  std::set<std::string> values;
+  auto distinct = [&](uint32_t (Grammar::*draw)(Rng&) const) {
+    for (;;) {
+      const uint32_t id = (g.*draw)(rng);
+      if (w.words()[id].size() >= 3 && used.insert(id).second) return id;
+    }
+  };
+  auto fresh_value = [&](auto make) {  // no value is a substring of another (each answer occurs once)
+    for (;;) {
+      std::string v = make();
+      bool clash = false;
+      for (const std::string& u : values) clash = clash || u.find(v) != std::string::npos || v.find(u) != std::string::npos;
+      if (clash) continue;
+      values.insert(v);
+      return v;
+    }
+  };
+  auto year = [&] { return fresh_value([&] { return std::to_string(rng.range(1800, 2029)); }); };
+  auto count = [&] { return fresh_value([&] { return with_commas(rng.range(1000, 99999)); }); };
+  auto actor = [&](QuoteFact& f) {
+    if (rng.chance(1, 2)) {
+      const std::string first = capitalised(w.words()[distinct(&Grammar::noun_id)]);
+      f.actor_short = capitalised(w.words()[distinct(&Grammar::noun_id)]);
+      f.actor = first + " " + f.actor_short;
+    } else {
+      const std::string noun = w.words()[distinct(&Grammar::noun_id)];
+      f.actor = "the " + w.words()[distinct(&Grammar::adjective_id)] + " " + noun;
+      f.actor_short = "the " + noun;
+    }
+  };
+  auto object = [&](QuoteFact& f) {
+    const std::string noun = w.words()[distinct(&Grammar::noun_id)];
+    f.object = "the " + w.words()[distinct(&Grammar::adjective_id)] + " " + noun;
+    f.object_short = "the " + noun;
+  };
+  auto place = [&](QuoteFact& f) { f.place = rng.pick(kPlaces) + " the " + w.words()[distinct(&Grammar::noun_id)]; };
+  // "In 1987, Mercy Tollgate harvested 3,400 gizmos near the harbor." or "The wistful abacus harvested the
+  // brittle gizmo near the harbor in 1987." Offsets of the fields as written: actor, object (or count), place, year.
+  struct Written {
+    std::string text;
+    std::array<std::pair<int64_t, int64_t>, 4> at;
+  };
+  auto text_of = [](const QuoteFact& f, bool year_first) {
+    Written w;
+    auto put = [&w](int field, const std::string& v) {
+      w.at[static_cast<size_t>(field)] = {static_cast<int64_t>(w.text.size()), static_cast<int64_t>(v.size())};
+      w.text += v;
+    };
+    if (year_first) {
+      w.text = "In ";
+      put(3, f.year);
+      w.text += ", ";
+      put(0, f.actor);
+    } else {
+      put(0, f.actor.compare(0, 4, "the ") == 0 ? "The " + f.actor.substr(4) : f.actor);
+    }
+    w.text += " " + f.verb + " ";
+    if (f.counted) {
+      put(1, f.count);
+      w.text += " " + f.object_short.substr(4) + "s";
+    } else {
+      put(1, f.object);
+    }
+    w.text += " ";
+    put(2, f.place);
+    if (!year_first) {
+      w.text += " in ";
+      put(3, f.year);
+    }
+    w.text += ".";
+    return w;
+  };
+
+  QuoteFact fact;
+  actor(fact);
+  fact.verb = w.words()[distinct(&Grammar::verb_id)];
+  object(fact);
+  place(fact);
+  fact.year = year();
+  fact.counted = rng.chance(1, 3);
+  if (fact.counted) fact.count = count();
+  // Asked: 0 actor, 1 object (or count), 2 place, 3 year.
+  const auto slot = static_cast<int>(rng.below(4));
+  auto keep = [&](const std::string& full, const std::string& shortened) { return rng.chance(1, 3) ? shortened : full; };
+  const std::string what = fact.counted ? fact.object_short.substr(4) + "s" : keep(fact.object, fact.object_short);
+  const std::string who = keep(fact.actor, fact.actor_short);
+  const std::string where = rng.chance(1, 3) ? "" : " " + fact.place;
+  std::string q;
+  switch (slot) {
+    case 0:
+      q = "who " + fact.verb + " " + (fact.counted ? fact.count + " " + what : what) + where + "?";
+      break;
+    case 1:
+      q = fact.counted ? "how many " + what + " were " + fact.verb + " by " + who + where + "?"
+                       : "what was " + fact.verb + " by " + who + where + "?";
+      break;
+    case 2:
+      q = "where " + std::string(fact.counted ? "were " : "was ") + what + " " + fact.verb +
+          " by " + who + "?";
+      break;
+    default:
+      q = "in what year " + std::string(fact.counted ? "were " : "was ") + what + " " + fact.verb + " by " + who +
+          (where.empty() ? "" : where) + "?";
+      break;
+  }
+  const std::string& frame = rng.pick(kFrames);
+  p.question = frame.empty() ? capitalised(q) : frame + q;
+
+  Needle n;
+  const Written written = text_of(fact, rng.chance(1, 2));
+  n.text = written.text;
+  const auto [answer_at, answer_len] = written.at[static_cast<size_t>(slot)];
+  n.answer_offset = answer_at;
+  p.answer = n.text.substr(static_cast<size_t>(answer_at), static_cast<size_t>(answer_len));
+  n.asked = true;
+  n.depth = draw_depth(o, rng);
+  p.needles.push_back(std::move(n));
+
+  // Distractors: each shares exactly one anchor with the fact (never the asked one: its answer occurs once)
+  // and has fresh values of every kind.
+  std::vector<int> anchors;  // 0 actor, 1 verb, 2 object, 3 place
+  for (int a = 0; a < 4; ++a)
+    if (!(slot == 0 && a == 0) && !(slot == 1 && a == 2) && !(slot == 2 && a == 3)) anchors.push_back(a);
+  const auto n_distractors = static_cast<int>(rng.range(3, 8));
+  for (int j = 0; j < n_distractors; ++j) {
+    QuoteFact d;
+    actor(d);
+    d.verb = w.words()[distinct(&Grammar::verb_id)];
+    object(d);
+    place(d);
+    d.year = year();
+    d.counted = rng.chance(1, 3);
+    if (d.counted) d.count = count();
+    switch (anchors[static_cast<size_t>(j) % anchors.size()]) {
+      case 0: d.actor = fact.actor; d.actor_short = fact.actor_short; break;
+      case 1: d.verb = fact.verb; break;
+      case 2: d.object = fact.object; d.object_short = fact.object_short; d.counted = false; break;
+      default: d.place = fact.place; break;
+    }
+    Needle dn;
+    dn.text = text_of(d, rng.chance(1, 2)).text;
+    dn.depth = rng.unit();
+    p.needles.push_back(std::move(dn));
+  }
+  p.excluded.assign(used.begin(), used.end());
+  return p;
+}
+
 struct Unit {
   std::string text;
   bool paragraph_start = false;
@@ -281,14 +469,15 @@ const char* recipe_name(Recipe r) {
     case Recipe::kMulti: return "multi";
     case Recipe::kExtract: return "extract";
     case Recipe::kMix: return "mix";
+    case Recipe::kQuote: return "quote";
   }
   return "?";
 }
 
 Result<Recipe> parse_recipe(std::string_view name) {
-  for (Recipe r : {Recipe::kPasskey, Recipe::kKv, Recipe::kMulti, Recipe::kExtract, Recipe::kMix})
+  for (Recipe r : {Recipe::kPasskey, Recipe::kKv, Recipe::kMulti, Recipe::kExtract, Recipe::kQuote, Recipe::kMix})
     if (name == recipe_name(r)) return r;
-  return invalid_argument("unknown recipe '" + std::string(name) + "' (passkey, kv, multi, extract, mix)");
+  return invalid_argument("unknown recipe '" + std::string(name) + "' (passkey, kv, multi, extract, quote, mix)");
 }
 
 Status validate(const GenOptions& o) {
@@ -312,6 +501,7 @@ Result<Sample> HaystackGenerator::generate(const GenOptions& o, uint64_t seed, i
     case Recipe::kPasskey: plan = plan_passkey(o, rng); break;
     case Recipe::kKv: plan = plan_kv(o, rng, words_); break;
     case Recipe::kMulti: plan = plan_multi(o, rng, words_); break;
+    case Recipe::kQuote: plan = plan_quote(o, rng, words_); break;
     default: plan = plan_extract(o, rng, words_); break;
   }
   Sample s;

@@ -93,9 +93,11 @@ class WordList {
 
 // ---------------------------------------------------------------------------------------------------------
 // Recipes and samples.
-enum class Recipe { kPasskey, kKv, kMulti, kExtract, kMix };
+// kMix draws one of the first four per sample (quote came later and stays out of mix, so that mix streams
+// keep their bytes).
+enum class Recipe { kPasskey, kKv, kMulti, kExtract, kMix, kQuote };
 const char* recipe_name(Recipe r);
-// "passkey" | "kv" | "multi" | "extract" | "mix"; anything else is kInvalidArgument listing them.
+// "passkey" | "kv" | "multi" | "extract" | "quote" | "mix"; anything else is kInvalidArgument listing them.
 Result<Recipe> parse_recipe(std::string_view name);
 
 enum class LengthUnit { kChars, kTokens };

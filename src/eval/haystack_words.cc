@@ -111,6 +111,41 @@ bool is_function_word(std::string_view w) {
   return std::binary_search(std::begin(kFunctionWords), std::end(kFunctionWords), w);
 }
 
+// Words the grammar never draws (slurs, obscenities and sexual terms that wamerican carries), by FNV-1a
+// hash so the source does not spell them; they stay in the list (its fingerprint is unchanged) but in no
+// open class. Sorted (binary search).
+constexpr uint64_t kBlockedWordHashes[] = {
+    0x00ef32288a1656c5ull, 0x062fbbbfe27253afull, 0x0bb8f591194ef325ull, 0x0bc610911959ab62ull, 0x0bec570063d181bcull,
+    0x124653908c83bb79ull, 0x1403a8c177212846ull, 0x16cd27d2d2c3d845ull, 0x1a1bd29fe49297feull, 0x1ce4f7117af7cf57ull,
+    0x1e359bef2e850857ull, 0x1f56cc1195dd1620ull, 0x1f56e31195dd3d35ull, 0x2252e772f61db552ull, 0x22b4528aa04b7724ull,
+    0x235ff5bd6d57520full, 0x244757c5c9fcc16aull, 0x257d947b27505bfeull, 0x257da77b27507c47ull, 0x28637b22319f7326ull,
+    0x293d444913d6fa20ull, 0x2b85850c38803e48ull, 0x2d5df218d441759aull, 0x2d6501ec0d775cf9ull, 0x2e529a049b956336ull,
+    0x3059a47b3d25a29bull, 0x3565c6ced4072262ull, 0x3a3c9b8e01277b22ull, 0x3c0d5eefab7785e6ull, 0x3da81967075841beull,
+    0x422ccac73ec32e8aull, 0x42abd8f6442ee166ull, 0x46a9c75c1e7e493bull, 0x46f05e18e29ecd13ull, 0x4c6d7290acc036bfull,
+    0x4f88a5414b3add1dull, 0x5527796bdf72405cull, 0x55fec1e413be8764ull, 0x56f2cc19445fa4beull, 0x582afab29d0a0d80ull,
+    0x5b39378e135dade3ull, 0x5dbf0258d0a15d66ull, 0x5e7d9bf62c23f27eull, 0x600024f2d4f9dd79ull, 0x600e34f2d5063605ull,
+    0x600e3bf2d50641eaull, 0x6062f782fec7f901ull, 0x622a45762504d12eull, 0x62c2148d80941e97ull, 0x63e7d0717bb07d6cull,
+    0x67ea3cbd93f2f225ull, 0x6acf1218f748a0dbull, 0x6b7f30a3e354f41eull, 0x6d97c944092ff7c8ull, 0x6d9bb2440933b98aull,
+    0x6d9ef21fd1da4113ull, 0x6ed150bbb3b1e78cull, 0x6ed15fbbb3b20109ull, 0x6f0b9ec3c2bac013ull, 0x6f59918485a380d8ull,
+    0x741f4ec401e9be41ull, 0x794d550d52c072f0ull, 0x7d4207943b72da81ull, 0x823b93195ce22287ull, 0x82f811e1df6207a8ull,
+    0x833f24e1df9e2a94ull, 0x841114b2ba768c5bull, 0x85f78c2265d1c822ull, 0x86585b78dafe862aull, 0x883442217fbc98d0ull,
+    0x8c2cf10da8936508ull, 0x8efc2aec6becd824ull, 0x8f78592eca34fdbeull, 0x8f786b2eca351c54ull, 0x8fc7b5e8e955a6d0ull,
+    0x90240596edccdcb6ull, 0x90a51287d079ae3dull, 0x90a51c87d079bf3bull, 0x96b9a783b558336bull, 0x96e1bc83b579a92eull,
+    0x972744f21c03f82eull, 0x972b1df21c079ec0ull, 0x9ce4d5720e9c8f65ull, 0x9e1e24c6c603c4f6ull, 0x9e3077d58a9d1ca4ull,
+    0x9fad3a90563e0eb2ull, 0x9fc92d9056567353ull, 0xa040d930428d9d0bull, 0xa060da7df34834e5ull, 0xa086e77df3691a39ull,
+    0xa1fb3e16387c1d7bull, 0xa33b8bfd0330cd2dull, 0xacc8e3e2a3f5412bull, 0xad57c77677aa55f7ull, 0xad615bab371474a4ull,
+    0xb0e39aee97c28955ull, 0xb0e7a2146c2b067dull, 0xb5e10f9978f625e5ull, 0xb8c1d375c591328dull, 0xb9e23d7612f1f318ull,
+    0xbcdc5e7ab13b0979ull, 0xbed4cc0dc4e48700ull, 0xbfdc150cec0b359full, 0xc3c3013572754e05ull, 0xc49e76b3cd1b49caull,
+    0xc67c686c3068fd78ull, 0xc9d6ad0f337627c1ull, 0xca0dc36757607e74ull, 0xcd2fc69bc6affcf3ull, 0xd2a564c0e72fc107ull,
+    0xd989dac7034c5516ull, 0xda318f8183047bb3ull, 0xdcb97d18fee001bdull, 0xdeda08a39d029499ull, 0xe0f0c58862cd1066ull,
+    0xe41d01d8d5a51affull, 0xea2d692cb66004b4ull, 0xecee11ea82312aafull, 0xed8e3dce93935921ull, 0xef315f7916a3110aull,
+    0xef90312d12e24840ull, 0xf49dc49716c6bc37ull, 0xfe3cf07b497e1ed2ull, 0xfe3cfb7b497e3183ull, 0xfe7d5781980b4357ull,
+};
+
+bool is_blocked_word(std::string_view w) {
+  return std::binary_search(std::begin(kBlockedWordHashes), std::end(kBlockedWordHashes), fnv1a64(w));
+}
+
 // Minimum sizes of the open classes, so that documents of a few thousand words stay varied and every
 // recipe can draw distinct words.
 constexpr size_t kMinWords = 2000, kMinNouns = 500, kMinVerbs = 100, kMinAdjectives = 100, kMinAdverbs = 20;
@@ -141,7 +176,7 @@ Result<WordList> WordList::from_words(std::vector<std::string> words) {
 
   for (uint32_t i = 0; i < wl.words_.size(); ++i) {
     const std::string_view w = wl.words_[i];
-    if (is_function_word(w)) continue;
+    if (is_function_word(w) || is_blocked_word(w)) continue;
     if (w.size() >= 6 && ends_with_any(w, {"ously", "fully", "ively", "ably", "ingly", "edly", "ently", "antly",
                                             "ically", "ishly", "lessly"})) {
       wl.adverbs_.push_back(i);

@@ -28,7 +28,7 @@ uint64_t needle_trial_seed(uint64_t seed, int64_t length, double depth) {
 }
 
 Status validate(const NeedleOptions& o) {
-  if (o.recipe == Recipe::kMix) return invalid_argument("eval needle takes one recipe (passkey, kv, multi, extract), not mix");
+  if (o.recipe == Recipe::kMix) return invalid_argument("eval needle takes one recipe (passkey, kv, multi, extract, quote), not mix");
   if (o.lengths.empty()) return invalid_argument("no lengths to test");
   for (int64_t l : o.lengths)
     if (l < 1 || l > (int64_t{1} << 24)) return invalid_argument("lengths must be in [1, 16777216] tokens, got " + std::to_string(l));

@@ -44,6 +44,9 @@ TEST(AnswerText, TrimsSpacesAndCutsAtTheFirstNewline) {
   EXPECT_EQ(answer_text("   "), "");
   EXPECT_EQ(answer_text("\n123"), "");
   EXPECT_EQ(answer_text(""), "");
+  // An answer cut at the token limit inside a character loses the partial bytes, not the whole answer.
+  EXPECT_EQ(answer_text(" caf\xc3\xa9 ol\xc3"), "caf\xc3\xa9 ol");
+  EXPECT_EQ(answer_text(" \xe2\x82"), "");
 }
 
 TEST(NeedleTrialSeed, IsStableAndDiffersByCell) {
@@ -171,10 +174,9 @@ TEST(RunNeedle, FullRunsPastTheTrainingContextOnAPagedSession) {
   EXPECT_GT(r->cells[0].mean_prompt_tokens, static_cast<double>(w));
 }
 
-// The shipped model (models/, issue 14) on a reduced grid: pass keys at every depth within the window
-// (card: 1,999 / 2,000) and extractive questions at the full window (card: 82%). Four needles with one
-// asked and key-value facts are at chance level for this model (card), so they are not asserted here.
-// The full grids are the card's (`slow`: cw_needle_card_test).
+// The shipped model (models/, issue 14) on a reduced grid: pass keys at every depth within the window,
+// four needles with one asked, and extractive questions at the full window (the card's figures are in
+// models/README.md). The full grids are the card's (`slow`: cw_needle_card_test).
 TEST(ShippedModel, FindsNeedlesWithinItsWindow) {
   REQUIRE_WORDS();
   const std::string path = std::string(CW_SOURCE_DIR) + "/models/chunkwise-tiny-q8_0.gguf";
@@ -196,7 +198,8 @@ TEST(ShippedModel, FindsNeedlesWithinItsWindow) {
     return correct;
   };
   EXPECT_GE(correct_of(Recipe::kPasskey, {500, w - 64}, 4), 23);  // of 24
-  EXPECT_GE(correct_of(Recipe::kExtract, {w - 64}, 4), 7);        // of 12
+  EXPECT_GE(correct_of(Recipe::kMulti, {500, w - 64}, 4), 21);    // of 24
+  EXPECT_GE(correct_of(Recipe::kExtract, {w - 64}, 4), 9);        // of 12
 }
 
 }  // namespace

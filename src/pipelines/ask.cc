@@ -53,7 +53,8 @@ std::set<std::string> words_of(std::string_view text) {
 }  // namespace
 
 std::string answer_text(std::string_view generated) {
-  const std::string_view s = generated.substr(0, generated.find('\n'));
+  std::string_view s = generated.substr(0, generated.find('\n'));
+  s.remove_suffix(utf8_incomplete_suffix_len(s));  // an answer cut at the token limit mid-character
   const size_t b = s.find_first_not_of(' ');
   if (b == std::string_view::npos) return "";
   return std::string(s.substr(b, s.find_last_not_of(' ') - b + 1));
@@ -129,11 +130,38 @@ Result<GreedyAnswer> greedy_answer(const model::Model& m, const tok::Tokenizer& 
   g.prefill_ms = ms_since(t_pre);
   const auto t_dec = Clock::now();
   g.stop = "limit";
+  // Quoting: the positions of copy_from that the answer so far ends just before (every run it matches).
+  const std::span<const int32_t> src = o.copy_from;
+  std::vector<size_t> runs;
+  if (!src.empty()) {
+    runs.resize(src.size());
+    for (size_t p = 0; p < src.size(); ++p) runs[p] = p;
+  }
   for (int64_t i = 0; i < o.max_tokens; ++i) {
-    const auto next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-    if (next == tok.eos()) {
+    auto next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    if (next == tok.eos() && (src.empty() || i > 0)) {
       g.stop = "eos";
       break;
+    }
+    if (!src.empty()) {
+      if (i > 0 && tok.token_to_piece(next).find('\n') != std::string::npos) {
+        g.generated += '\n';
+        g.stop = "newline";
+        break;
+      }
+      next = -1;
+      for (size_t p : runs)
+        if (p < src.size() && (next < 0 || logits[static_cast<size_t>(src[p])] > logits[static_cast<size_t>(next)] ||
+                               (logits[static_cast<size_t>(src[p])] == logits[static_cast<size_t>(next)] && src[p] < next)))
+          next = src[p];
+      if (next < 0) {
+        g.stop = "end of source";
+        break;
+      }
+      size_t kept = 0;
+      for (size_t p : runs)
+        if (p < src.size() && src[p] == next) runs[kept++] = p + 1;
+      runs.resize(kept);
     }
     ++g.tokens;
     g.generated += tok.token_to_piece(next);
@@ -206,13 +234,14 @@ Result<AskResult> ask(const model::Model& m, const tok::Tokenizer& tok, const re
   // boundary), so the assembled prompt is checked and the lowest-ranked chunk dropped until it fits.
   std::vector<int32_t> prompt;
   std::vector<size_t> in_prompt;  // indices into hits, document order
+  std::string context;
   for (;;) {
     in_prompt = chosen;
     std::sort(in_prompt.begin(), in_prompt.end(), [&](size_t a, size_t b) {
       const retrieval::ChunkRow &x = hits[a].row, &y = hits[b].row;
       return x.path != y.path ? x.path < y.path : x.byte_begin < y.byte_begin;
     });
-    std::string context;
+    context.clear();
     for (size_t i : in_prompt) {
       if (!context.empty()) context += kSeparator;
       context += hits[i].row.text;
@@ -256,6 +285,11 @@ Result<AskResult> ask(const model::Model& m, const tok::Tokenizer& tok, const re
   go.max_tokens = o.max_answer_tokens;
   go.ubatch = o.ubatch;
   go.n_threads = o.n_threads;
+  std::vector<int32_t> context_tokens;
+  if (o.quote) {
+    context_tokens = tok.encode(context, false, false);
+    go.copy_from = context_tokens;
+  }
   CW_ASSIGN_OR_RETURN(GreedyAnswer g, greedy_answer(m, tok, acting.get(), prompt, go));
   r.prefill_ms = g.prefill_ms;
   r.decode_ms = g.decode_ms;

@@ -40,6 +40,7 @@ struct AskOptions {
   std::string select;            // selector spec applied to the candidates first ("" = rank order)
   std::string kv_policy;         // "" or full: the window bounds the context
   int64_t max_answer_tokens = 48;
+  bool quote = true;             // the answer is a verbatim span of the chunks (GreedyOptions::copy_from)
   int64_t n_ctx = 0;             // 0: the model's training context
   int64_t ubatch = 256;
   int n_threads = 1;
@@ -73,8 +74,8 @@ struct AskResult {
 };
 
 std::string qa_prompt(std::string_view context, std::string_view question);
-// The answer in a greedy continuation: the text before the first "\n", spaces trimmed (what `ask` prints and
-// `eval needle` scores).
+// The answer in a greedy continuation: the text before the first "\n", spaces trimmed, less an incomplete
+// UTF-8 character at the end (what `ask` prints and `eval needle` scores).
 std::string answer_text(std::string_view generated);
 // The sentence of `text` with the most distinct words of `question` (lower-cased ASCII letters and digits,
 // 3+ characters, a few function words left out), as a byte range [first, second) of `text`; the first
@@ -90,8 +91,15 @@ std::pair<int64_t, int64_t> char_span(int64_t chunk_char_begin, std::string_view
 // runs on a runtime::PolicySession when `acting` is given (its micro-batch fitted to the policy); else on a
 // plain Session within the training context, or past it on a paged Session with no context rule (full
 // attention at positions beyond those trained, as a user of full attention gets).
+//
+// Quoting (copy_from non-empty): every answer token must continue a verbatim run of copy_from (the
+// context's tokens), so the answer is a quote of the sources by construction. At each step the argmax is
+// taken over the tokens that extend some run matched so far (at the first step: any token of copy_from);
+// the answer ends where the model's own argmax is EOS or a token with a newline (after at least one
+// token), or when no run can be extended.
 struct GreedyOptions {
   int64_t max_tokens = 48;  // >= 1
+  std::span<const int32_t> copy_from;  // empty: free generation
   int64_t ubatch = 256;     // prompt tokens per forward pass
   model::KvType kv_type = model::KvType::kF16;
   int n_threads = 1;
@@ -99,7 +107,7 @@ struct GreedyOptions {
 struct GreedyAnswer {
   std::string generated;  // the pieces as generated (answer_text() gives the answer)
   int64_t tokens = 0;
-  std::string stop;
+  std::string stop;  // "newline", "eos", "limit" or (quoting) "end of source"
   double prefill_ms = 0, decode_ms = 0;
 };
 Result<GreedyAnswer> greedy_answer(const model::Model& model, const tok::Tokenizer& tokenizer, const kv::KvPolicy* acting,
