@@ -98,6 +98,41 @@ std::pair<int64_t, int64_t> char_span(int64_t chunk_char_begin, std::string_view
   return {begin, begin + static_cast<int64_t>(utf8_count_codepoints(chunk_text.substr(b, e - b)))};
 }
 
+namespace {
+
+// Copy-constrained decoding (GreedyOptions::copy_from): the runs of the source the answer so far matches,
+// as the positions just after each; the next token must extend one of them.
+class Quoter {
+ public:
+  explicit Quoter(std::span<const int32_t> src) : src_(src), runs_(src.size()) {
+    for (size_t p = 0; p < runs_.size(); ++p) runs_[p] = p;
+  }
+  bool active() const { return !src_.empty(); }
+  // The highest-logit token that extends a run (the lowest id on ties); -1 when no run can grow.
+  int32_t pick(const std::vector<float>& logits) const {
+    int32_t best = -1;
+    for (size_t p : runs_) {
+      if (p >= src_.size()) continue;
+      const int32_t t = src_[p];
+      const float l = logits[static_cast<size_t>(t)], lb = best < 0 ? 0.0f : logits[static_cast<size_t>(best)];
+      if (best < 0 || l > lb || (l == lb && t < best)) best = t;
+    }
+    return best;
+  }
+  void accept(int32_t token) {
+    size_t kept = 0;
+    for (size_t p : runs_)
+      if (p < src_.size() && src_[p] == token) runs_[kept++] = p + 1;
+    runs_.resize(kept);
+  }
+
+ private:
+  std::span<const int32_t> src_;
+  std::vector<size_t> runs_;
+};
+
+}  // namespace
+
 Result<GreedyAnswer> greedy_answer(const model::Model& m, const tok::Tokenizer& tok, const kv::KvPolicy* acting,
                                    std::span<const int32_t> prompt, const GreedyOptions& o) {
   if (o.max_tokens < 1) return invalid_argument("max answer tokens must be >= 1");
@@ -130,38 +165,25 @@ Result<GreedyAnswer> greedy_answer(const model::Model& m, const tok::Tokenizer& 
   g.prefill_ms = ms_since(t_pre);
   const auto t_dec = Clock::now();
   g.stop = "limit";
-  // Quoting: the positions of copy_from that the answer so far ends just before (every run it matches).
-  const std::span<const int32_t> src = o.copy_from;
-  std::vector<size_t> runs;
-  if (!src.empty()) {
-    runs.resize(src.size());
-    for (size_t p = 0; p < src.size(); ++p) runs[p] = p;
-  }
+  Quoter quote(o.copy_from);
   for (int64_t i = 0; i < o.max_tokens; ++i) {
     auto next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-    if (next == tok.eos() && (src.empty() || i > 0)) {
+    if (next == tok.eos() && (!quote.active() || i > 0)) {
       g.stop = "eos";
       break;
     }
-    if (!src.empty()) {
+    if (quote.active()) {
       if (i > 0 && tok.token_to_piece(next).find('\n') != std::string::npos) {
         g.generated += '\n';
         g.stop = "newline";
         break;
       }
-      next = -1;
-      for (size_t p : runs)
-        if (p < src.size() && (next < 0 || logits[static_cast<size_t>(src[p])] > logits[static_cast<size_t>(next)] ||
-                               (logits[static_cast<size_t>(src[p])] == logits[static_cast<size_t>(next)] && src[p] < next)))
-          next = src[p];
+      next = quote.pick(logits);
       if (next < 0) {
         g.stop = "end of source";
         break;
       }
-      size_t kept = 0;
-      for (size_t p : runs)
-        if (p < src.size() && src[p] == next) runs[kept++] = p + 1;
-      runs.resize(kept);
+      quote.accept(next);
     }
     ++g.tokens;
     g.generated += tok.token_to_piece(next);

@@ -5,7 +5,10 @@
 // The prompt is the format the project's model was trained on (docs/design/haystack.md):
 //   qa_prompt(context, question) = context + "\nQuestion: " + question + "\nAnswer:"
 // with the chosen chunks in document order (by path, then offset), separated by a blank line. The answer
-// is the greedy continuation up to the first newline (or EOS, or max_answer_tokens), spaces trimmed.
+// is the greedy continuation up to the first newline (or EOS, or max_answer_tokens), spaces trimmed; by
+// default (AskOptions::quote) each answer token must continue a verbatim run of the chunks' tokens, so the
+// answer is a quote of the sources with exact offsets — the model chooses where and how long, never words
+// the documents do not have.
 //
 // Window fit: hits are taken in rank order while the prompt, counted in the model's own tokens, plus
 // max_answer_tokens stays within the model's training context (or n_ctx when set smaller). A chunk that
