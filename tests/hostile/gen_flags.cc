@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <regex>
 
+#include "base/json_value.h"
 #include "hostile/suite.h"
 
 namespace cw::hostile {
@@ -217,7 +218,7 @@ std::vector<Command> commands(Fixtures& fx) {
                  {"--db", {"", small, fx.dir}}};
     c.all_options = {"-m", "--doc", "--db", "--chunker", "-k", "--select", "--kv-policy", "--ctx",
                      "--max-answer-tokens", "-t"};
-    c.flags = {"--json", "-q"};
+    c.flags = {"--json", "-q", "--free-answer"};
     c.check = [](const std::string&, const std::string&) { return check_json_object("answer"); };
     v.push_back(c);
   }
@@ -229,13 +230,59 @@ std::vector<Command> commands(Fixtures& fx) {
     c.strings = {{"--lengths", {"0", "-1", "abc", "", "1.5", "0W", "-2W", "nanW", "1e309", "99999999999999999999",
                                 "64,,64", ",", "W"}},
                  {"--depths", {"1.5", "-0.1", "nan", "", "0,,1", "inf", "0x1p-1"}},
-                 {"--recipe", {"mix", "nope", "", "PASSKEY"}},
+                 {"--recipe", {"mix", "nope", "", "PASSKEY", "quote"}},
                  {"--kv-policy", {"nope", "", "sink_window:sinks=4,window=0", "full:x=1"}},
                  {"--plot", {"", "x.txt", "/nonexistent/dir/x.svg"}}};
     c.all_options = {"-m", "--recipe", "--lengths", "--depths", "--needles", "--trials", "--kv-policy", "--seed",
                      "--max-answer-tokens", "--ubatch", "-t", "--words", "--plot"};
     c.flags = {"--json", "-q"};
     c.check = [](const std::string&, const std::string&) { return check_json_object("cells"); };
+    v.push_back(c);
+  }
+  {
+    // A one-corpus Chroma-format dataset: the corpus is the fixture text, the reference its first 40 characters.
+    const std::string corpora = fx.dir + "/flags-corpora";
+    fs::create_directories(corpora);
+    fs::copy_file(fx.text, corpora + "/tiny.md", fs::copy_options::overwrite_existing);
+    const std::string csv = fx.write("flags-questions.csv",
+                                     "question,references,corpus_id\n"
+                                     "What happened once upon a time?,\"[{\"\"content\"\": \"\"x\"\", "
+                                     "\"\"start_index\"\": 0, \"\"end_index\"\": 40}]\",tiny\n");
+    Command c{"eval", {"eval", "ask", "-m", fx.model, "--corpora", corpora, "--questions", csv, "--max-answer-tokens",
+                       "2", "--json", "-q"}};
+    for (const char* o : {"-k", "--max-answer-tokens", "--limit", "-t"}) c.numeric.push_back({o, false});
+    c.strings = {{"--chunker", {"nope", "", "recursive:size=0", "token:size=4,overlap=5"}},
+                 {"--corpora", {"", fx.missing, fx.text}},
+                 {"--questions", {"", fx.missing, fx.text, fx.dir_input}}};
+    c.all_options = {"-m", "--corpora", "--questions", "--chunker", "-k", "--max-answer-tokens", "--limit", "-t"};
+    c.flags = {"--json", "-q", "--free-answer"};
+    c.check = [](const std::string&, const std::string&) { return check_json_object("questions"); };
+    v.push_back(c);
+  }
+  {
+    const std::string out = fx.dir + "/flags-gen.jsonl";
+    Command c{"gen-data", {"gen-data", "--recipe", "mix", "--n", "2", "--seed", "1", "--length", "300", "-o", out, "-q"}};
+    // --n is left out: millions of samples are legitimate work (streamed, memory stays flat), not hostile.
+    c.numeric = {{"--seed", false}, {"--needles", false}};
+    c.strings = {{"--recipe", {"quote", "nope", "", "MIX"}},
+                 {"--length", {"0", "-1", "abc", "", "1e309", "64,,64", "99999999999999999999"}},
+                 {"--unit", {"nope", "", "tokens", "chars"}},
+                 {"--depth", {"1.5", "-0.1", "nan", "", "random", "0.5"}},
+                 {"--format", {"tok", "nope", "", "jsonl"}},
+                 {"--vocab", {"", fx.missing, fx.text}},
+                 {"--words", {"", fx.missing, fx.text}}};
+    c.all_options = {"--recipe", "--n", "--seed", "--length", "--unit", "--depth", "--needles", "--vocab", "--words",
+                     "--format", "-o"};
+    c.flags = {"-q"};
+    // A run that succeeds leaves its output file (written under a temporary name and renamed); the check
+    // removes it, so that the next case's check sees only its own.
+    c.check = [out](const std::string&, const std::string&) {
+      return Check([out](const Outcome&) {
+        std::error_code ec;
+        const bool made = fs::remove(out, ec);
+        return made ? std::string() : "no output file " + out;
+      });
+    };
     v.push_back(c);
   }
   return v;
@@ -318,9 +365,22 @@ void gen_flags(Fixtures& fx, std::vector<Case>& out) {
     bare.args = {c.cmd};
     bare.what = "no arguments";
     // `chunk` with no arguments reads stdin; `ask` with none answers the shipped demo document.
-    bare.expect = c.cmd == "chunk" || c.cmd == "ask" ? Expect::kAny : Expect::kError;
-    bare.ok_check = c.cmd == "ask" ? Check([](const Outcome& o) { return o.out.empty() ? "no answer printed" : ""; })
-                                   : check_chunk({{"-", 0}}, 512, true);
+    // chunk reads stdin, ask answers the demo, gen-data writes one default sample to stdout.
+    bare.expect = c.cmd == "chunk" || c.cmd == "ask" || c.cmd == "gen-data" ? Expect::kAny : Expect::kError;
+    bare.ok_check = c.cmd == "ask"        ? Check([](const Outcome& o) { return o.out.empty() ? "no answer printed" : ""; })
+                    : c.cmd == "gen-data" ? Check([](const Outcome& o) -> std::string {
+                                              size_t lines = 0;
+                                              for (size_t b = 0; b < o.out.size(); ++lines) {
+                                                const size_t e = o.out.find('\n', b);
+                                                if (e == std::string::npos) return "the last line has no newline";
+                                                auto j = JsonValue::parse(std::string_view(o.out).substr(b, e - b));
+                                                if (!j.is_ok() || !j->is_object() || j->get("question") == nullptr)
+                                                  return "line " + std::to_string(lines + 1) + " is not a sample";
+                                                b = e + 1;
+                                              }
+                                              return lines == 0 ? "no samples printed" : "";
+                                            })
+                                          : check_chunk({{"-", 0}}, 512, true);
     out.push_back(std::move(bare));
   }
   // Many positional arguments.

@@ -21,7 +21,7 @@ TEST(HostileInput, WholeSet) {
   std::vector<Case> cases = generate_all(fx);
   std::set<std::string> cmds;
   for (const Case& c : cases) cmds.insert(c.cmd);
-  EXPECT_EQ(cmds, (std::set<std::string>{"ask", "batch", "bench", "chunk", "eval", "inspect", "make-model", "perplexity",
+  EXPECT_EQ(cmds, (std::set<std::string>{"ask", "batch", "bench", "chunk", "eval", "gen-data", "inspect", "make-model", "perplexity",
                                          "run", "tokenize"}));
   EXPECT_GE(cases.size(), 1000u);
   std::error_code ec;
