@@ -1,5 +1,5 @@
-// The HTTP transport (issue 15, first slice): routing, authentication, OpenAI-style errors, and the
-// endpoints that do not generate text. See http_server.h.
+// The HTTP transport (issue 15): routing, authentication, OpenAI-style errors, the endpoints that do not
+// generate text, /metrics; completions are in completions.cc. See http_server.h.
 #include "server/http_server.h"
 
 #include <httplib.h>
@@ -21,52 +21,36 @@
 
 #include "base/json.h"
 #include "base/json_value.h"
+#include "chunkwise/engine.h"
+#include "server/completions.h"
+#include "server/http_util.h"
+#include "server/metrics.h"
 #include "tokenizer/tokenizer.h"
 
 namespace cw::server {
 namespace {
 
-constexpr const char* kJson = "application/json";
-
-// The routes this server knows and the one method each accepts (HEAD is answered like GET).
+// The routes this server knows and the one method each accepts (HEAD is answered like GET); the
+// generating ones exist only with an engine.
 struct Route {
   const char* path;
   const char* method;
+  bool needs_engine;
 };
 constexpr Route kRoutes[] = {
-    {"/health", "GET"},
-    {"/v1/models", "GET"},
-    {"/tokenize", "POST"},
-    {"/detokenize", "POST"},
+    {"/health", "GET", false},
+    {"/v1/models", "GET", false},
+    {"/tokenize", "POST", false},
+    {"/detokenize", "POST", false},
+    {"/metrics", "GET", false},
+    {"/v1/completions", "POST", true},
+    {"/v1/chat/completions", "POST", true},
 };
 
-const Route* find_route(const std::string& path) {
+const Route* find_route(const std::string& path, bool has_engine) {
   for (const Route& r : kRoutes)
-    if (path == r.path) return &r;
+    if (path == r.path && (has_engine || !r.needs_engine)) return &r;
   return nullptr;
-}
-
-const char* error_type(int status) {
-  switch (status) {
-    case 401: return "authentication_error";
-    case 404: return "not_found_error";
-    case 500: return "server_error";
-    default: return "invalid_request_error";
-  }
-}
-
-void set_error(httplib::Response& res, int status, std::string_view message) {
-  JsonWriter w;
-  w.begin_object().key("error").begin_object();
-  w.key("message").value(message).key("type").value(error_type(status)).key("code").value(status);
-  w.end_object().end_object();
-  res.status = status;
-  res.set_content(w.str(), kJson);
-}
-
-void set_json(httplib::Response& res, const JsonWriter& w) {
-  res.status = 200;
-  res.set_content(w.str(), kJson);
 }
 
 // Equal strings, in time that depends only on the lengths.
@@ -75,15 +59,6 @@ bool same_secret(std::string_view a, std::string_view b) {
   unsigned char diff = 0;
   for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
   return diff == 0;
-}
-
-// The request body as a JSON object, or an error message for a 400.
-Result<JsonValue> parse_object(const httplib::Request& req) {
-  if (req.body.empty()) return invalid_argument("the request body is empty; expected a JSON object");
-  auto parsed = JsonValue::parse(req.body);
-  if (!parsed.is_ok()) return invalid_argument("malformed JSON in the request body: " + parsed.status().message());
-  if (!parsed->is_object()) return invalid_argument("the request body must be a JSON object");
-  return std::move(parsed).value();
 }
 
 // An optional boolean field: absent (or null) gives `fallback`.
@@ -101,10 +76,22 @@ Result<bool> optional_bool(const JsonValue& body, std::string_view key, bool fal
 }  // namespace
 
 struct Server::Impl {
-  Impl(ServerOptions o, const tok::Tokenizer* t) : options(std::move(o)), tokenizer(t) {}
+  Impl(ServerOptions o, const tok::Tokenizer* t, Engine* e)
+      : options(std::move(o)), tokenizer(t), engine(e), metrics(std::make_shared<Metrics>()) {
+    if (engine != nullptr) {
+      CompletionsConfig c;
+      c.model_id = options.model_id;
+      c.chat_family = options.chat_family;
+      c.queue = options.queue;
+      completions = std::make_unique<Completions>(engine, tokenizer, metrics, std::move(c));
+    }
+  }
 
   ServerOptions options;
   const tok::Tokenizer* tokenizer;
+  Engine* engine;
+  std::shared_ptr<Metrics> metrics;
+  std::unique_ptr<Completions> completions;  // null without an engine
   httplib::Server http;
   std::mutex mutex;  // listen / start / stop
   bool bound = false;
@@ -199,13 +186,23 @@ struct Server::Impl {
     set_json(res, w);
   }
 
+  void metrics_page(const httplib::Request&, httplib::Response& res) {
+    const int64_t admitted = completions ? completions->admitted() : 0;
+    const int64_t limit = completions ? completions->queue_limit() : 0;
+    res.status = 200;
+    res.set_content(metrics->render(engine, admitted, limit), "text/plain; version=0.0.4");
+  }
+
+  void complete(const httplib::Request& req, httplib::Response& res) { completions->handle(req, res, false); }
+  void chat(const httplib::Request& req, httplib::Response& res) { completions->handle(req, res, true); }
+
   // Called by httplib for every response with status >= 400; fills the body of those httplib produced
   // itself (no route, body over the limit, malformed HTTP), whose body is empty.
   httplib::Server::HandlerResponse error_page(const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
     switch (res.status) {
       case 404: {
-        const Route* route = find_route(req.path);
+        const Route* route = find_route(req.path, engine != nullptr);
         const bool is_public = route != nullptr && std::string_view(route->path) == "/health";
         if (!is_public && !authorized(req)) {
           unauthorized(res);
@@ -243,6 +240,16 @@ struct Server::Impl {
     http.Get("/v1/models", guarded(&Impl::models));
     http.Post("/tokenize", guarded(&Impl::tokenize));
     http.Post("/detokenize", guarded(&Impl::detokenize));
+    http.Get("/metrics", guarded(&Impl::metrics_page));
+    if (completions) {
+      http.Post("/v1/completions", guarded(&Impl::complete));
+      http.Post("/v1/chat/completions", guarded(&Impl::chat));
+    }
+    // Counts every response (after it is written) by route and status; unknown paths are "other".
+    http.set_logger([this](const httplib::Request& q, const httplib::Response& r) {
+      const Route* route = find_route(q.path, engine != nullptr);
+      metrics->count_response(route != nullptr ? route->path : "other", r.status);
+    });
     http.set_error_handler(httplib::Server::HandlerWithResponse(
         [this](const httplib::Request& q, httplib::Response& r) { return error_page(q, r); }));
     http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
@@ -267,6 +274,8 @@ struct Server::Impl {
     if (options.threads < 1 || options.threads > 1024)
       return invalid_argument("threads " + std::to_string(options.threads) + " is outside [1, 1024]");
     if (options.max_body_bytes < 1) return invalid_argument("the body limit must be at least 1 byte");
+    if (options.queue < 1 || options.queue > (int64_t{1} << 20))
+      return invalid_argument("queue " + std::to_string(options.queue) + " is outside [1, 1048576]");
     setup();
     errno = 0;
     if (options.port == 0) {
@@ -296,8 +305,8 @@ struct Server::Impl {
   }
 };
 
-Server::Server(ServerOptions options, const tok::Tokenizer* tokenizer)
-    : impl_(std::make_unique<Impl>(std::move(options), tokenizer)) {
+Server::Server(ServerOptions options, const tok::Tokenizer* tokenizer, Engine* engine)
+    : impl_(std::make_unique<Impl>(std::move(options), tokenizer, engine)) {
   if (tokenizer == nullptr) {
     std::fprintf(stderr, "cw::server::Server: the tokenizer must not be null\n");
     std::abort();
@@ -335,6 +344,7 @@ Status Server::run() {
 void Server::stop() {
   std::lock_guard<std::mutex> lock(impl_->mutex);
   impl_->stopped = true;
+  if (impl_->completions) impl_->completions->shutdown();  // streams end at the engine's next step
   if (impl_->serving) {
     // listen_after_bind() ignores a stop() that comes before it has started: wait until it runs.
     while (!impl_->http.is_running() && !impl_->done)

@@ -1,5 +1,4 @@
-// cw::server::Server: the HTTP transport of `chunkwise serve` (issue 15). This first slice serves the
-// endpoints that do not generate text:
+// cw::server::Server: the HTTP transport of `chunkwise serve` (issue 15).
 //   GET  /health      -> 200 {"status":"ok"}                (no API key needed)
 //   GET  /v1/models   -> 200 {"object":"list","data":[{"id":MODEL_ID,"object":"model","created":0,
 //                                                          "owned_by":"chunkwise"}]}
@@ -7,7 +6,18 @@
 //                     -> 200 {"tokens":[ID,...]}             (llama.cpp server's shape)
 //   POST /detokenize  {"tokens":[ID,...]} -> 200 {"content":STR}; every id must be an integer in
 //                     [0, n_vocab) (bytes that are not valid UTF-8 come out as U+FFFD).
-// Completions, chat completions, embeddings, SSE and /metrics come with the engine refactor.
+//   GET  /metrics     -> 200 Prometheus text (the names are listed in metrics.h)
+// With an engine (the constructor's third argument) also:
+//   POST /v1/completions, POST /v1/chat/completions: OpenAI's request fields (openai_request.h) and
+//                     response shapes (openai_response.h); "stream": true answers with Server-Sent Events,
+//                     "data: {chunk}\n\n" ... "data: [DONE]\n\n" (an error after the headers went out is an
+//                     event {"error":{...}} before [DONE]). The chat prompt is rendered with
+//                     options.chat_family (chat_template.h) and tokenized with special tokens parsed; a
+//                     completions prompt is tokenized as `chunkwise run` does (BOS by the vocabulary's
+//                     rule), so greedy output equals `chunkwise run --temp 0`. max_tokens defaults to what
+//                     the context (training context and KV cache) leaves after the prompt.
+//                     finish_reason: openai_finish_reason(). A streaming client that disconnects has its
+//                     request cancelled (its KV freed at the engine's next step).
 //
 // Errors are OpenAI-style JSON, {"error":{"message":STR,"type":STR,"code":HTTP_STATUS}} (the code is the
 // HTTP status as a number, as llama.cpp's server writes it):
@@ -15,10 +25,15 @@
 //                              token ids outside the vocabulary, malformed HTTP
 //   401 authentication_error   api_key set and the request lacks "Authorization: Bearer KEY" (every
 //                              route except /health, unknown routes included)
-//   404 not_found_error        unknown route
+//   404 not_found_error        unknown route; a "model" other than options.model_id
 //   405 invalid_request_error  known route, wrong method (with an Allow header)
 //   413 invalid_request_error  body over max_body_bytes
-//   500 server_error           an exception escaped a handler (a bug; the server keeps running)
+//   500 server_error           an exception escaped a handler (a bug; the server keeps running); a
+//                              request that failed in the engine
+//   503 overloaded_error       options.queue generation requests are already admitted (with Retry-After: 1),
+//                              or the server is stopping
+// Prompt over the context, and whatever Engine::validate refuses: 400 with the engine's message (token
+// counts named).
 //
 // Libraries: HTTP is cpp-httplib (Debian's libcpp-httplib-dev; upstream it is a single header, Debian
 // ships it prebuilt as a shared library with that header): it is packaged, small, runs each connection
@@ -30,7 +45,9 @@
 //
 // Thread-safety: start()/listen()/run()/stop() from one controlling thread, except that stop() may be
 // called from any thread while run() blocks. Handlers run concurrently on the pool's threads; the
-// tokenizer's const methods are thread-safe. The tokenizer must outlive the Server.
+// tokenizer's const methods are thread-safe. The tokenizer and the engine must outlive the Server (the
+// engine also runs the callbacks of requests the Server cancelled). stop() cancels the generation
+// requests in flight before it joins the connection threads.
 #pragma once
 
 #include <cstddef>
@@ -39,6 +56,11 @@
 #include <string>
 
 #include "base/status.h"
+#include "server/chat_template.h"
+
+namespace cw {
+class Engine;
+}
 
 namespace cw::tok {
 class Tokenizer;
@@ -51,14 +73,18 @@ struct ServerOptions {
   int port = 0;                              // 0: the kernel picks a free port; port() reports it
   std::string api_key;                       // empty: no authentication
   size_t max_body_bytes = size_t{8} << 20;   // larger request bodies get 413
-  int threads = 8;                           // connection threads (each keep-alive connection holds one)
-  std::string model_id = "chunkwise";        // the id /v1/models reports
+  int threads = 8;                           // connection threads (each keep-alive connection holds one;
+                                             // a stream holds one until it ends: make it >= queue)
+  std::string model_id = "chunkwise";        // the id /v1/models reports and requests may name
+  int64_t queue = 64;                        // generation requests admitted at once; more: 503
+  ChatFamily chat_family = ChatFamily::kChatml;  // how chat messages become a prompt
 };
 
 class Server {
  public:
-  // `tokenizer` must not be null and must outlive the Server.
-  Server(ServerOptions options, const tok::Tokenizer* tokenizer);
+  // `tokenizer` must not be null and must outlive the Server. `engine` (optional: without it the
+  // generating routes are unknown, 404) must outlive the Server, and `tokenizer` must then be its model's.
+  Server(ServerOptions options, const tok::Tokenizer* tokenizer, Engine* engine = nullptr);
   ~Server();  // stops and joins
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

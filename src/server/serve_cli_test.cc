@@ -1,0 +1,169 @@
+// `chunkwise serve` as a process, on a generated tiny llama: an ephemeral port, the routes answer (a
+// completion included), SIGTERM / SIGINT with a stream in flight -> exit 0; bind and usage errors exit 2
+// with one line.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "server/http_server.h"
+#include "support/spm_vocab.h"
+#include "support/testing.h"
+#include "tokenizer/tokenizer.h"
+
+extern char** environ;
+
+namespace cw::server {
+namespace {
+
+const std::string& tiny_model() { return testing::tiny_llama_f32("serve-tiny.gguf", 3); }
+
+void expect_error(const httplib::Result& r, int status, const std::string& type) {
+  ASSERT_TRUE(r) << "no response: " << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, status) << r->body;
+  EXPECT_NE(r->body.find("\"type\":\"" + type + "\""), std::string::npos) << r->body;
+}
+
+struct Spawned {
+  pid_t pid = -1;
+  std::string err_path;
+};
+
+Spawned spawn_serve(const std::vector<std::string>& args, const std::string& err_path) {
+  std::vector<std::string> argv_s = {testing::chunkwise_binary(), "serve"};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  Spawned sp;
+  sp.err_path = err_path;
+  if (posix_spawn(&sp.pid, argv[0], &fa, nullptr, argv.data(), environ) != 0) sp.pid = -1;
+  posix_spawn_file_actions_destroy(&fa);
+  return sp;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// Waits for the process to exit (up to `seconds`); returns its wait status, or -1 on timeout (then kills it).
+int wait_exit(pid_t pid, int seconds) {
+  for (int i = 0; i < seconds * 100; ++i) {
+    int st = 0;
+    if (waitpid(pid, &st, WNOHANG) == pid) return st;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  kill(pid, SIGKILL);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  return -1;
+}
+
+TEST(ServeCli, EphemeralPortHealthAndSigtermExitsZero) {
+  const std::string model = tiny_model();
+  for (int sig : {SIGTERM, SIGINT}) {
+    SCOPED_TRACE(sig);
+    const std::string err = testing::temp_dir() + "/serve-err.txt";
+    Spawned sp = spawn_serve({"-m", model, "--port", "0", "--api-key", "k1"}, err);
+    ASSERT_GT(sp.pid, 0);
+    const std::string prefix = "chunkwise serve: listening on http://127.0.0.1:";
+    int port = 0;
+    for (int i = 0; i < 2000 && port == 0; ++i) {  // up to 20 s
+      const std::string text = slurp(err);
+      const size_t at = text.find(prefix);
+      if (at != std::string::npos && text.find('\n', at) != std::string::npos)
+        port = std::atoi(text.c_str() + at + prefix.size());
+      else
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (port == 0) {
+      kill(sp.pid, SIGKILL);
+      waitpid(sp.pid, nullptr, 0);
+      FAIL() << "no listening line: " << slurp(err);
+    }
+    httplib::Client c("127.0.0.1", port);
+    auto h = c.Get("/health");
+    ASSERT_TRUE(h);
+    EXPECT_EQ(h->status, 200);
+    EXPECT_EQ(h->body, R"({"status":"ok"})");
+    expect_error(c.Get("/v1/models"), 401, "authentication_error");
+    c.set_bearer_token_auth("k1");
+    auto m = c.Get("/v1/models");
+    ASSERT_TRUE(m);
+    EXPECT_NE(m->body.find(R"("id":"serve-tiny.gguf")"), std::string::npos) << m->body;
+    auto t = c.Post("/tokenize", R"({"content":"w5"})", "application/json");
+    ASSERT_TRUE(t);
+    EXPECT_EQ(t->status, 200) << t->body;
+    auto g = c.Post("/v1/completions", R"({"prompt":"w5","max_tokens":3,"temperature":0})", "application/json");
+    ASSERT_TRUE(g);
+    EXPECT_EQ(g->status, 200) << g->body;
+    EXPECT_NE(g->body.find(R"("completion_tokens":)"), std::string::npos) << g->body;
+    // A stream in flight when the signal comes ends too (the server cancels it).
+    std::thread streaming([port] {
+      httplib::Client sc("127.0.0.1", port);
+      sc.set_bearer_token_auth("k1");
+      sc.set_read_timeout(30);
+      (void)sc.Post("/v1/completions", R"({"prompt":"w5","max_tokens":1500,"stream":true})", "application/json");
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+
+    const int killed = kill(sp.pid, sig);
+    const int st = wait_exit(sp.pid, 20);
+    streaming.join();
+    ASSERT_EQ(killed, 0);
+    ASSERT_NE(st, -1) << "did not exit after the signal";
+    ASSERT_TRUE(WIFEXITED(st)) << "status " << st;
+    EXPECT_EQ(WEXITSTATUS(st), 0) << slurp(err);
+  }
+}
+
+TEST(ServeCli, BindAndUsageErrorsExit2) {
+  const std::string model = tiny_model();
+  auto vocab = tok::Tokenizer::from_gguf(testing::small_spm_vocab_file());
+  ASSERT_TRUE(vocab.is_ok());
+  Server busy(ServerOptions{}, vocab->get());
+  ASSERT_TRUE(busy.start().is_ok());
+  for (const auto& [args, message] : std::vector<std::pair<std::string, std::string>>{
+           {"-m " + testing::shell_quote(model) + " --port " + std::to_string(busy.port()),
+            "cannot listen on 127.0.0.1:" + std::to_string(busy.port())},
+           {"-m " + testing::shell_quote(model) + " --host 256.0.0.1 --port 0", "cannot listen on 256.0.0.1:0"},
+           {"-m " + testing::shell_quote(model) + " --port 70000", "--port"},
+           {"--port 0", "-m MODEL is required"},
+           {"-m /nonexistent.gguf --port 0", "/nonexistent.gguf"},
+           {"-m " + testing::shell_quote(model) + " --api-key ''", "--api-key must not be empty"},
+           {"-m " + testing::shell_quote(model) + " --chat-template jinja --port 0", "jinja"},
+           {"-m " + testing::shell_quote(model) + " --queue 0 --port 0", "--queue"},
+           {"-m " + testing::shell_quote(model) + " --parallel 0 --port 0", "--parallel"},
+           {"-m " + testing::shell_quote(model) + " --kv-policy nope --port 0", "nope"},
+       }) {
+    SCOPED_TRACE(args);
+    auto r = testing::run_command(testing::chunkwise_binary() + " serve " + args);
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find(message), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;  // one line
+  }
+}
+
+}  // namespace
+}  // namespace cw::server
