@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <memory>
@@ -727,6 +728,117 @@ TEST_F(EndlessTest, StopEndsStreamsInFlight) {
   EXPECT_NE(a.got().find("\"type\":\"overloaded_error\""), std::string::npos) << a.got().substr(a.got().size() - 300);
   EXPECT_NE(a.got().find("data: [DONE]"), std::string::npos);
   EXPECT_TRUE(eventually([&] { return endless_->counters().running == 0; }, 5.0));
+}
+
+TEST_F(EndlessTest, AStreamFallingTooFarBehindIsCancelled) {
+  ServerOptions o;
+  o.queue = 2;
+  o.threads = 8;
+  o.model_id = "tiny";
+  o.stream_buffer_bytes = 1;  // any piece of two bytes or more that waits overflows
+  server_ = std::make_unique<Server>(o, endless_tok_, endless_);
+  ASSERT_TRUE(server_->start().is_ok());
+  auto r = post("/v1/completions", kEndless);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  const std::vector<std::string> events = sse_events(r->body);
+  ASSERT_GE(events.size(), 2u);
+  EXPECT_EQ(events.back(), "[DONE]");
+  EXPECT_NE(events[events.size() - 2].find("fell behind"), std::string::npos) << events[events.size() - 2];
+  EXPECT_TRUE(eventually([&] { return endless_->counters().running == 0; }, 5.0));
+}
+
+TEST_F(CompletionsTest, ConcurrentClientsEachGetTheirGreedyText) {
+  ServerOptions o;
+  o.queue = 16;
+  start(o);
+  constexpr int kClients = 8, kRequests = 4;
+  // The expected texts, one request at a time.
+  std::vector<std::string> want(kClients);
+  for (int c = 0; c < kClients; ++c) {
+    auto r = post("/v1/completions", R"({"prompt":"w)" + std::to_string(c + 20) + R"( w3","max_tokens":12,"temperature":0})");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    want[c] = str(parse_json(r->body), {"choices", "0", "text"});
+  }
+  std::atomic<int> ok{0}, bad{0};
+  std::vector<std::thread> threads;
+  for (int c = 0; c < kClients; ++c) {
+    threads.emplace_back([&, c] {
+      httplib::Client cli("127.0.0.1", server_->port());
+      cli.set_read_timeout(60);
+      const std::string base = R"({"prompt":"w)" + std::to_string(c + 20) + R"( w3","max_tokens":12,"temperature":0)";
+      for (int i = 0; i < kRequests; ++i) {
+        const bool stream = (i + c) % 2 == 0;
+        auto r = cli.Post("/v1/completions", base + (stream ? R"(,"stream":true})" : "}"), "application/json");
+        if (!r || r->status != 200) {
+          ++bad;
+          continue;
+        }
+        const std::string text =
+            stream ? read_stream(r->body, false).text : str(parse_json(r->body), {"choices", "0", "text"});
+        if (text == want[c]) {
+          ++ok;
+        } else {
+          ++bad;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_EQ(ok.load(), kClients * kRequests);
+}
+
+// Random damage to valid bodies (cut, bytes replaced, values swapped for other JSON types / huge numbers):
+// every answer is a well-formed 200 or a 4xx error, and the server stays up.
+TEST_F(CompletionsTest, MangledBodiesNeverHurtTheServer) {
+  start();
+  const std::vector<std::string> seeds = {
+      R"({"prompt":"w1 w2","max_tokens":3,"temperature":0.5,"top_p":0.9,"seed":7,"stop":["w9"],"logprobs":2})",
+      R"({"messages":[{"role":"user","content":"w1"}],"max_tokens":3,"logprobs":true,"top_logprobs":2,"stream":true})",
+  };
+  const std::vector<std::string> swaps = {"null", "true", "-1", "1e308", "-1e308", "1e999", R"("")", "[]", "{}",
+                                          "[[[[[[[[]]]]]]]]", "9007199254740993", "0.0000001", R"("\ud800")"};
+  uint64_t rng = 12345;
+  auto next = [&] {
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<size_t>(rng >> 33);
+  };
+  auto c = client();
+  for (int i = 0; i < 300; ++i) {
+    const bool chat = i % 2 == 1;
+    std::string body = seeds[i % 2];
+    switch (next() % 3) {
+      case 0: body.resize(next() % body.size()); break;
+      case 1:
+        for (int k = 0; k < 3; ++k) body[next() % body.size()] = static_cast<char>(next() % 256);
+        break;
+      default: {
+        // Replace one value (what follows a ':') with another JSON value.
+        size_t colon = body.find(':', next() % body.size());
+        if (colon == std::string::npos) colon = body.find(':');
+        size_t end = colon + 1;
+        int depth = 0;
+        while (end < body.size() && !(depth == 0 && (body[end] == ',' || body[end] == '}'))) {
+          if (body[end] == '[' || body[end] == '{') ++depth;
+          if (body[end] == ']' || body[end] == '}') --depth;
+          ++end;
+        }
+        body = body.substr(0, colon + 1) + swaps[next() % swaps.size()] + body.substr(end);
+      }
+    }
+    SCOPED_TRACE(body);
+    auto r = c.Post(chat ? "/v1/chat/completions" : "/v1/completions", body, "application/json");
+    ASSERT_TRUE(r) << httplib::to_string(r.error());
+    if (r->status == 200) continue;
+    EXPECT_TRUE(r->status == 400 || r->status == 404) << r->status << " " << r->body;
+    const JsonValue j = parse_json(r->body);
+    EXPECT_FALSE(str(j, {"error", "message"}).empty()) << r->body;
+  }
+  auto h = c.Get("/health");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->status, 200);
 }
 
 TEST_F(CompletionsTest, MetricsHaveTheDocumentedNamesAndCount) {

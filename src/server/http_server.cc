@@ -83,6 +83,7 @@ struct Server::Impl {
       c.model_id = options.model_id;
       c.chat_family = options.chat_family;
       c.queue = options.queue;
+      c.stream_buffer_bytes = options.stream_buffer_bytes;
       completions = std::make_unique<Completions>(engine, tokenizer, metrics, std::move(c));
     }
   }
@@ -276,6 +277,7 @@ struct Server::Impl {
     if (options.max_body_bytes < 1) return invalid_argument("the body limit must be at least 1 byte");
     if (options.queue < 1 || options.queue > (int64_t{1} << 20))
       return invalid_argument("queue " + std::to_string(options.queue) + " is outside [1, 1048576]");
+    if (options.stream_buffer_bytes < 1) return invalid_argument("the stream buffer must hold at least 1 byte");
     setup();
     errno = 0;
     if (options.port == 0) {

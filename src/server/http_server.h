@@ -78,6 +78,9 @@ struct ServerOptions {
   std::string model_id = "chunkwise";        // the id /v1/models reports and requests may name
   int64_t queue = 64;                        // generation requests admitted at once; more: 503
   ChatFamily chat_family = ChatFamily::kChatml;  // how chat messages become a prompt
+  // Stream data one request may have waiting for its client (the connection thread is blocked writing);
+  // beyond it the request is cancelled and the stream ends with an error event.
+  size_t stream_buffer_bytes = size_t{4} << 20;
 };
 
 class Server {
