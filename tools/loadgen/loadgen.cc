@@ -34,7 +34,7 @@ using Clock = std::chrono::steady_clock;
 struct Options {
   std::string url = "http://127.0.0.1:8080";
   std::string path = "/v1/completions";
-  std::string model = "chunkwise";
+  std::string model;  // empty: the first id of GET /v1/models
   std::string prompt = "Once upon a time, there was a little girl who";
   std::string api_key;
   int clients = 64;
@@ -61,7 +61,7 @@ struct Stats {
 
 void usage() {
   std::fprintf(stderr,
-               "usage: cw-loadgen [--url URL] [--path /v1/completions] [--model ID] [--prompt TEXT]\n"
+               "usage: cw-loadgen [--url URL] [--path /v1/completions] [--model ID (default: /v1/models' first)] [--prompt TEXT]\n"
                "                  [--clients N] [--duration S] [--warmup S] [--grace S] [--max-tokens N]\n"
                "                  [--temperature T] [--api-key KEY] [--pid SERVER_PID] [--json]\n"
                "N clients send streaming completions back to back for S seconds and report requests/s,\n"
@@ -211,6 +211,27 @@ void one_request(httplib::Client& cli, const Options& o, const std::string& body
 int main(int argc, char** argv) {
   Options o;
   if (!parse_args(argc, argv, o)) return 2;
+  {  // Reachable at all? One clear line instead of N identical errors. And which model it serves.
+    httplib::Client probe(o.url);
+    probe.set_connection_timeout(5);
+    httplib::Headers h;
+    if (!o.api_key.empty()) h.emplace("Authorization", "Bearer " + o.api_key);
+    auto r = probe.Get("/v1/models", h);
+    if (!r) {
+      std::fprintf(stderr, "cw-loadgen: cannot reach %s: %s\n", o.url.c_str(), httplib::to_string(r.error()).c_str());
+      return 1;
+    }
+    if (o.model.empty()) {
+      auto j = cw::JsonValue::parse(r->body);
+      const cw::JsonValue* data = j.is_ok() && j->is_object() ? j->get("data") : nullptr;
+      const cw::JsonValue* id = data != nullptr && data->is_array() && !data->items().empty() ? data->items()[0].get("id") : nullptr;
+      if (id == nullptr || !id->is_string()) {
+        std::fprintf(stderr, "cw-loadgen: GET /v1/models gave no model id (HTTP %d); pass --model\n", r->status);
+        return 1;
+      }
+      o.model = id->as_string();
+    }
+  }
   cw::JsonWriter w;
   w.begin_object().key("model").value(o.model).key("stream").value(true).key("max_tokens").value(int64_t{o.max_tokens});
   w.key("temperature").value(o.temperature);
@@ -222,16 +243,6 @@ int main(int argc, char** argv) {
   }
   w.end_object();
   const std::string body = w.str();
-
-  {  // Reachable at all? One clear line instead of N identical errors.
-    httplib::Client probe(o.url);
-    probe.set_connection_timeout(5);
-    auto r = probe.Get("/health");
-    if (!r) {
-      std::fprintf(stderr, "cw-loadgen: cannot reach %s: %s\n", o.url.c_str(), httplib::to_string(r.error()).c_str());
-      return 1;
-    }
-  }
 
   Stats st;
   std::atomic<int64_t> started{0}, finished{0};
