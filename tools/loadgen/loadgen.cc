@@ -45,6 +45,7 @@ struct Options {
   double temperature = 0;
   long pid = 0;
   bool json = false;
+  bool keep_alive = false;  // reuse each client's connection (off: one connection per request)
 };
 
 struct Stats {
@@ -63,11 +64,12 @@ void usage() {
   std::fprintf(stderr,
                "usage: cw-loadgen [--url URL] [--path /v1/completions] [--model ID (default: /v1/models' first)] [--prompt TEXT]\n"
                "                  [--clients N] [--duration S] [--warmup S] [--grace S] [--max-tokens N]\n"
-               "                  [--temperature T] [--api-key KEY] [--pid SERVER_PID] [--json]\n"
+               "                  [--temperature T] [--api-key KEY] [--pid SERVER_PID] [--keep-alive] [--json]\n"
                "N clients send streaming completions back to back for S seconds and report requests/s,\n"
                "tokens/s, time-to-first-token p50/p99, errors, lost requests and (with --pid) the server's\n"
                "RSS range after the warm-up. Works with any OpenAI-compatible server (chunkwise serve,\n"
-               "llama-server).\n");
+               "llama-server). Tokens are the usage.completion_tokens a stream reports (stream_options.\n"
+               "include_usage), else its text events. One connection per request unless --keep-alive.\n");
 }
 
 bool parse_args(int argc, char** argv, Options& o) {
@@ -103,6 +105,7 @@ bool parse_args(int argc, char** argv, Options& o) {
     else if (a == "--temperature") o.temperature = number("--temperature", 0, 100);
     else if (a == "--pid") o.pid = static_cast<long>(number("--pid", 1, 1e9));
     else if (a == "--json") o.json = true;
+    else if (a == "--keep-alive") o.keep_alive = true;
     else if (a == "-h" || a == "--help") {
       usage();
       std::exit(0);
@@ -135,7 +138,7 @@ void one_request(httplib::Client& cli, const Options& o, const std::string& body
   const auto t0 = Clock::now();
   std::string buf;
   bool done = false, first = true, bad = false;
-  int64_t tokens = 0;
+  int64_t tokens = 0, usage_tokens = -1;
   double ttft = -1;
   httplib::Request req;
   req.method = "POST";
@@ -164,6 +167,10 @@ void one_request(httplib::Client& cli, const Options& o, const std::string& body
         bad = true;
         bad_what = "an event is not a JSON object: " + payload.substr(0, 120);
         continue;
+      }
+      if (const cw::JsonValue* u = j->get("usage"); u != nullptr && u->is_object()) {
+        if (const cw::JsonValue* ct = u->get("completion_tokens"); ct != nullptr && ct->is_number())
+          usage_tokens = static_cast<int64_t>(ct->as_number());
       }
       const cw::JsonValue* choices = j->get("choices");
       if (choices == nullptr || !choices->is_array() || choices->items().empty()) continue;
@@ -202,7 +209,7 @@ void one_request(httplib::Client& cli, const Options& o, const std::string& body
   }
   std::lock_guard<std::mutex> lock(st.mu);
   ++st.requests;
-  st.tokens += tokens;
+  st.tokens += usage_tokens >= 0 ? usage_tokens : tokens;
   if (ttft >= 0) st.ttft_ms.push_back(ttft);
 }
 
@@ -234,6 +241,7 @@ int main(int argc, char** argv) {
   }
   cw::JsonWriter w;
   w.begin_object().key("model").value(o.model).key("stream").value(true).key("max_tokens").value(int64_t{o.max_tokens});
+  w.key("stream_options").begin_object().key("include_usage").value(true).end_object();
   w.key("temperature").value(o.temperature);
   if (o.path.find("chat") != std::string::npos) {
     w.key("messages").begin_array().begin_object().key("role").value("user").key("content").value(o.prompt);
@@ -254,7 +262,7 @@ int main(int argc, char** argv) {
     threads.emplace_back([&] {
       httplib::Client cli(o.url);
       cli.set_read_timeout(static_cast<time_t>(o.duration_s + o.grace_s + 1));
-      cli.set_keep_alive(true);
+      cli.set_keep_alive(o.keep_alive);
       while (Clock::now() < t_end) {
         ++started;
         one_request(cli, o, body, st);
