@@ -1,6 +1,6 @@
 // chunkwise serve -m MODEL [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--max-body BYTES]
 //                 [-t THREADS] [--parallel N] [--ctx N] [--kv-policy SPEC] [--chat-template NAME]
-//                 [--queue N] [--http-threads N]
+//                 [--queue N] [--http-threads N] [--embeddings]
 // The OpenAI-compatible HTTP server (issue 15): opens the model as a cw::Engine and serves it with
 // cw::server::Server (completions, chat completions with SSE streaming, /metrics, /tokenize, ...).
 #include <pthread.h>
@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <memory>
 #include <cstdio>
 #include <string>
 #include <thread>
@@ -19,6 +20,7 @@
 #include "kv/policy.h"
 #include "server/chat_template.h"
 #include "server/http_server.h"
+#include "text/embedder_model.h"
 #include "threads_flag.h"
 #include "tokenizer/tokenizer.h"
 
@@ -28,13 +30,14 @@ int serve_main(int argc, char** argv) {
   std::string model, host = "127.0.0.1", api_key, kv_policy = "full", chat_template;
   int64_t port = 8080, max_body = int64_t{8} << 20, threads = 1, parallel = 16, ctx = 0, queue = 0,
           http_threads = 0;
+  bool embeddings = false;
   ArgParser p("serve",
               "-m MODEL [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--max-body BYTES] [-t THREADS]\n"
               "       [--parallel N] [--ctx N] [--kv-policy SPEC] [--chat-template NAME] [--queue N]\n"
-              "       [--http-threads N]",
+              "       [--http-threads N] [--embeddings]",
               "Serves the model over HTTP with OpenAI-style JSON: POST /v1/completions, POST /v1/chat/completions\n"
               "(\"stream\": true gives Server-Sent Events), GET /v1/models, GET /health, GET /metrics (Prometheus),\n"
-              "POST /tokenize, POST /detokenize. Prints \"chunkwise serve: listening on http://HOST:PORT\" on\n"
+              "POST /tokenize, POST /detokenize, and POST /v1/embeddings with --embeddings. Prints \"chunkwise serve: listening on http://HOST:PORT\" on\n"
               "stderr once the port is bound, and runs until SIGINT or SIGTERM (then cancels the requests in\n"
               "flight and exits 0).");
   p.option("-m,--model", &model, "MODEL", "the GGUF model file");
@@ -60,6 +63,9 @@ int serve_main(int argc, char** argv) {
   p.option("--http-threads", &http_threads, "N",
            "connection threads (default --queue + 8; each open connection holds one, a stream until it ends)", 1,
            4096);
+  p.flag("--embeddings", &embeddings,
+         "serve POST /v1/embeddings too (mean-pooled final hidden states for a decoder, the file's pooling for\n"
+         "an embedding model; vectors L2-normalised, texts longer than 512 tokens in windows)");
   if (Status s = p.parse(argc, argv); !s.is_ok()) return report_error("serve", s);
   if (p.help_requested()) {
     std::fputs(p.help().c_str(), stdout);
@@ -109,6 +115,12 @@ int serve_main(int argc, char** argv) {
   ec.kv_policy = kv_policy;
   auto engine = Engine::open(ec);
   if (!engine.is_ok()) return report_error("serve", engine.status());
+  std::unique_ptr<text::ModelEmbedder> embedder;
+  if (embeddings) {
+    auto e = text::ModelEmbedder::load(model, {.ctx = 512, .threads = ec.threads});
+    if (!e.is_ok()) return report_error("serve", e.status());
+    embedder = std::move(e).value();
+  }
 
   server::ServerOptions options;
   options.host = host;
@@ -121,7 +133,7 @@ int serve_main(int argc, char** argv) {
   const size_t slash = model.find_last_of('/');
   options.model_id = slash == std::string::npos ? model : model.substr(slash + 1);
 
-  server::Server srv(options, tok->get(), engine->get());
+  server::Server srv(options, tok->get(), engine->get(), embedder.get());
   if (Status s = srv.listen(); !s.is_ok()) return report_error("serve", s);
   if (!notice.empty()) std::fprintf(stderr, "chunkwise serve: %s\n", notice.c_str());
   const bool v6 = host.find(':') != std::string::npos;

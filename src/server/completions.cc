@@ -49,10 +49,12 @@ struct Completions::Stream {
 };
 
 Completions::Completions(Engine* engine, const tok::Tokenizer* tokenizer, std::shared_ptr<Metrics> metrics,
-                         CompletionsConfig config)
-    : engine_(engine), tokenizer_(tokenizer), config_(std::move(config)), shared_(std::make_shared<Shared>()) {
-  shared_->metrics = std::move(metrics);
-}
+                         std::shared_ptr<Admission> admission, CompletionsConfig config)
+    : engine_(engine),
+      tokenizer_(tokenizer),
+      config_(std::move(config)),
+      metrics_(std::move(metrics)),
+      admission_(std::move(admission)) {}
 
 void Completions::track(int64_t id) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -130,10 +132,9 @@ void Completions::respond(const httplib::Request& req, httplib::Response& res, b
   if (Status v = engine_->validate(g); !v.is_ok()) return set_error(res, 400, over_context(v));
 
   // Admission: from here to the request's on_done.
-  if (shared_->admitted.fetch_add(1) >= config_.queue) {
-    --shared_->admitted;
+  if (!admission_->try_enter()) {
     res.set_header("Retry-After", "1");
-    return set_error(res, 503, "the server is busy: " + std::to_string(config_.queue) +
+    return set_error(res, 503, "the server is busy: " + std::to_string(admission_->limit()) +
                                    " requests are in flight; retry later");
   }
 
@@ -172,9 +173,9 @@ void Completions::respond(const httplib::Request& req, httplib::Response& res, b
       st->cv.notify_all();
     };
   }
-  cb.on_done = [st, shared = shared_](GenerationResult r) {
-    shared->metrics->add_tokens(r.prompt_tokens, static_cast<int64_t>(r.tokens.size()), r.cached_tokens);
-    --shared->admitted;  // before the response completes: a client's next request finds the slot free
+  cb.on_done = [st, metrics = metrics_, admission = admission_](GenerationResult r) {
+    metrics->add_tokens(r.prompt_tokens, static_cast<int64_t>(r.tokens.size()), r.cached_tokens);
+    admission->leave();  // before the response completes: a client's next request finds the slot free
     {
       std::lock_guard<std::mutex> lock(st->mu);
       st->result = std::move(r);
@@ -184,7 +185,7 @@ void Completions::respond(const httplib::Request& req, httplib::Response& res, b
   };
   auto submitted = engine_->submit(g, std::move(cb));
   if (!submitted.is_ok()) {
-    --shared_->admitted;
+    admission_->leave();
     return set_error(res, 400, over_context(submitted.status()));
   }
   const int64_t id = *submitted;

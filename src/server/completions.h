@@ -8,8 +8,8 @@
 // drains the buffer into Server-Sent Events from httplib's chunked content provider (streaming). A
 // stream whose socket write fails (the client went away) cancels its request at once; while no token
 // flows, an SSE comment (": keep-alive") goes out every second so a vanished client is noticed even
-// then. Admission: at most `queue` generation requests at once (from submit to their on_done); one more
-// gets 503 with Retry-After at once.
+// then. Admission (admission.h): a generation request holds a slot from submit to its on_done; without one
+// it gets 503 with Retry-After at once.
 #pragma once
 
 #include <httplib.h>
@@ -22,6 +22,7 @@
 #include <string>
 
 #include "chunkwise/engine.h"
+#include "server/admission.h"
 #include "server/chat_template.h"
 #include "server/metrics.h"
 #include "tokenizer/tokenizer.h"
@@ -31,28 +32,21 @@ namespace cw::server {
 struct CompletionsConfig {
   std::string model_id;
   ChatFamily chat_family = ChatFamily::kChatml;
-  int64_t queue = 64;                         // admitted generation requests at most
   size_t stream_buffer_bytes = size_t{4} << 20;  // undelivered SSE data per request; beyond: cancelled
 };
 
 class Completions {
  public:
-  // engine, tokenizer (the engine model's) and metrics must outlive every request's callbacks: the
-  // engine runs them, so the engine must outlive the Server; metrics is shared for that reason.
+  // engine and tokenizer (the engine model's) must outlive every request's callbacks: the engine runs
+  // them, so the engine must outlive the Server; metrics and admission are shared for that reason.
   Completions(Engine* engine, const tok::Tokenizer* tokenizer, std::shared_ptr<Metrics> metrics,
-              CompletionsConfig config);
+              std::shared_ptr<Admission> admission, CompletionsConfig config);
 
   void handle(const httplib::Request& req, httplib::Response& res, bool chat);
   // Refuses new requests (503) and cancels those in flight (their responses end at the next step).
   void shutdown();
-  int64_t admitted() const { return shared_->admitted.load(); }
-  int64_t queue_limit() const { return config_.queue; }
 
  private:
-  struct Shared {
-    std::atomic<int64_t> admitted{0};
-    std::shared_ptr<Metrics> metrics;
-  };
   struct Stream;
 
   void track(int64_t id);
@@ -62,7 +56,8 @@ class Completions {
   Engine* engine_;
   const tok::Tokenizer* tokenizer_;
   CompletionsConfig config_;
-  std::shared_ptr<Shared> shared_;
+  std::shared_ptr<Metrics> metrics_;
+  std::shared_ptr<Admission> admission_;
   std::atomic<uint64_t> seed_counter_{0};
   std::mutex mu_;  // in_flight_, stopping_
   std::set<int64_t> in_flight_;

@@ -23,6 +23,7 @@
 #include "base/json_value.h"
 #include "chunkwise/engine.h"
 #include "server/completions.h"
+#include "server/embeddings.h"
 #include "server/http_util.h"
 #include "server/metrics.h"
 #include "tokenizer/tokenizer.h"
@@ -31,27 +32,23 @@ namespace cw::server {
 namespace {
 
 // The routes this server knows and the one method each accepts (HEAD is answered like GET); the
-// generating ones exist only with an engine.
+// generating ones exist only with an engine, embeddings only with an embedder.
+enum class Needs { kNothing, kEngine, kEmbedder };
 struct Route {
   const char* path;
   const char* method;
-  bool needs_engine;
+  Needs needs;
 };
 constexpr Route kRoutes[] = {
-    {"/health", "GET", false},
-    {"/v1/models", "GET", false},
-    {"/tokenize", "POST", false},
-    {"/detokenize", "POST", false},
-    {"/metrics", "GET", false},
-    {"/v1/completions", "POST", true},
-    {"/v1/chat/completions", "POST", true},
+    {"/health", "GET", Needs::kNothing},
+    {"/v1/models", "GET", Needs::kNothing},
+    {"/tokenize", "POST", Needs::kNothing},
+    {"/detokenize", "POST", Needs::kNothing},
+    {"/metrics", "GET", Needs::kNothing},
+    {"/v1/completions", "POST", Needs::kEngine},
+    {"/v1/chat/completions", "POST", Needs::kEngine},
+    {"/v1/embeddings", "POST", Needs::kEmbedder},
 };
-
-const Route* find_route(const std::string& path, bool has_engine) {
-  for (const Route& r : kRoutes)
-    if (path == r.path && (has_engine || !r.needs_engine)) return &r;
-  return nullptr;
-}
 
 // Equal strings, in time that depends only on the lengths.
 bool same_secret(std::string_view a, std::string_view b) {
@@ -76,23 +73,42 @@ Result<bool> optional_bool(const JsonValue& body, std::string_view key, bool fal
 }  // namespace
 
 struct Server::Impl {
-  Impl(ServerOptions o, const tok::Tokenizer* t, Engine* e)
-      : options(std::move(o)), tokenizer(t), engine(e), metrics(std::make_shared<Metrics>()) {
+  Impl(ServerOptions o, const tok::Tokenizer* t, Engine* e, const text::Embedder* em)
+      : options(std::move(o)),
+        tokenizer(t),
+        engine(e),
+        embedder(em),
+        metrics(std::make_shared<Metrics>()),
+        admission(std::make_shared<Admission>(options.queue)) {
     if (engine != nullptr) {
       CompletionsConfig c;
       c.model_id = options.model_id;
       c.chat_family = options.chat_family;
-      c.queue = options.queue;
       c.stream_buffer_bytes = options.stream_buffer_bytes;
-      completions = std::make_unique<Completions>(engine, tokenizer, metrics, std::move(c));
+      completions = std::make_unique<Completions>(engine, tokenizer, metrics, admission, std::move(c));
     }
+    if (embedder != nullptr)
+      embeddings = std::make_unique<Embeddings>(embedder, tokenizer, admission, options.model_id);
   }
 
   ServerOptions options;
   const tok::Tokenizer* tokenizer;
   Engine* engine;
+  const text::Embedder* embedder;
   std::shared_ptr<Metrics> metrics;
+  std::shared_ptr<Admission> admission;
   std::unique_ptr<Completions> completions;  // null without an engine
+  std::unique_ptr<Embeddings> embeddings;    // null without an embedder
+
+  const Route* find_route(const std::string& path) const {
+    for (const Route& r : kRoutes) {
+      if (path != r.path) continue;
+      if (r.needs == Needs::kEngine && engine == nullptr) return nullptr;
+      if (r.needs == Needs::kEmbedder && embedder == nullptr) return nullptr;
+      return &r;
+    }
+    return nullptr;
+  }
   httplib::Server http;
   std::mutex mutex;  // listen / start / stop
   bool bound = false;
@@ -188,14 +204,13 @@ struct Server::Impl {
   }
 
   void metrics_page(const httplib::Request&, httplib::Response& res) {
-    const int64_t admitted = completions ? completions->admitted() : 0;
-    const int64_t limit = completions ? completions->queue_limit() : 0;
     res.status = 200;
-    res.set_content(metrics->render(engine, admitted, limit), "text/plain; version=0.0.4");
+    res.set_content(metrics->render(engine, admission->admitted(), admission->limit()), "text/plain; version=0.0.4");
   }
 
   void complete(const httplib::Request& req, httplib::Response& res) { completions->handle(req, res, false); }
   void chat(const httplib::Request& req, httplib::Response& res) { completions->handle(req, res, true); }
+  void embed(const httplib::Request& req, httplib::Response& res) { embeddings->handle(req, res); }
 
   // Called by httplib for every response with status >= 400; fills the body of those httplib produced
   // itself (no route, body over the limit, malformed HTTP), whose body is empty.
@@ -203,7 +218,7 @@ struct Server::Impl {
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
     switch (res.status) {
       case 404: {
-        const Route* route = find_route(req.path, engine != nullptr);
+        const Route* route = find_route(req.path);
         const bool is_public = route != nullptr && std::string_view(route->path) == "/health";
         if (!is_public && !authorized(req)) {
           unauthorized(res);
@@ -246,9 +261,10 @@ struct Server::Impl {
       http.Post("/v1/completions", guarded(&Impl::complete));
       http.Post("/v1/chat/completions", guarded(&Impl::chat));
     }
+    if (embeddings) http.Post("/v1/embeddings", guarded(&Impl::embed));
     // Counts every response (after it is written) by route and status; unknown paths are "other".
     http.set_logger([this](const httplib::Request& q, const httplib::Response& r) {
-      const Route* route = find_route(q.path, engine != nullptr);
+      const Route* route = find_route(q.path);
       metrics->count_response(route != nullptr ? route->path : "other", r.status);
     });
     http.set_error_handler(httplib::Server::HandlerWithResponse(
@@ -307,8 +323,9 @@ struct Server::Impl {
   }
 };
 
-Server::Server(ServerOptions options, const tok::Tokenizer* tokenizer, Engine* engine)
-    : impl_(std::make_unique<Impl>(std::move(options), tokenizer, engine)) {
+Server::Server(ServerOptions options, const tok::Tokenizer* tokenizer, Engine* engine,
+               const text::Embedder* embedder)
+    : impl_(std::make_unique<Impl>(std::move(options), tokenizer, engine, embedder)) {
   if (tokenizer == nullptr) {
     std::fprintf(stderr, "cw::server::Server: the tokenizer must not be null\n");
     std::abort();

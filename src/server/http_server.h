@@ -18,6 +18,10 @@
 //                     the context (training context and KV cache) leaves after the prompt.
 //                     finish_reason: openai_finish_reason(). A streaming client that disconnects has its
 //                     request cancelled (its KV freed at the engine's next step).
+// With an embedder (the fourth argument):
+//   POST /v1/embeddings  OpenAI's shape (embeddings.h): "input" a string or up to 2048 strings,
+//                     "encoding_format" float or base64.
+// Generation requests and embedding batches share one admission limit, options.queue.
 //
 // Errors are OpenAI-style JSON, {"error":{"message":STR,"type":STR,"code":HTTP_STATUS}} (the code is the
 // HTTP status as a number, as llama.cpp's server writes it):
@@ -61,6 +65,9 @@
 namespace cw {
 class Engine;
 }
+namespace cw::text {
+class Embedder;
+}
 
 namespace cw::tok {
 class Tokenizer;
@@ -76,7 +83,8 @@ struct ServerOptions {
   int threads = 8;                           // connection threads (each keep-alive connection holds one;
                                              // a stream holds one until it ends: make it >= queue)
   std::string model_id = "chunkwise";        // the id /v1/models reports and requests may name
-  int64_t queue = 64;                        // generation requests admitted at once; more: 503
+  int64_t queue = 64;                        // generation requests (and embedding batches) admitted at
+                                             // once; more: 503
   ChatFamily chat_family = ChatFamily::kChatml;  // how chat messages become a prompt
   // Stream data one request may have waiting for its client (the connection thread is blocked writing);
   // beyond it the request is cancelled and the stream ends with an error event.
@@ -87,7 +95,9 @@ class Server {
  public:
   // `tokenizer` must not be null and must outlive the Server. `engine` (optional: without it the
   // generating routes are unknown, 404) must outlive the Server, and `tokenizer` must then be its model's.
-  Server(ServerOptions options, const tok::Tokenizer* tokenizer, Engine* engine = nullptr);
+  // `embedder` (optional: without it /v1/embeddings is unknown) must outlive the Server.
+  Server(ServerOptions options, const tok::Tokenizer* tokenizer, Engine* engine = nullptr,
+         const text::Embedder* embedder = nullptr);
   ~Server();  // stops and joins
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

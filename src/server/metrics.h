@@ -4,8 +4,8 @@
 //   chunkwise_prompt_tokens_total              counter  prompt tokens of finished generation requests
 //   chunkwise_generated_tokens_total           counter  tokens they generated (a final eos included)
 //   chunkwise_cached_tokens_total              counter  their prompt tokens reused from the prefix cache
-//   chunkwise_requests_admitted                gauge    generation requests admitted now (running, waiting,
-//                                                        or finishing their response)
+//   chunkwise_requests_admitted                gauge    generation requests (running, waiting, or finishing
+//                                                        their response) and embedding batches admitted now
 //   chunkwise_requests_admitted_limit          gauge    the admission limit (--queue): beyond it, 503
 //   chunkwise_requests_running                 gauge    requests the engine runs (decoding or prefilling)
 //   chunkwise_requests_waiting                 gauge    requests queued in the engine

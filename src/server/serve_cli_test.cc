@@ -1,5 +1,5 @@
 // `chunkwise serve` as a process, on a generated tiny llama: an ephemeral port, the routes answer (a
-// completion included), SIGTERM / SIGINT with a stream in flight -> exit 0; bind and usage errors exit 2
+// completion and embeddings included), SIGTERM / SIGINT with a stream in flight -> exit 0; bind and usage errors exit 2
 // with one line.
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -85,7 +85,7 @@ TEST(ServeCli, EphemeralPortHealthAndSigtermExitsZero) {
   for (int sig : {SIGTERM, SIGINT}) {
     SCOPED_TRACE(sig);
     const std::string err = testing::temp_dir() + "/serve-err.txt";
-    Spawned sp = spawn_serve({"-m", model, "--port", "0", "--api-key", "k1"}, err);
+    Spawned sp = spawn_serve({"-m", model, "--port", "0", "--api-key", "k1", "--embeddings"}, err);
     ASSERT_GT(sp.pid, 0);
     const std::string prefix = "chunkwise serve: listening on http://127.0.0.1:";
     int port = 0;
@@ -119,6 +119,10 @@ TEST(ServeCli, EphemeralPortHealthAndSigtermExitsZero) {
     ASSERT_TRUE(g);
     EXPECT_EQ(g->status, 200) << g->body;
     EXPECT_NE(g->body.find(R"("completion_tokens":)"), std::string::npos) << g->body;
+    auto e = c.Post("/v1/embeddings", R"({"input":["w5 w6","w7"]})", "application/json");
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->status, 200) << e->body;
+    EXPECT_NE(e->body.find(R"("index":1)"), std::string::npos) << e->body.substr(0, 200);
     // A stream in flight when the signal comes ends too (the server cancels it).
     std::thread streaming([port] {
       httplib::Client sc("127.0.0.1", port);
