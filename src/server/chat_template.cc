@@ -202,6 +202,19 @@ const char* chat_family_name(ChatFamily family) {
   return "chatml";
 }
 
+const char* chat_end_of_turn(ChatFamily family) {
+  switch (family) {
+    case ChatFamily::kChatml: return "<|im_end|>";
+    case ChatFamily::kLlama3: return "<|eot_id|>";
+    case ChatFamily::kPhi3: return "<|end|>";
+    case ChatFamily::kGemma: return "<end_of_turn>";
+    case ChatFamily::kLlama2:
+    case ChatFamily::kMistral:
+    case ChatFamily::kZephyr: return "</s>";
+  }
+  return "<|im_end|>";
+}
+
 Result<ChatFamily> parse_chat_family(std::string_view name) {
   for (const FamilyName& f : kFamilyNames) {
     if (name == f.name) return f.family;

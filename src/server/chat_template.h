@@ -81,6 +81,11 @@ Result<ChatFamily> parse_chat_family(std::string_view name);
 // matched, so the caller can log the fallback.
 ChatFamily detect_chat_family(std::string_view jinja_template, bool* recognised = nullptr);
 
+// The text that closes an assistant turn in `family`: "<|im_end|>" (chatml), "<|eot_id|>" (llama-3),
+// "<|end|>" (phi-3), "<end_of_turn>" (gemma), "</s>" (llama-2, mistral, zephyr). A server stops a chat
+// reply there (the model's eos may be another token, e.g. a chatml fine-tune of a base model).
+const char* chat_end_of_turn(ChatFamily family);
+
 struct ChatMessage {
   std::string role;     // "system", "user" or "assistant"
   std::string content;

@@ -202,6 +202,23 @@ TEST(ChatTemplate, FamilyNames) {
 }
 
 // Short, realistic tokenizer.chat_template snippets (abridged from the families' model cards).
+TEST(ChatTemplate, EndOfTurnIsWhatTheFormatterWritesAfterAnAssistantTurn) {
+  for (ChatFamily f : {ChatFamily::kLlama2, ChatFamily::kLlama3, ChatFamily::kChatml, ChatFamily::kMistral,
+                       ChatFamily::kPhi3, ChatFamily::kGemma, ChatFamily::kZephyr}) {
+    SCOPED_TRACE(chat_family_name(f));
+    const ChatMessage m[] = {{"user", "U1"}, {"assistant", "A1"}};
+    auto text = render_chat(f, m, false);
+    ASSERT_TRUE(text.is_ok()) << text.status().to_string();
+    const std::string eot = chat_end_of_turn(f);
+    const size_t a1 = text->find("A1");
+    ASSERT_NE(a1, std::string::npos) << *text;
+    // The assistant's text is followed (after optional spaces) by the end-of-turn marker.
+    size_t after = a1 + 2;
+    while (after < text->size() && (*text)[after] == ' ') ++after;
+    EXPECT_EQ(text->compare(after, eot.size(), eot), 0) << *text;
+  }
+}
+
 TEST(ChatTemplate, DetectsEachFamily) {
   struct Case {
     const char* tmpl;

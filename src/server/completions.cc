@@ -117,6 +117,12 @@ void Completions::respond(const httplib::Request& req, httplib::Response& res, b
   if (!o.seed_given) g.sampling.seed = splitmix64(static_cast<uint64_t>(
       std::chrono::steady_clock::now().time_since_epoch().count()) ^ splitmix64(++seed_counter_));
   g.stop = o.stop;
+  // A chat reply ends at the template's end of turn (the model's eos may be another token): one more
+  // stop string when the client left room for it (the engine takes 4).
+  if (chat) {
+    const std::string eot = chat_end_of_turn(config_.chat_family);
+    if (g.stop.size() < 4 && std::find(g.stop.begin(), g.stop.end(), eot) == g.stop.end()) g.stop.push_back(eot);
+  }
   g.logprobs = o.logprobs;
   g.top_logprobs = o.top_logprobs;
 

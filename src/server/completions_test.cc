@@ -280,7 +280,7 @@ TEST_F(CompletionsTest, CachedTokensOnARepeatedPrompt) {
 
 TEST_F(CompletionsTest, ChatShape) {
   start();
-  const GenerationResult want = oracle(chat_prompt("w7 w8"), 5);
+  const GenerationResult want = oracle(chat_prompt("w7 w8"), 5, {"<|im_end|>"});
   auto r = post("/v1/chat/completions", chat_body("w7 w8", R"(,"max_tokens":5,"temperature":0,"model":"tiny")"));
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->body;
@@ -728,6 +728,51 @@ TEST_F(EndlessTest, StopEndsStreamsInFlight) {
   EXPECT_NE(a.got().find("\"type\":\"overloaded_error\""), std::string::npos) << a.got().substr(a.got().size() - 300);
   EXPECT_NE(a.got().find("data: [DONE]"), std::string::npos);
   EXPECT_TRUE(eventually([&] { return endless_->counters().running == 0; }, 5.0));
+}
+
+// The chat reply stops at the template's end of turn even when it is not the eos: here "</s>" (zephyr) is
+// a control token of a vocabulary without eos, which the random model samples sooner or later (seeded).
+TEST_F(EndlessTest, ChatStopsAtTheEndOfTurnText) {
+  const ChatMessage m[] = {{"user", "w1 w2"}};
+  auto text = render_chat(ChatFamily::kZephyr, m, true);
+  ASSERT_TRUE(text.is_ok());
+  // The first seed whose sampled reply (as the server samples it: these fields, no stop) writes "</s>".
+  GenerationResult free_run;
+  size_t at = std::string::npos;
+  uint64_t seed = 0;
+  for (seed = 1; seed <= 20 && at == std::string::npos; ++seed) {
+    GenerationRequest g;
+    g.prompt_tokens = endless_tok_->encode(*text, true, true);
+    g.n_predict = 1500;
+    g.sampling.temperature = 1.5f;
+    g.sampling.top_k = 0;
+    g.sampling.top_p = 1;
+    g.sampling.min_p = 0;
+    g.sampling.seed = seed;
+    auto id = endless_->submit(g);
+    ASSERT_TRUE(id.is_ok());
+    free_run = endless_->wait(*id);
+    at = free_run.text.find("</s>");
+  }
+  --seed;
+  if (at == std::string::npos) GTEST_SKIP() << "no seed made the model write </s>";
+  ServerOptions o;
+  o.queue = 2;
+  o.threads = 8;
+  o.model_id = "tiny";
+  o.chat_family = ChatFamily::kZephyr;
+  server_ = std::make_unique<Server>(o, endless_tok_, endless_);
+  ASSERT_TRUE(server_->start().is_ok());
+  auto r = post("/v1/chat/completions", R"({"messages":[{"role":"user","content":"w1 w2"}],"max_tokens":1500,)"
+                                        R"("temperature":1.5,"seed":)" + std::to_string(seed) + "}");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const JsonValue j = parse_json(r->body);
+  EXPECT_EQ(str(j, {"choices", "0", "finish_reason"}), "stop");
+  JsonWriter want;
+  want.value(free_run.text.substr(0, at));
+  EXPECT_EQ(str(j, {"choices", "0", "message", "content"}), parse_json(want.str()).as_string());
+  EXPECT_LT(num(j, {"usage", "completion_tokens"}), 1500);
 }
 
 TEST_F(EndlessTest, AStreamFallingTooFarBehindIsCancelled) {

@@ -12,7 +12,8 @@
 //                     response shapes (openai_response.h); "stream": true answers with Server-Sent Events,
 //                     "data: {chunk}\n\n" ... "data: [DONE]\n\n" (an error after the headers went out is an
 //                     event {"error":{...}} before [DONE]). The chat prompt is rendered with
-//                     options.chat_family (chat_template.h) and tokenized with special tokens parsed; a
+//                     options.chat_family (chat_template.h) and tokenized with special tokens parsed, and the
+//                     reply stops at the family's end-of-turn text (chat_end_of_turn) too; a
 //                     completions prompt is tokenized as `chunkwise run` does (BOS by the vocabulary's
 //                     rule), so greedy output equals `chunkwise run --temp 0`. max_tokens defaults to what
 //                     the context (training context and KV cache) leaves after the prompt.
