@@ -1,5 +1,5 @@
 // The HTTP transport (issue 15): routing, authentication, OpenAI-style errors, the endpoints that do not
-// generate text, /metrics; completions are in completions.cc. See http_server.h.
+// generate text, /metrics; completions are in completions.cc, embeddings in embeddings.cc. See http_server.h.
 #include "server/http_server.h"
 
 #include <httplib.h>
