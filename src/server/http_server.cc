@@ -3,6 +3,7 @@
 #include "server/http_server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <cctype>
@@ -115,6 +116,8 @@ struct Server::Impl {
   bool stopped = false;
   int port = 0;
   std::thread thread;
+  int listen_fd = -1;  // the listening socket (set_socket_options sees it before bind)
+  static constexpr int kListenBacklog = 4096;
   std::atomic<bool> serving{false};  // listen_after_bind() entered (or about to be)
   std::atomic<bool> done{false};     // listen_after_bind() returned
 
@@ -248,9 +251,10 @@ struct Server::Impl {
     http.set_tcp_nodelay(true);  // headers and body go out in separate writes: no Nagle / delayed-ACK stall
     // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, which lets a second server bind the
     // same port silently and share its connections.
-    http.set_socket_options([](int sock) {
+    http.set_socket_options([this](int sock) {
       int yes = 1;
       setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+      listen_fd = sock;
     });
     http.Get("/health", [this](const httplib::Request& q, httplib::Response& r) { health(q, r); });
     http.Get("/v1/models", guarded(&Impl::models));
@@ -304,6 +308,11 @@ struct Server::Impl {
       if (!http.bind_to_port(options.host, options.port)) return bind_error(where, errno);
       port = options.port;
     }
+    // httplib listens with a backlog of 5 (compiled into Debian's library): with many clients opening
+    // connections at once, the kernel's accept queue overflows, SYNs are dropped and retried a second later
+    // (1 s time-to-first-token spikes) and some connections are reset (clients see a read error). A second
+    // listen() on the bound socket raises the backlog (capped by net.core.somaxconn).
+    if (listen_fd >= 0) ::listen(listen_fd, kListenBacklog);
     bound = true;
     return Status::ok();
   }

@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/json_value.h"
 #include "server/http_server.h"
 #include "support/spm_vocab.h"
 #include "support/testing.h"
@@ -80,6 +81,18 @@ int wait_exit(pid_t pid, int seconds) {
   return -1;
 }
 
+// The port a spawned `serve --port 0` printed, or 0 after 20 s without one.
+int wait_port(const std::string& err) {
+  const std::string prefix = "chunkwise serve: listening on http://127.0.0.1:";
+  for (int i = 0; i < 2000; ++i) {
+    const std::string text = slurp(err);
+    const size_t at = text.find(prefix);
+    if (at != std::string::npos && text.find('\n', at) != std::string::npos) return std::atoi(text.c_str() + at + prefix.size());
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return 0;
+}
+
 TEST(ServeCli, EphemeralPortHealthAndSigtermExitsZero) {
   const std::string model = tiny_model();
   for (int sig : {SIGTERM, SIGINT}) {
@@ -87,16 +100,7 @@ TEST(ServeCli, EphemeralPortHealthAndSigtermExitsZero) {
     const std::string err = testing::temp_dir() + "/serve-err.txt";
     Spawned sp = spawn_serve({"-m", model, "--port", "0", "--api-key", "k1", "--embeddings"}, err);
     ASSERT_GT(sp.pid, 0);
-    const std::string prefix = "chunkwise serve: listening on http://127.0.0.1:";
-    int port = 0;
-    for (int i = 0; i < 2000 && port == 0; ++i) {  // up to 20 s
-      const std::string text = slurp(err);
-      const size_t at = text.find(prefix);
-      if (at != std::string::npos && text.find('\n', at) != std::string::npos)
-        port = std::atoi(text.c_str() + at + prefix.size());
-      else
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    const int port = wait_port(err);
     if (port == 0) {
       kill(sp.pid, SIGKILL);
       waitpid(sp.pid, nullptr, 0);
@@ -167,6 +171,33 @@ TEST(ServeCli, BindAndUsageErrorsExit2) {
     EXPECT_NE(r.err.find(message), std::string::npos) << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;  // one line
   }
+}
+
+// 64 streaming clients that open a connection per request (tools/loadgen): none may see an error. With
+// httplib's own listen backlog of 5 the accept queue overflowed and some connections were reset.
+TEST(ServeCli, SixtyFourStreamingClientsSeeNoErrors) {
+  const std::string model = tiny_model();
+  const std::string err = testing::temp_dir() + "/serve-load-err.txt";
+  Spawned sp = spawn_serve({"-m", model, "--port", "0", "-t", "2", "--parallel", "64", "--queue", "256"}, err);
+  ASSERT_GT(sp.pid, 0);
+  const int port = wait_port(err);
+  if (port == 0) {
+    kill(sp.pid, SIGKILL);
+    waitpid(sp.pid, nullptr, 0);
+    FAIL() << "no listening line: " << slurp(err);
+  }
+  const auto r = testing::run_command(testing::shell_quote(CW_LOADGEN_BIN) + " --url http://127.0.0.1:" +
+                                      std::to_string(port) + " --clients 64 --duration 6 --warmup 1 --max-tokens 16" +
+                                      " --prompt w5 --pid " + std::to_string(sp.pid) + " --json");
+  kill(sp.pid, SIGTERM);
+  EXPECT_EQ(wait_exit(sp.pid, 20), 0);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto j = JsonValue::parse(r.out);
+  ASSERT_TRUE(j.is_ok() && j->is_object()) << r.out;
+  EXPECT_EQ(j->get("errors")->as_number(), 0) << r.out;
+  EXPECT_EQ(j->get("lost")->as_number(), 0) << r.out;
+  EXPECT_GT(j->get("requests")->as_number(), 64) << r.out;
+  EXPECT_GT(j->get("tokens_per_s")->as_number(), 0) << r.out;
 }
 
 }  // namespace
