@@ -1,5 +1,6 @@
 // Unit tests on small vocabularies built in memory with the GGUF writer (no ../shared needed).
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/word_cache.h"
 #include "tokenizer/wpm.h"
 
 #include <gtest/gtest.h>
@@ -458,6 +459,38 @@ TEST(WpmTokenizer, DecodeJoinsPieces) {
   EXPECT_EQ(t.decode(Ids{6, 7, 8, 5}), "unaffable world");
   EXPECT_EQ(t.decode(Ids{2, 4, 3}, /*skip_special=*/true), "hello");
   EXPECT_EQ(t.encode(t.decode(Ids{6, 7, 8, 10, 12}), false, false), (Ids{6, 7, 8, 10, 12}));
+}
+
+
+// The word cache starts small and grows by doubling (a thread that tokenizes one short prompt holds a few
+// KiB), keeps every entry through the growth, and is cleared (not grown further) at kMaxEntries.
+TEST(WordCache, GrowsFromASmallTableAndKeepsItsEntries) {
+  WordCache c;
+  EXPECT_EQ(c.slot_capacity(), WordCache::kInitialSlots);
+  auto key = [](size_t i) { return "w" + std::to_string(i); };
+  auto hash = [](size_t i) { return (i + 1) * 0x9e3779b97f4a7c15ull; };
+  for (size_t i = 0; i < 1000; ++i) {
+    const int32_t ids[2] = {static_cast<int32_t>(i), static_cast<int32_t>(i + 1)};
+    c.insert(key(i), hash(i), ids, 1 + i % 2);
+  }
+  EXPECT_EQ(c.entries(), 1000u);
+  EXPECT_GE(c.slot_capacity(), 2000u);
+  EXPECT_LE(c.slot_capacity(), 4096u);
+  for (size_t i = 0; i < 1000; ++i) {
+    std::vector<int32_t> out;
+    ASSERT_TRUE(c.lookup(key(i), hash(i), out)) << i;
+    std::vector<int32_t> want = {static_cast<int32_t>(i)};
+    if (i % 2 == 1) want.push_back(static_cast<int32_t>(i + 1));
+    EXPECT_EQ(out, want) << i;
+  }
+  std::vector<int32_t> none;
+  EXPECT_FALSE(c.lookup("absent", 12345, none));
+  for (size_t i = 1000; i < WordCache::kMaxEntries + 10; ++i) {
+    const int32_t id = static_cast<int32_t>(i);
+    c.insert(key(i), hash(i), &id, 1);
+  }
+  EXPECT_EQ(c.slot_capacity(), WordCache::kSlots);
+  EXPECT_EQ(c.entries(), 10u);  // cleared once at kMaxEntries, then 10 more
 }
 
 }  // namespace

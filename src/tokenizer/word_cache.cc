@@ -22,7 +22,19 @@ WordCache& WordCache::for_owner(uint64_t owner) {
   return *caches.back().second;
 }
 
-WordCache::WordCache() : slots_(kSlots) {}
+WordCache::WordCache() : slots_(kInitialSlots), mask_(kInitialSlots - 1) {}
+
+void WordCache::grow() {
+  std::vector<Slot> old(slots_.size() * 2);
+  old.swap(slots_);
+  mask_ = slots_.size() - 1;
+  for (const Slot& sl : old) {
+    if (sl.len == 0) continue;
+    size_t i = sl.hash & mask_;
+    while (slots_[i].len != 0) i = (i + 1) & mask_;
+    slots_[i] = sl;
+  }
+}
 
 void WordCache::insert(std::string_view word, uint64_t hash, const int32_t* ids, size_t n) {
   if (word.empty() || word.size() > kMaxWordBytes || n > 0xFFFF) return;
@@ -32,8 +44,9 @@ void WordCache::insert(std::string_view word, uint64_t hash, const int32_t* ids,
     ids_.clear();
     n_entries_ = 0;
   }
-  size_t i = hash & kMask;
-  while (slots_[i].len != 0) i = (i + 1) & kMask;
+  if ((n_entries_ + 1) * 2 > slots_.size() && slots_.size() < kSlots) grow();
+  size_t i = hash & mask_;
+  while (slots_[i].len != 0) i = (i + 1) & mask_;
   Slot& sl = slots_[i];
   sl.hash = hash;
   sl.key_off = static_cast<uint32_t>(keys_.size());

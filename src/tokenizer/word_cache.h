@@ -1,6 +1,8 @@
 // A per-thread cache of word -> token ids, used by the SPM and BPE encoders (English text repeats a
 // small set of words, so most words are tokenized once). Each thread keeps one cache per tokenizer
-// instance (identified by a never-reused owner id); the cache is bounded and simply cleared when full.
+// instance (identified by a never-reused owner id); the cache is bounded and simply cleared when full. Its
+// table starts small and doubles as it fills, so a thread that tokenizes one short prompt (a server's
+// connection threads: hundreds of them) holds a few KiB, not the full table's 1.5 MiB.
 //
 // Thread-safety: for_owner() returns the calling thread's cache; it must not be shared across threads.
 #pragma once
@@ -19,6 +21,8 @@ class WordCache {
  public:
   static constexpr size_t kMaxWordBytes = 48;
   static constexpr size_t kMaxEntries = 1 << 15;
+  static constexpr size_t kInitialSlots = 256;
+  static constexpr size_t kSlots = kMaxEntries * 2;  // the most: load factor <= 1/2 at kMaxEntries
 
   // A fresh, never reused owner id (one per tokenizer instance).
   static uint64_t new_owner_id();
@@ -29,7 +33,7 @@ class WordCache {
 
   // Appends the cached ids of `word` to `out`; false when absent.
   bool lookup(std::string_view word, uint64_t hash, std::vector<int32_t>& out) const {
-    size_t i = hash & kMask;
+    size_t i = hash & mask_;
     while (true) {
       const Slot& sl = slots_[i];
       if (sl.len == 0) return false;
@@ -42,11 +46,14 @@ class WordCache {
         }
         return true;
       }
-      i = (i + 1) & kMask;
+      i = (i + 1) & mask_;
     }
   }
   // `word` must be 1..kMaxWordBytes bytes (longer words are not cached).
   void insert(std::string_view word, uint64_t hash, const int32_t* ids, size_t n);
+
+  size_t entries() const { return n_entries_; }
+  size_t slot_capacity() const { return slots_.size(); }  // kInitialSlots .. kSlots
 
  private:
   // a[0, w.size()) == w, for the short words of the cache, without a call to memcmp.
@@ -65,8 +72,7 @@ class WordCache {
     return n == 0 || detail::load_1_to_8(a, n) == detail::load_1_to_8(b, n);
   }
 
-  static constexpr size_t kSlots = kMaxEntries * 2;
-  static constexpr size_t kMask = kSlots - 1;
+  void grow();
   struct Slot {
     uint64_t hash = 0;
     uint32_t key_off = 0;
@@ -75,6 +81,7 @@ class WordCache {
     uint16_t n_ids = 0;
   };
   std::vector<Slot> slots_;
+  size_t mask_ = 0;
   std::string keys_;
   std::vector<int32_t> ids_;
   size_t n_entries_ = 0;
