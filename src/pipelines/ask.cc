@@ -108,12 +108,15 @@ class Quoter {
     for (size_t p = 0; p < runs_.size(); ++p) runs_[p] = p;
   }
   bool active() const { return !src_.empty(); }
-  // The highest-logit token that extends a run (the lowest id on ties); -1 when no run can grow.
-  int32_t pick(const std::vector<float>& logits) const {
+  // The highest-logit token that extends a run (the lowest id on ties) and that `allowed` accepts; -1 when
+  // there is none.
+  template <typename Allowed>
+  int32_t pick(const std::vector<float>& logits, Allowed allowed) const {
     int32_t best = -1;
     for (size_t p : runs_) {
       if (p >= src_.size()) continue;
       const int32_t t = src_[p];
+      if (!allowed(t)) continue;
       const float l = logits[static_cast<size_t>(t)], lb = best < 0 ? 0.0f : logits[static_cast<size_t>(best)];
       if (best < 0 || l > lb || (l == lb && t < best)) best = t;
     }
@@ -178,7 +181,12 @@ Result<GreedyAnswer> greedy_answer(const model::Model& m, const tok::Tokenizer& 
         g.stop = "newline";
         break;
       }
-      next = quote.pick(logits);
+      // The quote starts at a token with text: not blank, no line break (that would be an empty answer).
+      next = quote.pick(logits, [&](int32_t t) {
+        if (i > 0) return true;
+        const std::string piece = tok.token_to_piece(t);
+        return piece.find('\n') == std::string::npos && piece.find_first_not_of(" \t\r") != std::string::npos;
+      });
       if (next < 0) {
         g.stop = "end of source";
         break;
