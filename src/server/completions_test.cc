@@ -609,27 +609,8 @@ bool eventually(F pred, double seconds) {
 // cancelled.
 const std::string& endless_model_path() {
   static const std::string path = [] {
-    std::vector<std::string> tokens = {"<unk>", "<s>", "</s>"};
-    std::vector<float> scores = {0, 0, 0};
-    std::vector<int32_t> types = {2, 3, 3};
-    for (int b = 0; b < 256; ++b) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "<0x%02X>", b);
-      tokens.emplace_back(buf);
-      scores.push_back(0);
-      types.push_back(6);
-    }
-    for (int i = 0; tokens.size() < 512; ++i) {
-      tokens.push_back("\xE2\x96\x81w" + std::to_string(i));
-      scores.push_back(-static_cast<float>(i));
-      types.push_back(1);
-    }
     gguf::Writer w;
-    w.add_string("tokenizer.ggml.model", "llama");
-    w.add_string_array("tokenizer.ggml.tokens", tokens);
-    w.add_f32_array("tokenizer.ggml.scores", scores);
-    w.add_i32_array("tokenizer.ggml.token_type", types);
-    w.add_u32("tokenizer.ggml.bos_token_id", 1);
+    testing::add_small_spm_vocab(w, /*with_eos=*/false);
     static const std::vector<uint8_t> image = w.bytes();
     auto vocab = gguf::File::parse(image, "no-eos-vocab");
     CW_CHECK_MSG(vocab.is_ok(), vocab.status().to_string());

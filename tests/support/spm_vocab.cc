@@ -13,7 +13,7 @@
 
 namespace cw::testing {
 
-void add_small_spm_vocab(gguf::Writer& w) {
+void add_small_spm_vocab(gguf::Writer& w, bool with_eos) {
   std::vector<std::string> tokens = {"<unk>", "<s>", "</s>"};
   std::vector<float> scores = {0, 0, 0};
   std::vector<int32_t> types = {2, 3, 3};
@@ -34,7 +34,7 @@ void add_small_spm_vocab(gguf::Writer& w) {
   w.add_f32_array("tokenizer.ggml.scores", scores);
   w.add_i32_array("tokenizer.ggml.token_type", types);
   w.add_u32("tokenizer.ggml.bos_token_id", 1);
-  w.add_u32("tokenizer.ggml.eos_token_id", 2);
+  if (with_eos) w.add_u32("tokenizer.ggml.eos_token_id", 2);
 }
 
 const gguf::File& small_spm_vocab_file() {

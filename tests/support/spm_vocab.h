@@ -17,8 +17,8 @@ namespace cw::testing {
 // Adds to `w`, in this order: tokenizer.ggml.model = "llama", tokenizer.ggml.tokens (512 tokens:
 // <unk> <s> </s>, the 256 byte tokens <0x00>..<0xFF>, then "▁w0", "▁w1", ...), tokenizer.ggml.scores
 // (0 for the first 259, then -i for "▁wi"), tokenizer.ggml.token_type (2, 3, 3, 256 x 6, then 1),
-// tokenizer.ggml.bos_token_id = 1 and tokenizer.ggml.eos_token_id = 2.
-void add_small_spm_vocab(gguf::Writer& w);
+// tokenizer.ggml.bos_token_id = 1 and (with_eos) tokenizer.ggml.eos_token_id = 2.
+void add_small_spm_vocab(gguf::Writer& w, bool with_eos = true);
 
 // That vocabulary alone, parsed once per process (an in-memory GGUF that lives until exit): what
 // model::make_model takes as its vocabulary in tests.
