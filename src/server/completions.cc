@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "server/client_connection.h"
 #include "server/http_util.h"
 #include "server/openai_request.h"
 #include "server/openai_response.h"
@@ -34,6 +35,9 @@ size_t event_bytes(const TokenLogprobs& t) { return 64 + 16 * t.top.size(); }
 bool write_all(httplib::DataSink& sink, const std::string& s) { return sink.write(s.data(), s.size()); }
 
 std::string sse(const std::string& json) { return "data: " + json + "\n\n"; }
+
+// How often a non-streaming request looks whether its client is still there: a few engine steps.
+constexpr std::chrono::milliseconds kDisconnectPoll{20};
 
 }  // namespace
 
@@ -210,11 +214,23 @@ void Completions::respond(const httplib::Request& req, httplib::Response& res, b
   meta.logprobs = o.logprobs;
 
   if (!stream) {
+    // Nothing is written until the request is done, so a client that went away is noticed by looking at
+    // its socket every kDisconnectPoll: then the request is cancelled (its KV freed at the engine's next step).
+    ClientConnection client(req);
+    bool client_gone = false;
     std::unique_lock<std::mutex> lock(st->mu);
-    st->cv.wait(lock, [&] { return st->done; });
+    while (!st->cv.wait_for(lock, kDisconnectPoll, [&] { return st->done; })) {
+      if (client_gone) continue;  // cancelled: on_done comes at the next step
+      lock.unlock();
+      client_gone = client.gone();
+      if (client_gone) engine_->cancel(id);
+      lock.lock();
+    }
     lock.unlock();
     untrack(id);
     const GenerationResult& r = st->result;
+    if (client_gone && r.finish_reason == FinishReason::kCancelled)  // nobody reads it; counted in /metrics
+      return set_error(res, 499, "the client closed the connection; the request was cancelled");
     if (r.finish_reason == FinishReason::kError)
       return set_error(res, 500, "the request failed: " + r.error.message());
     if (r.finish_reason == FinishReason::kCancelled) {

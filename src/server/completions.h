@@ -8,7 +8,8 @@
 // drains the buffer into Server-Sent Events from httplib's chunked content provider (streaming). A
 // stream whose socket write fails (the client went away) cancels its request at once; while no token
 // flows, an SSE comment (": keep-alive") goes out every second so a vanished client is noticed even
-// then. Admission (admission.h): a generation request holds a slot from submit to its on_done; without one
+// then. A non-streaming request's connection thread polls its client's socket while it waits
+// (client_connection.h) and cancels the request when the client has gone. Admission (admission.h): a generation request holds a slot from submit to its on_done; without one
 // it gets 503 with Retry-After at once.
 #pragma once
 

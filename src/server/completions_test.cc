@@ -2,8 +2,8 @@
 // (random weights: what it says is not checked, that the server says what the engine says is): the
 // non-streaming and streaming shapes, SSE events that concatenate to the greedy text, stop strings,
 // max_tokens, usage and cached tokens, logprobs, every error status, 503 at the admission limit, a
-// client that disconnects mid-stream (its request cancelled), stop() with a stream in flight, /metrics,
-// and greedy output equal to `chunkwise run --temp 0`.
+// client that disconnects mid-stream or while a non-streaming request runs (its request cancelled),
+// stop() with a stream in flight, /metrics, and greedy output equal to `chunkwise run --temp 0`.
 #include <gtest/gtest.h>
 #include <httplib.h>
 
@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -581,6 +582,14 @@ class RawStream {
     if (fd_ >= 0) close(fd_);
     fd_ = -1;
   }
+  // Closes with a TCP reset (SO_LINGER 0) instead of an orderly FIN.
+  void reset_now() {
+    if (fd_ >= 0) {
+      linger l{1, 0};
+      setsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    }
+    close_now();
+  }
   const std::string& got() const { return got_; }
 
  private:
@@ -696,6 +705,46 @@ TEST_F(EndlessTest, AClientThatStopsReadingIsCancelledToo) {
     ASSERT_TRUE(idle.read_events(2)) << idle.got();
   }  // closed after two events, with more unread in the socket
   EXPECT_TRUE(eventually([&] { return endless_->counters().running == 0; }, 5.0));
+}
+
+// A non-streaming request writes nothing until it is done, so no failing write tells that its client left:
+// the server polls the client's socket, cancels the request within a few steps and frees its KV.
+TEST_F(EndlessTest, ANonStreamingClientThatDisconnectsIsCancelled) {
+  start_endless(1);
+  for (bool reset : {false, true}) {
+    SCOPED_TRACE(reset ? "reset" : "close");
+    RawStream held(server_->port(), "/v1/completions",
+                   R"({"prompt":"w1 w2 w3","max_tokens":100000000,"temperature":0})");
+    ASSERT_TRUE(eventually([&] { return endless_->counters().running == 1; }, 5.0));
+    const int64_t steps_before = endless_->counters().steps;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    EXPECT_GT(endless_->counters().steps, steps_before) << "the request is not generating";
+    const auto t0 = std::chrono::steady_clock::now();
+    if (reset) {
+      held.reset_now();
+    } else {
+      held.close_now();
+    }
+    EXPECT_TRUE(eventually([&] { return endless_->counters().running == 0; }, 5.0));
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_LT(ms, 500) << "cancelled after " << ms << " ms";
+    std::printf("non-streaming request cancelled %.1f ms after its client %s\n", ms, reset ? "reset" : "closed");
+    EXPECT_TRUE(eventually(
+        [&] {
+          auto mm = client().Get("/metrics");
+          return mm && mm->body.find("chunkwise_requests_admitted 0\n") != std::string::npos &&
+                 mm->body.find("chunkwise_kv_blocks_used 0\n") != std::string::npos;
+        },
+        5.0));
+  }
+  auto m = client().Get("/metrics");
+  ASSERT_TRUE(m);
+  EXPECT_NE(m->body.find(R"(chunkwise_requests_total{endpoint="/v1/completions",status="499"} 2)"),
+            std::string::npos) << m->body;
+  // The slot is free: a request that the client waits for is answered.
+  auto ok = post("/v1/completions", R"({"prompt":"x","max_tokens":2})");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200) << ok->body;
 }
 
 TEST_F(EndlessTest, StopEndsStreamsInFlight) {

@@ -17,8 +17,11 @@
 //                     completions prompt is tokenized as `chunkwise run` does (BOS by the vocabulary's
 //                     rule), so greedy output equals `chunkwise run --temp 0`. max_tokens defaults to what
 //                     the context (training context and KV cache) leaves after the prompt.
-//                     finish_reason: openai_finish_reason(). A streaming client that disconnects has its
-//                     request cancelled (its KV freed at the engine's next step).
+//                     finish_reason: openai_finish_reason(). A client that disconnects has its request
+//                     cancelled, its KV freed at the engine's next step: a stream's when a write fails (an
+//                     SSE keep-alive comment goes out every second while no token flows), a non-streaming
+//                     one's within 20 ms (its socket is polled; a half-close counts as gone) -- counted as
+//                     status 499 in /metrics.
 // With an embedder (the fourth argument):
 //   POST /v1/embeddings  OpenAI's shape (embeddings.h): "input" a string or up to 2048 strings,
 //                     "encoding_format" float or base64.
