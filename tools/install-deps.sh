@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian packages of tools/debian-packages.txt (as root; skips apt when all are present).
+# Installs the Debian packages of tools/debian-packages.txt (as root; skips apt when all are present), and the
+# npm pieces some tests use into a cache outside the repository (each script exits 0 without npm).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/tools/install-grammars.sh"  # tree-sitter grammars for the code chunker (npm, outside git)
+"$root/tools/install-openai-client.sh"  # the openai npm package of the server's client test (outside git)
 mapfile -t pkgs < <(grep -vE '^\s*(#|$)' "$root/tools/debian-packages.txt")
 missing=()
 for p in "${pkgs[@]}"; do
