@@ -205,8 +205,7 @@ TEST(BatchCli, BadInputIsOneLineErrorWithLineNumber) {
       {"{\"prompt\": \"a\", \"n_prdict\": 3}\n", "line 1: unknown key \"n_prdict\""},
       {"{\"prompt\": \"a\", \"id\": [1]}\n", "line 1: \"id\" must be a string or a number"},
       {"{\"prompt\": \"a\", \"n_predict\": 1000}\n",
-       "line 1: the request needs 1001 tokens of KV cache (prompt 2 + n_predict 1000 - 1, the last token is not "
-       "stored), but one request can hold at most 256 (16 blocks of 16 tokens; one more block is kept spare"},
+       "line 1: the prompt (2 tokens) + 1000 tokens to generate = 1002 exceeds the context size of 256 tokens"},
       // The context rule (issue 11): the same message as `run` (run_cli_test).
       {"{\"prompt\": \"Once upon a time\", \"n_predict\": 5000}\n",
        "line 1: the prompt (5 tokens) + 5000 tokens to generate = 5005 exceeds the model's training context of 2048 "

@@ -230,7 +230,7 @@ TEST(RunCli, ErrorsAreOneLineAndExitTwo) {
       // The context rule (issue 11): the training context of stories260K is 2048 tokens.
       {m + "-p 'Once upon a time' -n 5000",
        "the prompt (5 tokens) + 5000 tokens to generate = 5005 exceeds the model's training context of 2048 tokens"},
-      {m + "-p hi --ctx 16777216", "a context of 16777216 tokens exceeds the model's training context of 2048 tokens"},
+      {m + "-p hi --ctx 16777216", "--ctx 16777216 exceeds the model's training context of 2048 tokens"},
   };
   for (const Case& c : cases) {
     auto r = run_command(chunkwise_binary() + " run " + c.args);
@@ -271,7 +271,7 @@ TEST(RunCli, KvPolicySinkWindowRunsPastTheTrainingContext) {
            {m + "sink_window:sinks=4,window=8", "smaller than one KV block"},
            {m + "sink_window:sink=4", "unknown parameter 'sink'"},
            {m + "sink_window:window=x", "window must be an integer"},
-           {m + "window:window=4000", "beyond the model's training context of 2048 tokens"},
+           {m + "window:window=4000", "leaving no room for a new token within the model's training context of 2048"},
            {m + "sink_window:window=64 --ctx 100", "--ctx does not apply"},
        }) {
     auto e = run_command(run_cmd(model, args));

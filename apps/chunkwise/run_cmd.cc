@@ -1,7 +1,11 @@
 // chunkwise run -m MODEL (-p PROMPT | -f FILE) [-n N] [sampling options] [--ctx N] [--ubatch N]
 //               [--threads N] [--json] [--logits-top K]
 // Generates a completion of a prompt: streamed text on stdout and a timing line on stderr, or one JSON
-// object with --json.
+// object with --json. It drives the public cw::Engine (chunkwise/engine.h) with one request, the same
+// path as `batch` and `serve` (DESIGN.md §3, one generation path): the library validates the request and
+// applies the context rule; this file only maps flags to the request and prints.
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <limits>
 #include <memory>
@@ -12,20 +16,18 @@
 
 #include "args.h"
 #include "base/json.h"
-#include "base/utf8.h"
+#include "chunkwise/engine.h"
 #include "commands.h"
 #include "kv/policy.h"
-#include "model/model.h"
-#include "runtime/generate.h"
-#include "runtime/kv_executor.h"
 #include "runtime/sampler.h"
 #include "threads_flag.h"
-#include "tokenizer/tokenizer.h"
 
 namespace cw::app {
 namespace {
 
 constexpr const char* kCmd = "run";
+// --logits-top keeps every logit row of the run until it ends: at most this many bytes of them.
+constexpr uint64_t kMaxKeptLogitBytes = uint64_t{1} << 30;
 
 Result<std::string> read_prompt_file(const std::string& path) {
   CW_ASSIGN_OR_RETURN(std::string text, read_input_file(path, /*dash_is_stdin=*/true));
@@ -33,55 +35,46 @@ Result<std::string> read_prompt_file(const std::string& path) {
   return text;
 }
 
-// Writes token pieces as they come, holding back a UTF-8 sequence split across byte tokens until it is
-// complete (invalid bytes are written as they are).
-class Utf8Printer {
- public:
-  Status push(std::string_view piece) {
-    pending_.append(piece);
-    const size_t i = pending_.size() - utf8_incomplete_suffix_len(pending_);
-    Status s = write(std::string_view(pending_).substr(0, i));
-    pending_.erase(0, i);
-    return s;
-  }
-  Status finish() {
-    Status s = write(pending_);
-    pending_.clear();
-    return s;
-  }
+Status write_stdout(std::string_view bytes) {
+  if (std::fwrite(bytes.data(), 1, bytes.size(), stdout) != bytes.size() || std::fflush(stdout) != 0)
+    return io_error("cannot write the output");
+  return Status::ok();
+}
 
- private:
-  static Status write(std::string_view bytes) {
-    if (std::fwrite(bytes.data(), 1, bytes.size(), stdout) != bytes.size() || std::fflush(stdout) != 0)
-      return io_error("cannot write the output");
-    return Status::ok();
-  }
-  std::string pending_;
+double tok_per_s(int64_t n, double ms) { return ms > 0 && n > 0 ? static_cast<double>(n) * 1000.0 / ms : 0.0; }
+
+// Timings seen from this process: prompt = submit -> first token sampled (prefill + one sample);
+// decode = first token -> last token (the n - 1 tokens after the first).
+struct Timings {
+  double prompt_ms = 0, decode_ms = 0;
+  int64_t decode_tokens = 0;
 };
 
-double tok_per_s(size_t n, double ms) { return ms > 0 ? static_cast<double>(n) * 1000.0 / ms : 0.0; }
-
-std::string to_json(const std::vector<int32_t>& prompt_tokens, const runtime::GenerateResult& g,
-                    const std::string& text, uint64_t seed, int64_t threads, bool with_steps) {
+std::string to_json(const std::vector<int32_t>& prompt_tokens, const GenerationResult& g, int64_t n_vocab,
+                    int logits_top, const Timings& t, uint64_t seed, int64_t threads) {
   JsonWriter w;
   w.begin_object().key("prompt_tokens").begin_array();
-  for (int32_t t : prompt_tokens) w.value(int64_t{t});
+  for (int32_t tok : prompt_tokens) w.value(int64_t{tok});
   w.end_array().key("tokens").begin_array();
-  for (int32_t t : g.tokens) w.value(int64_t{t});
-  w.end_array().key("text").value(text);
-  if (with_steps) {
+  for (int32_t tok : g.tokens) w.value(int64_t{tok});
+  w.end_array().key("text").value(g.text).key("finish_reason").value(finish_reason_name(g.finish_reason));
+  if (logits_top > 0) {
+    // The k highest raw logits each token was sampled from (the kept rows, one per generated token).
     w.key("steps").begin_array();
-    for (const auto& s : g.steps) {
-      w.begin_object().key("token").value(int64_t{s.token}).key("top").begin_array();
-      for (const auto& [id, logit] : s.top) w.begin_array().value(int64_t{id}).value(double{logit}).end_array();
+    const auto row_len = static_cast<size_t>(n_vocab);
+    for (size_t i = 0; i < g.tokens.size() && (i + 1) * row_len <= g.logits.size(); ++i) {
+      w.begin_object().key("token").value(int64_t{g.tokens[i]}).key("top").begin_array();
+      const std::span<const float> row(g.logits.data() + i * row_len, row_len);
+      for (const auto& [id, logit] : runtime::top_logits(row, logits_top))
+        w.begin_array().value(int64_t{id}).value(double{logit}).end_array();
       w.end_array().end_object();
     }
     w.end_array();
   }
   w.key("timings").begin_object();
-  w.key("prompt_ms").value(g.prompt_ms).key("decode_ms").value(g.decode_ms);
-  w.key("prefill_tok_s").value(tok_per_s(prompt_tokens.size(), g.prompt_ms));
-  w.key("decode_tok_s").value(tok_per_s(g.tokens.size(), g.decode_ms));
+  w.key("prompt_ms").value(t.prompt_ms).key("decode_ms").value(t.decode_ms);
+  w.key("prefill_tok_s").value(tok_per_s(static_cast<int64_t>(prompt_tokens.size()), t.prompt_ms));
+  w.key("decode_tok_s").value(tok_per_s(t.decode_tokens, t.decode_ms));
   w.end_object();
   w.key("seed").value(seed).key("threads").value(threads);
   w.end_object();
@@ -151,11 +144,18 @@ int run_main(int argc, char** argv) {
   if (p.given("--prompt") == p.given("--file"))
     return report_error(kCmd, invalid_argument("give exactly one of -p PROMPT or -f FILE (see --help)"));
   if (logits_top > 0 && !json) return report_error(kCmd, invalid_argument("--logits-top needs --json"));
-  auto acting = runtime::make_acting_policy(kv_policy);  // null for `full` (and no --kv-policy)
-  if (!acting.is_ok()) return report_error(kCmd, acting.status());
-  const std::unique_ptr<kv::KvPolicy> policy = std::move(acting).value();
+  auto spec = kv::make_kv_policy(kv_policy.empty() ? "full" : kv_policy);
+  if (!spec.is_ok()) return report_error(kCmd, spec.status());
+  const bool bounded = (*spec)->lifts_context_limit();
+  // Constant memory: the cache holds the policy's slots (+ one micro-batch); no --ctx, no prompt + -n rule.
+  if (bounded && p.given("--ctx"))
+    return report_error(kCmd, invalid_argument("--ctx does not apply with kv policy '" + (*spec)->spec() +
+                                               "': its window sets the cache size"));
 
-  runtime::SamplerParams sp;
+  GenerationRequest req;
+  req.n_predict = n_predict;
+  req.keep_logits = logits_top > 0;
+  SamplingConfig& sp = req.sampling;
   sp.temperature = static_cast<float>(temp);
   sp.top_k = static_cast<int>(top_k);
   sp.top_p = static_cast<float>(top_p);
@@ -176,77 +176,88 @@ int run_main(int argc, char** argv) {
     return report_error(kCmd, invalid_argument("the prompt is empty"));
   }
 
-  auto model = model::Model::load(model_path);
-  if (!model.is_ok()) return report_error(kCmd, model.status());
-  const model::Model& m = **model;
-  auto tok = tok::Tokenizer::from_gguf(m.file());
-  if (!tok.is_ok()) return report_error(kCmd, tok.status());
-  const tok::Tokenizer& t = **tok;
+  EngineConfig cfg;
+  cfg.model_path = model_path;
+  cfg.threads = capped_threads_flag(kCmd, "--threads", threads);
+  cfg.parallel = 1;
+  cfg.batch_tokens = ubatch;
+  cfg.kv_policy = (*spec)->spec();
+  cfg.batch_invariant = batch_invariant;
+  if (p.given("--ctx")) cfg.ctx = n_ctx;
+  auto opened = Engine::open(cfg);
+  if (!opened.is_ok()) return report_error(kCmd, opened.status());
+  std::unique_ptr<Engine> engine = std::move(opened).value();
 
-  const std::vector<int32_t> prompt_tokens = t.encode(prompt, /*add_special=*/true, /*parse_special=*/false);
-  if (prompt_tokens.empty()) return report_error(kCmd, invalid_argument("the prompt has no tokens"));
-  // The library applies the context rule (session and generate); KV memory is committed as it is used.
-  if (!p.given("--ctx"))
-    n_ctx = std::min<int64_t>(m.hparams().n_ctx_train,
-                              std::max<int64_t>(4096, static_cast<int64_t>(prompt_tokens.size()) + n_predict));
-  threads = capped_threads_flag(kCmd, "--threads", threads);
-
-  std::unique_ptr<model::Session> plain;
-  std::unique_ptr<runtime::PolicySession> bounded;
-  if (policy != nullptr) {
-    // Constant memory: the cache holds the policy's slots + one micro-batch (no --ctx, no prompt + -n rule).
-    if (p.given("--ctx"))
-      return report_error(kCmd, invalid_argument("--ctx does not apply with kv policy '" + policy->spec() +
-                                                 "': its window sets the cache size"));
-    if (!p.given("--ubatch")) {
-      auto fit = runtime::PolicySession::fit_ubatch(m, *policy, ubatch);
-      if (!fit.is_ok()) return report_error(kCmd, fit.status());
-      ubatch = *fit;
-    }
-    auto created = runtime::PolicySession::create(m, *policy, ubatch, model::KvType::kF16, static_cast<int>(threads));
-    if (!created.is_ok()) return report_error(kCmd, created.status());
-    bounded = std::move(created).value();
-    bounded->session().set_batch_invariant(batch_invariant);
-  } else {
-    auto created = model::Session::create(m, n_ctx, model::KvType::kF16, static_cast<int>(threads));
-    if (!created.is_ok()) return report_error(kCmd, created.status());
-    plain = std::move(created).value();
-    plain->set_batch_invariant(batch_invariant);
+  req.prompt_tokens = engine->tokenize(prompt);
+  if (req.prompt_tokens.empty()) return report_error(kCmd, invalid_argument("the prompt has no tokens"));
+  const auto n_prompt = static_cast<int64_t>(req.prompt_tokens.size());
+  const EngineInfo info = engine->info();
+  if (!bounded && p.given("--ctx") && n_ctx > info.n_ctx_train)
+    return report_error(kCmd, out_of_range("--ctx " + std::to_string(n_ctx) + " exceeds the model's training context of " +
+                                           std::to_string(info.n_ctx_train) + " tokens"));
+  // The default cache holds min(training context, 4096) tokens; a longer prompt + -n within the training
+  // context gets a cache of its size (KV memory is committed as it is used).
+  if (!bounded && !p.given("--ctx") && n_prompt + n_predict - 1 > info.max_request_tokens &&
+      n_prompt + n_predict <= info.n_ctx_train) {
+    cfg.ctx = n_prompt + n_predict;
+    engine.reset();
+    opened = Engine::open(cfg);
+    if (!opened.is_ok()) return report_error(kCmd, opened.status());
+    engine = std::move(opened).value();
   }
-  runtime::Sampler sampler(sp, static_cast<int32_t>(m.hparams().n_vocab));
-  runtime::GenerateOptions opts;
-  opts.n_predict = n_predict;
-  opts.ubatch = ubatch;
-  opts.eos = t.eos();
-  opts.logits_top = static_cast<int>(logits_top);
+  if (logits_top > 0 &&
+      static_cast<uint64_t>(n_predict) * static_cast<uint64_t>(info.n_vocab) * sizeof(float) > kMaxKeptLogitBytes)
+    return report_error(kCmd, invalid_argument("--logits-top keeps every logit row: -n " + std::to_string(n_predict) +
+                                               " x " + std::to_string(info.n_vocab) +
+                                               " vocabulary entries is over 1 GiB; use a smaller -n"));
+  if (Status s = engine->validate(req); !s.is_ok()) return report_error(kCmd, s);
 
-  std::string text;  // the generated pieces, EOS left out
-  Utf8Printer printer;
-  auto on_token = [&](int32_t id) -> Status {
-    if (id == t.eos()) return Status::ok();
-    const std::string piece = t.token_to_piece(id);
-    text += piece;
-    return json ? Status::ok() : printer.push(piece);
+  // Text streams from the engine's delivery thread (whole UTF-8 characters); a failed write cancels.
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point t_submit = Clock::now();
+  Clock::time_point t_first{}, t_last{};
+  int64_t n_seen = 0;
+  Status write_status;
+  StreamCallbacks cb;
+  cb.on_token = [&](int64_t, int32_t, const TokenLogprobs*) {
+    t_last = Clock::now();
+    if (n_seen++ == 0) t_first = t_last;
   };
-  auto gen = bounded != nullptr ? runtime::generate(*bounded, sampler, prompt_tokens, opts, on_token)
-                                : runtime::generate(*plain, sampler, prompt_tokens, opts, on_token);
-  if (!gen.is_ok()) return report_error(kCmd, gen.status());
-  const runtime::GenerateResult& g = *gen;
+  if (!json) {
+    cb.on_text = [&](int64_t id, std::string_view piece) {
+      if (!write_status.is_ok()) return;
+      write_status = write_stdout(piece);
+      if (!write_status.is_ok()) engine->cancel(id);
+    };
+  }
+  auto id = engine->submit(req, std::move(cb));
+  if (!id.is_ok()) return report_error(kCmd, id.status());
+  const GenerationResult g = engine->wait(*id);  // after every callback of the request has run
+  if (!write_status.is_ok()) return report_error(kCmd, write_status);
+  if (g.finish_reason == FinishReason::kError || g.finish_reason == FinishReason::kCancelled)
+    return report_error(kCmd, g.error.is_ok() ? internal_error("the generation was cancelled") : g.error);
+  Timings t;
+  if (n_seen > 0) {
+    t.prompt_ms = std::chrono::duration<double, std::milli>(t_first - t_submit).count();
+    t.decode_ms = std::chrono::duration<double, std::milli>(t_last - t_first).count();
+    t.decode_tokens = n_seen - 1;
+  } else {
+    t.prompt_ms = std::chrono::duration<double, std::milli>(Clock::now() - t_submit).count();
+  }
 
   if (json) {
-    const std::string out = to_json(prompt_tokens, g, text, sp.seed, threads, logits_top > 0);
-    if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size() || std::fflush(stdout) != 0)
-      return report_error(kCmd, io_error("cannot write the output"));
+    const std::string out = to_json(req.prompt_tokens, g, info.n_vocab, static_cast<int>(logits_top), t, sp.seed,
+                                    cfg.threads);
+    if (Status s = write_stdout(out); !s.is_ok()) return report_error(kCmd, s);
     return kExitOk;
   }
-  if (Status s = printer.finish(); !s.is_ok()) return report_error(kCmd, s);
-  if (Status s = printer.push("\n"); !s.is_ok()) return report_error(kCmd, s);
+  if (Status s = write_stdout("\n"); !s.is_ok()) return report_error(kCmd, s);
   std::fprintf(stderr,
-               "prompt: %zu tokens, %.1f ms, %.1f tok/s | decode: %zu tokens, %.1f ms, %.1f tok/s | seed %llu, "
-               "threads %lld%s\n",
-               prompt_tokens.size(), g.prompt_ms, tok_per_s(prompt_tokens.size(), g.prompt_ms), g.tokens.size(),
-               g.decode_ms, tok_per_s(g.tokens.size(), g.decode_ms), static_cast<unsigned long long>(sp.seed),
-               static_cast<long long>(threads), g.stopped_at_eos ? " | stopped at EOS" : "");
+               "prompt: %lld tokens, %.1f ms, %.1f tok/s | decode: %zu tokens, %.1f ms, %.1f tok/s | seed %llu, "
+               "threads %d%s\n",
+               static_cast<long long>(n_prompt), t.prompt_ms, tok_per_s(n_prompt, t.prompt_ms), g.tokens.size(),
+               t.decode_ms, tok_per_s(t.decode_tokens, t.decode_ms), static_cast<unsigned long long>(sp.seed),
+               cfg.threads, g.finish_reason == FinishReason::kEos ? " | stopped at EOS" : "");
   return kExitOk;
 }
 

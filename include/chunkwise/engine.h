@@ -48,7 +48,8 @@ struct EngineConfig {
   std::string model_path;
   int threads = 1;               // forward-pass threads (>= 1; capped at the hardware's concurrency)
   // KV cache size: kv_mem_bytes if > 0, else ctx tokens if > 0 (one request of ctx tokens fits), else
-  // parallel x min(training context, 4096) tokens, at most 1 GiB.
+  // parallel x min(training context, 4096) tokens, at most 1 GiB. With ctx > 0 (and no kv_mem_bytes),
+  // a request whose prompt + n_predict exceeds ctx is refused, unless the KV policy lifts the context rule.
   uint64_t kv_mem_bytes = 0;
   int64_t ctx = 0;
   int block_size = 16;           // tokens per KV block
@@ -60,18 +61,6 @@ struct EngineConfig {
   bool batch_invariant = false;      // outputs independent of batching for every weight type (slower)
   int callback_threads = 2;          // delivery threads running client callbacks (1..64)
   int64_t callback_queue = 1024;     // events one request may have undelivered (1..2^20); then cancelled
-};
-
-struct SamplingConfig {
-  float temperature = 0.8f;  // 0 = greedy
-  int top_k = 40;
-  float top_p = 0.95f;
-  float min_p = 0.05f;
-  float repeat_penalty = 1.0f;
-  float presence_penalty = 0.0f;
-  float frequency_penalty = 0.0f;
-  int penalty_last_n = 64;
-  uint64_t seed = 0;
 };
 
 struct GenerationRequest {

@@ -1,6 +1,6 @@
 // Small value types shared by the public Engine API (chunkwise/engine.h) and the runtime
-// (runtime/scheduler.h), defined once: why a request finished, and the log-probabilities of a generated
-// token. Plain data; no thread-safety concerns.
+// (runtime/scheduler.h, runtime/sampler.h), defined once: why a request finished, the sampling settings,
+// and the log-probabilities of a generated token. Plain data; no thread-safety concerns.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +23,22 @@ const char* finish_reason_name(FinishReason r);
 // cut by a limit). kCancelled and kError have no OpenAI value: "cancelled" and "error" (a server reports
 // them as errors, not as a finish reason).
 const char* openai_finish_reason(FinishReason r);
+
+// Sampling of one request, llama.cpp's chain: repetition / presence / frequency penalties over the last
+// penalty_last_n tokens, top-k, top-p, min-p, temperature (0 = greedy). Ranges (runtime::validate):
+// temperature >= 0, top_k >= 0, top_p and min_p in [0, 1], repeat_penalty > 0, penalties finite,
+// penalty_last_n in [0, 2^20]. The public API and the runtime's sampler share this one type.
+struct SamplingConfig {
+  float temperature = 0.8f;        // 0 = greedy
+  int top_k = 40;                  // 0 = off
+  float top_p = 0.95f;             // 1 = off
+  float min_p = 0.05f;             // 0 = off
+  float repeat_penalty = 1.0f;     // 1 = off
+  float presence_penalty = 0.0f;   // 0 = off
+  float frequency_penalty = 0.0f;  // 0 = off
+  int penalty_last_n = 64;         // 0 = penalties off
+  uint64_t seed = 0;
+};
 
 // A token id with its log-probability.
 struct TokenLogprob {

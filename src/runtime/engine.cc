@@ -82,6 +82,7 @@ Result<std::unique_ptr<Engine>> Engine::create(const model::Model& model, const 
   so.n_vocab = static_cast<int32_t>(model.hparams().n_vocab);
   so.n_ctx_train = model.hparams().n_ctx_train;
   CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::KvPolicy> policy, kv::make_kv_policy(o.kv_policy));
+  if (o.ctx_tokens > 0 && o.kv_mem_bytes == 0) so.n_ctx = o.ctx_tokens;
   CW_ASSIGN_OR_RETURN(std::unique_ptr<Scheduler> sched, Scheduler::create(so, policy.get()));
   auto exec = std::make_unique<ForwardExecutor>(model, std::move(kv), cap_threads(o.n_threads), o.batch_invariant);
   return std::unique_ptr<Engine>(new Engine(std::move(exec), std::move(policy), std::move(sched), shape.total_bytes()));

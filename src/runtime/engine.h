@@ -43,7 +43,9 @@ namespace cw::runtime {
 struct EngineOptions {
   int32_t block_size = 16;     // token slots per KV block (16 or 32 are typical)
   // KV capacity: kv_mem_bytes if > 0, else ctx_tokens if > 0 (a single request of ctx_tokens fits),
-  // else the default: max_running * min(training context, 4096) tokens, at most 1 GiB.
+  // else the default: max_running * min(training context, 4096) tokens, at most 1 GiB. ctx_tokens > 0 (without
+  // kv_mem_bytes) is also the context size requests are held to (SchedulerOptions::n_ctx) unless the KV
+  // policy lifts the context rule.
   uint64_t kv_mem_bytes = 0;
   int64_t ctx_tokens = 0;
   model::KvType kv_type = model::KvType::kF16;

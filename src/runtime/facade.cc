@@ -60,16 +60,7 @@ struct Engine::Impl {
                                        : g.prompt_tokens;
     if (r.prompt.empty()) return invalid_argument("the prompt has no tokens");
     r.n_predict = g.n_predict;
-    const SamplingConfig& s = g.sampling;
-    r.sampling.temperature = s.temperature;
-    r.sampling.top_k = s.top_k;
-    r.sampling.top_p = s.top_p;
-    r.sampling.min_p = s.min_p;
-    r.sampling.repeat_penalty = s.repeat_penalty;
-    r.sampling.presence_penalty = s.presence_penalty;
-    r.sampling.frequency_penalty = s.frequency_penalty;
-    r.sampling.penalty_last_n = s.penalty_last_n;
-    r.sampling.seed = s.seed;
+    r.sampling = g.sampling;
     r.eos = g.stop_at_eos ? tokenizer->eos() : -1;
     r.keep_logits = g.keep_logits;
     r.logprobs = g.logprobs;

@@ -20,20 +20,12 @@
 #include <vector>
 
 #include "base/status.h"
+#include "chunkwise/generation_types.h"
 
 namespace cw::runtime {
 
-struct SamplerParams {
-  float temperature = 0.8f;       // 0 = greedy
-  int top_k = 40;                 // 0 = off
-  float top_p = 0.95f;            // 1 = off
-  float min_p = 0.05f;            // 0 = off
-  float repeat_penalty = 1.0f;    // 1 = off
-  float presence_penalty = 0.0f;  // 0 = off
-  float frequency_penalty = 0.0f; // 0 = off
-  int penalty_last_n = 64;        // 0 = penalties off
-  uint64_t seed = 0;
-};
+// The sampling settings: the public type (chunkwise/generation_types.h), one definition.
+using SamplerParams = cw::SamplingConfig;
 
 // Checks every field's range: temperature >= 0, top_k >= 0, top_p in [0, 1], min_p in [0, 1],
 // repeat_penalty > 0, presence / frequency penalties finite, penalty_last_n in [0, 2^20].

@@ -66,6 +66,12 @@ Status Scheduler::validate(const SeqRequest& r) const {
     hp.n_ctx_train = opt_.n_ctx_train;
     CW_RETURN_IF_ERROR(model::check_context(hp, static_cast<int64_t>(r.prompt.size()), r.n_predict));
   }
+  const auto n_prompt = static_cast<int64_t>(r.prompt.size());
+  if (opt_.n_ctx > 0 && !policy.lifts_context_limit() && n_prompt + r.n_predict > opt_.n_ctx) {
+    return out_of_range("the prompt (" + std::to_string(n_prompt) + " tokens) + " + std::to_string(r.n_predict) +
+                        " tokens to generate = " + std::to_string(n_prompt + r.n_predict) +
+                        " exceeds the context size of " + std::to_string(opt_.n_ctx) + " tokens");
+  }
   // KV slots: the last generated token is sampled but never stored.
   int64_t need = static_cast<int64_t>(r.prompt.size()) + std::max<int64_t>(r.n_predict - 1, 0);
   CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::PolicyState> state, policy.make_state(opt_.block_size));

@@ -83,6 +83,9 @@ struct SchedulerOptions {
   // The model's training context: validate() applies the context rule (model::check_context) unless the
   // KV policy lifts it. 0 = no rule (executors without a model, in tests).
   int64_t n_ctx_train = 0;
+  // The context size the engine was asked for (EngineOptions::ctx_tokens): validate() refuses a request
+  // whose prompt + n_predict exceeds it, under the same exception as the training context. 0 = none.
+  int64_t n_ctx = 0;
 };
 
 // One generation request, as token ids.

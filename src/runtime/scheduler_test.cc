@@ -126,6 +126,19 @@ TEST(SchedulerTest, OptionsAndRequestsAreValidated) {
   const Status too_big = (*s)->validate(r);
   EXPECT_EQ(too_big.code(), StatusCode::kOutOfRange);
   EXPECT_NE(too_big.message().find("at most 28"), std::string::npos) << too_big.message();
+  // A context size (EngineOptions::ctx_tokens) holds prompt + n_predict to it, before the KV fit.
+  auto sized = o;
+  sized.n_ctx = 20;
+  auto with_ctx = Scheduler::create(sized, policy.get());
+  ASSERT_TRUE(with_ctx.is_ok());
+  r.n_predict = 17;  // 3 + 17 = 20: at the limit
+  EXPECT_TRUE((*with_ctx)->validate(r).is_ok());
+  r.n_predict = 18;
+  const Status over_ctx = (*with_ctx)->validate(r);
+  EXPECT_EQ(over_ctx.code(), StatusCode::kOutOfRange);
+  EXPECT_EQ(over_ctx.message(),
+            "the prompt (3 tokens) + 18 tokens to generate = 21 exceeds the context size of 20 tokens");
+  EXPECT_TRUE((*s)->validate(r).is_ok());  // the same request without a context size
   r.n_predict = 4;
   r.sampling.top_p = 2;
   EXPECT_FALSE((*s)->validate(r).is_ok());
