@@ -19,14 +19,16 @@ class ClientConnection {
   explicit ClientConnection(const httplib::Request& req) : req_(req) {}
 
   // True once the peer has closed (or half-closed) or reset the connection: the socket reports
-  // hang-up / error, or it is readable with nothing to read (end of file). Bytes of a pipelined next
-  // request count as connected. The first call looks the socket up (one pass over /proc/self/fd); when
-  // it is not found (not a TCP connection of this process) the answer is always false.
+  // hang-up / error, or it is readable with nothing to read (end of file), or it was reset before it could
+  // be looked at (httplib has no peer address for the request, or no socket of this process has the
+  // request's peer). Bytes of a pipelined next request count as connected. The first call looks the
+  // socket up (one pass over /proc/self/fd); without /proc the answer is always false.
   bool gone();
 
  private:
+  static constexpr int kNotLookedUp = -2;
   const httplib::Request& req_;
-  int fd_ = -2;  // -2: not looked up yet; -1: not found
+  int fd_ = kNotLookedUp;  // else the socket, or find_socket's kNoSuchSocket / kCannotLook
 };
 
 }  // namespace cw::server

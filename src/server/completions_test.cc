@@ -747,6 +747,30 @@ TEST_F(EndlessTest, ANonStreamingClientThatDisconnectsIsCancelled) {
   EXPECT_EQ(ok->status, 200) << ok->body;
 }
 
+// A client that resets its connection right after sending: the reset comes before httplib asks for the
+// peer's address (the request has none) or before the server first looks for the socket (getpeername fails
+// on it) -- both mean gone, and the request must not run on.
+TEST_F(EndlessTest, ANonStreamingRequestResetRightAfterSendingIsCancelled) {
+  start_endless(1);
+  for (int i = 0; i < 30; ++i) {
+    SCOPED_TRACE(i);
+    {
+      RawStream gone(server_->port(), "/v1/completions",
+                     R"({"prompt":"w1 w2 w3","max_tokens":100000000,"temperature":0})");
+      if (i % 3 != 0) std::this_thread::sleep_for(std::chrono::microseconds(300 * (i % 3)));
+      gone.reset_now();
+    }
+    // The slot is taken until the request (if httplib read it) ends.
+    ASSERT_TRUE(eventually(
+        [&] {
+          auto mm = client().Get("/metrics");
+          return mm && mm->body.find("chunkwise_requests_admitted 0\n") != std::string::npos &&
+                 endless_->counters().running == 0;
+        },
+        2.0));
+  }
+}
+
 TEST_F(EndlessTest, StopEndsStreamsInFlight) {
   start_endless(4);
   RawStream a(server_->port(), "/v1/completions", kEndless);
