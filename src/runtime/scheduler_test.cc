@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
 #include <random>
 #include <set>
@@ -476,6 +477,62 @@ TEST(SchedulerTest, RandomizedBlockAccountingUnderKvPolicies) {
     }
     h.expect_blocks_released();
     if (round == 0) EXPECT_GT(longer_than_pool, 0);
+  }
+}
+
+}  // namespace
+}  // namespace cw::runtime
+
+namespace cw::runtime {
+namespace {
+
+// The 20 requests of EngineTest.ConcurrentSubmitsStreamAndMatchTheOracle (4 threads x 5), arriving in
+// every kind of order and timing the threads could produce: a random interleaving of the threads, and
+// 0..3 steps run between two arrivals (the step thread running while the submitters are descheduled).
+// The engine test's pool (64 blocks: no preemption happens) and a small one (16 blocks: preemptions and
+// re-admission over the sequence's own cached blocks).
+TEST(SchedulerTest, EveryArrivalTimingOfTheConcurrentSubmitsRequestsMatchesTheOracle) {
+  std::vector<SeqRequest> reqs;
+  for (int t = 0; t < 4; ++t) {
+    for (int i = 0; i < 5; ++i) {
+      SeqRequest r;
+      const uint64_t seed = static_cast<uint64_t>(t * 10 + i);
+      for (int k = 0; k < 3 + 7 * i + t; ++k) r.prompt.push_back(static_cast<int32_t>((seed * 31 + k * 7) % kVocab));
+      r.n_predict = 2 + i;
+      r.sampling.temperature = i % 2 ? 0.8f : 0.0f;
+      r.sampling.seed = seed;
+      reqs.push_back(r);
+    }
+  }
+  for (int32_t n_blocks : {64, 16}) {
+    SCOPED_TRACE("blocks " + std::to_string(n_blocks));
+    int64_t preemptions = 0;
+    for (uint32_t trial = 0; trial < 1500; ++trial) {
+      std::mt19937 rng(trial);
+      Harness h({n_blocks, 4, 16, 6, Schedule::kChunked, kVocab});
+      std::vector<int> next(4, 0);
+      std::map<RequestId, size_t> which;
+      RequestId id = 0;
+      for (int left = 20; left > 0; --left) {
+        int t = std::uniform_int_distribution<int>(0, 3)(rng);
+        while (next[static_cast<size_t>(t)] == 5) t = (t + 1) % 4;
+        const size_t k = static_cast<size_t>(t * 5 + next[static_cast<size_t>(t)]++);
+        ASSERT_TRUE(h.sched->add(id, reqs[k]).is_ok());
+        which[id++] = k;
+        for (int s = std::uniform_int_distribution<int>(0, 3)(rng); s > 0; --s) h.step();
+      }
+      h.run_to_idle();
+      ASSERT_EQ(h.results.size(), 20u);
+      for (const auto& [rid, k] : which) {
+        const SeqResult& res = h.results.at(rid);
+        ASSERT_EQ(res.reason, FinishReason::kLength) << "trial " << trial;
+        ASSERT_EQ(res.tokens, oracle(reqs[k])) << "trial " << trial << " request " << rid;
+        ASSERT_EQ(h.streamed[rid], res.tokens) << "trial " << trial;
+        preemptions += res.n_preemptions;
+      }
+      h.expect_blocks_released();
+    }
+    if (n_blocks == 16) EXPECT_GT(preemptions, 100);
   }
 }
 
