@@ -26,6 +26,10 @@ int gen_data_main(int argc, char** argv);
 int train_tokenizer_main(int argc, char** argv);
 int convert_main(int argc, char** argv);
 int ask_main(int argc, char** argv);
+// `chunkwise serve` runs the server program, chunkwise-serve, installed next to chunkwise (serve_exec.cc):
+// only it links the HTTP stack (cpp-httplib, OpenSSL, brotli), whose loading and start-up would otherwise
+// cost every short-lived command (a `query` process) several milliseconds. serve_main is its entry point.
+int serve_exec_main(int argc, char** argv);
 int serve_main(int argc, char** argv);
 
 inline constexpr Subcommand kSubcommands[] = {
@@ -34,7 +38,7 @@ inline constexpr Subcommand kSubcommands[] = {
     {"tokenize", "tokenize text with the vocabulary of a GGUF file", tokenize_main},
     {"perplexity", "perplexity of a text file (llama.cpp's method)", perplexity_main},
     {"run", "generate text from a prompt", run_main},
-    {"serve", "OpenAI-style HTTP server (so far: /health, /v1/models, /tokenize, /detokenize)", serve_main},
+    {"serve", "OpenAI-compatible HTTP server: completions, chat (SSE), embeddings, metrics", serve_exec_main},
     {"batch", "generate for many prompts at once (JSON lines in, JSON lines out)", batch_main},
     {"bench", "prefill / decode throughput (like llama-bench)", bench_main},
     {"chunk", "split documents into chunks with exact offsets (JSON lines)", chunk_main},

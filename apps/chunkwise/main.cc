@@ -1,11 +1,9 @@
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
-#include <exception>
 #include <string>
 
 #include "args.h"
 #include "commands.h"
+#include "run_subcommand.h"
 
 namespace {
 
@@ -34,23 +32,7 @@ int main(int argc, char** argv) {
   }
   for (const auto& c : cw::app::kSubcommands) {
     if (cmd == c.name) {
-      try {
-        const int rc = c.main(argc, argv);
-        // Whatever a command printed must have reached stdout (a full disk, a closed pipe): check once here
-        // for every command rather than trusting each one to.
-        if (rc == cw::app::kExitOk && (std::fflush(stdout) != 0 || std::ferror(stdout) != 0)) {
-          const int e = errno;
-          std::fprintf(stderr, "chunkwise %s: cannot write the output: %s\n", c.name, std::strerror(e != 0 ? e : EIO));
-          return cw::app::kExitFailure;
-        }
-        return rc;
-      } catch (const std::bad_alloc&) {
-        std::fprintf(stderr, "chunkwise %s: out of memory\n", c.name);
-        return cw::app::kExitFailure;
-      } catch (const std::exception& e) {
-        std::fprintf(stderr, "chunkwise %s: internal error: %s\n", c.name, e.what());
-        return cw::app::kExitFailure;
-      }
+      return cw::app::run_subcommand(c, argc, argv);
     }
   }
   std::fprintf(stderr, "chunkwise: unknown command '%s'\n\n", cmd.c_str());
