@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -119,8 +120,15 @@ Result<IndexReport> index_files(retrieval::Store& store, const std::vector<std::
   size_t next_write = 0;  // guarded by mu
   bool stop = false;      // guarded by mu
   std::atomic<size_t> next{0};
+  // One FTS5 tokenizer per worker: the workers pre-compute each chunk's index tokens, which takes that work
+  // off this (the writing) thread, the one a bulk build waits on. Without one the store tokenizes as before.
+  std::vector<std::unique_ptr<retrieval::FtsTokenizer>> tokenizers(static_cast<size_t>(n_workers));
+  for (auto& t : tokenizers) {
+    auto made = store.make_fts_tokenizer();
+    if (made.is_ok()) t = std::move(made).value();
+  }
 
-  auto prepare = [&](size_t k, Slot& s) {
+  auto prepare = [&](size_t k, Slot& s, retrieval::FtsTokenizer* tokenizer) {
     const std::string& path = files[k];
     auto m = MappedFile::open(path);
     if (!m.is_ok()) {
@@ -149,8 +157,10 @@ Result<IndexReport> index_files(retrieval::Store& store, const std::vector<std::
     s.doc.text = text;
     s.doc.chunker = options.chunker;
     s.doc.chunks.reserve(chunks->size());
-    for (const text::Chunk& c : *chunks)
+    for (const text::Chunk& c : *chunks) {
       s.doc.chunks.push_back({c.index, c.byte_begin, c.byte_end, c.char_begin, c.char_end, c.n_tokens});
+      if (tokenizer != nullptr) s.doc.chunks.back().fts_tokens = tokenizer->tokenize(c.text_in(text));
+    }
     if (options.embedder != nullptr && !chunks->empty()) {
       std::vector<std::string_view> texts;
       texts.reserve(chunks->size());
@@ -165,7 +175,7 @@ Result<IndexReport> index_files(retrieval::Store& store, const std::vector<std::
 
   std::vector<std::thread> workers;
   for (int t = 0; t < n_workers; ++t) {
-    workers.emplace_back([&] {
+    workers.emplace_back([&, t] {
       for (;;) {
         const size_t k = next.fetch_add(1);
         if (k >= n) return;
@@ -175,7 +185,7 @@ Result<IndexReport> index_files(retrieval::Store& store, const std::vector<std::
           if (stop) return;
         }
         Slot local;
-        prepare(k, local);
+        prepare(k, local, tokenizers[static_cast<size_t>(t)].get());
         std::lock_guard<std::mutex> lock(mu);
         slots[k] = std::move(local);
         slots[k].ready = true;

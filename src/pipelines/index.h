@@ -2,8 +2,9 @@
 //
 // index_files() reads each file (mmap), skips what is not indexable text — unreadable, binary (a NUL byte in
 // its first 8 KiB, which also catches UTF-16/32), invalid UTF-8 — with one warning line each, skips files
-// whose content hash, chunker and embedder match the index (before chunking them), chunks and embeds the
-// rest on `threads` worker threads, and ingests them in input order on the calling thread, whole documents
+// whose content hash, chunker and embedder match the index (before chunking them), chunks, tokenizes for
+// FTS5 (retrieval::FtsTokenizer: work the writing thread, which a bulk build waits on, then skips) and embeds
+// the rest on `threads` worker threads, and ingests them in input order on the calling thread, whole documents
 // per transaction (batches of up to 8 MiB / 64 documents while the workers keep ahead). A per-file problem never stops the run; a Store error (locked, disk full) does, keeping every
 // document committed before it.
 #pragma once

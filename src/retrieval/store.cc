@@ -9,6 +9,7 @@
 
 #include "retrieval/bm25_rank.h"
 #include "retrieval/fts_query.h"
+#include "retrieval/fts_replay.h"
 #include "retrieval/sqlite_util.h"
 #include "retrieval/vector_index.h"
 
@@ -202,6 +203,8 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, bool create,
   }
   sqlite3_busy_timeout(s->db_, std::max(0, options.busy_timeout_ms));
   CW_RETURN_IF_ERROR(register_bm25(s->db_));
+  // Before init_schema: FTS5 creates chunk_text's tokenizer when the table is first used on the connection.
+  CW_ASSIGN_OR_RETURN(s->replay_, TokenReplay::install(s->db_));
   CW_RETURN_IF_ERROR(s->init_schema(create));
   return s;
 }
@@ -388,7 +391,12 @@ Result<IngestOutcome> Store::ingest_locked(const DocumentInput& doc, bool* vecto
     ins_chunk.reset();
     ins_text.bind(1, chunk_id);
     ins_text.bind_static(2, chunk_text);
-    if (ins_text.step() != SQLITE_DONE) return sql_error("add a chunk's text");
+    // FTS5 tokenizes the text inside this step: the wrapper replays the pre-computed tokens if they were
+    // computed from exactly this text (see fts_replay.h).
+    replay_->set_pending(c.fts_tokens.empty() ? nullptr : &c.fts_tokens);
+    const int text_rc = ins_text.step();
+    replay_->set_pending(nullptr);
+    if (text_rc != SQLITE_DONE) return sql_error("add a chunk's text");
     ins_text.reset();
     if (dim > 0) {
       ins_vec.bind(1, chunk_id);
@@ -431,6 +439,13 @@ Result<bool> Store::remove(std::string_view path) {
   if (txn.commit() != SQLITE_OK) return sql_error("commit a removal");
   return true;
 }
+
+Result<std::unique_ptr<FtsTokenizer>> Store::make_fts_tokenizer() {
+  std::lock_guard<std::mutex> lock(mu_);  // porter's xCreate looks up unicode61 in the connection's FTS5 globals
+  return replay_->make_tokenizer();
+}
+
+int64_t Store::fts_tokens_replayed() const { return replay_->replayed(); }
 
 Result<StoreStats> Store::stats() const {
   std::lock_guard<std::mutex> lock(mu_);

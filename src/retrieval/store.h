@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "retrieval/fts_tokens.h"
 
 struct sqlite3;
 
@@ -41,6 +42,10 @@ struct ChunkInput {
   int64_t index = 0;
   int64_t byte_begin = 0, byte_end = 0, char_begin = 0, char_end = 0;
   int64_t n_tokens = 0;
+  // The chunk text's FTS5 tokens, pre-computed by a Store::make_fts_tokenizer() tokenizer off the writer's
+  // thread (fts_tokens.h); empty: the store tokenizes it while writing. Used only when computed from exactly
+  // this chunk's text, so wrong ones cost time, never correctness.
+  FtsTokens fts_tokens{};
 };
 
 struct DocumentInput {
@@ -95,6 +100,7 @@ struct StoreOptions {
 std::string content_hash(std::string_view text);
 
 class VectorIndex;  // vector_index.h
+class TokenReplay;  // fts_replay.h
 
 class Store {
  public:
@@ -111,6 +117,11 @@ class Store {
   // which FTS5 turns into fewer, larger segments to merge.
   Result<std::vector<IngestOutcome>> ingest_batch(std::span<const DocumentInput> docs);
   Result<bool> remove(std::string_view path);  // false: unknown path
+  // A tokenizer that pre-computes ChunkInput::fts_tokens, for one other thread (see fts_tokens.h). Errors:
+  // FTS5 without its porter tokenizer (then leave the tokens empty).
+  Result<std::unique_ptr<FtsTokenizer>> make_fts_tokenizer();
+  // How many chunk texts this Store's connection indexed from pre-computed tokens (tests, profiling).
+  int64_t fts_tokens_replayed() const;
   Result<StoreStats> stats() const;
   Result<std::optional<DocumentInfo>> document(std::string_view path) const;
   Result<std::vector<DocumentInfo>> documents() const;  // every document, sorted by path
@@ -141,6 +152,8 @@ class Store {
   std::string path_;
   StoreOptions options_;
   sqlite3* db_ = nullptr;
+  // The "porter" wrapper's context on db_ (replays ChunkInput::fts_tokens); outlives db_ (~Store closes it).
+  std::unique_ptr<TokenReplay> replay_;
   mutable std::mutex mu_;
   // In-memory vector index, rebuilt when the stored vectors' generation changes (another writer).
   mutable std::unique_ptr<VectorIndex> vectors_;
