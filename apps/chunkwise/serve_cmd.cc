@@ -1,6 +1,6 @@
 // chunkwise serve -m MODEL [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--max-body BYTES]
 //                 [-t THREADS] [--parallel N] [--ctx N] [--kv-policy SPEC] [--chat-template NAME]
-//                 [--queue N] [--http-threads N] [--embeddings]
+//                 [--queue N] [--http-threads N] [--request-timeout SECONDS] [--embeddings]
 // The OpenAI-compatible HTTP server (issue 15): opens the model as a cw::Engine and serves it with
 // cw::server::Server (completions, chat completions with SSE streaming, /metrics, /tokenize, ...).
 #include <pthread.h>
@@ -29,12 +29,12 @@ namespace cw::app {
 int serve_main(int argc, char** argv) {
   std::string model, host = "127.0.0.1", api_key, kv_policy = "full", chat_template;
   int64_t port = 8080, max_body = int64_t{8} << 20, threads = 1, parallel = 16, ctx = 0, queue = 0,
-          http_threads = 0;
+          http_threads = 0, request_timeout = 10;
   bool embeddings = false;
   ArgParser p("serve",
               "-m MODEL [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--max-body BYTES] [-t THREADS]\n"
               "       [--parallel N] [--ctx N] [--kv-policy SPEC] [--chat-template NAME] [--queue N]\n"
-              "       [--http-threads N] [--embeddings]",
+              "       [--http-threads N] [--request-timeout SECONDS] [--embeddings]",
               "Serves the model over HTTP with OpenAI-style JSON: POST /v1/completions, POST /v1/chat/completions\n"
               "(\"stream\": true gives Server-Sent Events), GET /v1/models, GET /health, GET /metrics (Prometheus),\n"
               "POST /tokenize, POST /detokenize, and POST /v1/embeddings with --embeddings. Prints \"chunkwise serve: listening on http://HOST:PORT\" on\n"
@@ -63,6 +63,10 @@ int serve_main(int argc, char** argv) {
   p.option("--http-threads", &http_threads, "N",
            "connection threads (default --queue + 8; each open connection holds one, a stream until it ends)", 1,
            4096);
+  p.option("--request-timeout", &request_timeout, "SECONDS",
+           "how long a connection may take to send a whole request (headers and body), from when a connection\n"
+           "thread takes it up or its previous response ended (default 10); slower: 408 and closed. Bounds how\n"
+           "long slow clients hold connection threads; generation and streaming are not limited by it", 1, 3600);
   p.flag("--embeddings", &embeddings,
          "serve POST /v1/embeddings too (mean-pooled final hidden states for a decoder, the file's pooling for\n"
          "an embedding model; vectors L2-normalised, texts longer than 512 tokens in windows)");
@@ -129,6 +133,7 @@ int serve_main(int argc, char** argv) {
   options.max_body_bytes = static_cast<size_t>(max_body);
   options.threads = static_cast<int>(http_threads);
   options.queue = queue;
+  options.request_timeout_ms = static_cast<int>(request_timeout * 1000);
   options.chat_family = family;
   const size_t slash = model.find_last_of('/');
   options.model_id = slash == std::string::npos ? model : model.substr(slash + 1);

@@ -24,6 +24,7 @@
 #include "base/json_value.h"
 #include "chunkwise/engine.h"
 #include "server/completions.h"
+#include "server/deadline_server.h"
 #include "server/embeddings.h"
 #include "server/http_util.h"
 #include "server/metrics.h"
@@ -110,7 +111,7 @@ struct Server::Impl {
     }
     return nullptr;
   }
-  httplib::Server http;
+  DeadlineServer http;  // httplib's server, each request read within options.request_timeout_ms
   std::mutex mutex;  // listen / start / stop
   bool bound = false;
   bool stopped = false;
@@ -118,6 +119,7 @@ struct Server::Impl {
   std::thread thread;
   int listen_fd = -1;  // the listening socket (set_socket_options sees it before bind)
   static constexpr int kListenBacklog = 4096;
+  static constexpr size_t kMaxHeadBytes = size_t{64} << 10;  // request line and headers
   std::atomic<bool> serving{false};  // listen_after_bind() entered (or about to be)
   std::atomic<bool> done{false};     // listen_after_bind() returned
 
@@ -239,7 +241,20 @@ struct Server::Impl {
                                 " bytes");
         break;
       case 414: set_error(res, 414, "the request URI is too long"); break;
-      case 400: set_error(res, 400, "malformed HTTP request"); break;
+      case 400:
+        // httplib answers 400 to a request it could not read; the stream knows when that was our limits.
+        switch (DeadlineServer::current_read_failure()) {
+          case DeadlineServer::ReadFailure::kDeadline:
+            res.set_header("Connection", "close");
+            set_error(res, 408, http.timeout_message());
+            break;
+          case DeadlineServer::ReadFailure::kHeadTooLarge:
+            res.set_header("Connection", "close");
+            set_error(res, 431, "the request line and headers exceed " + std::to_string(kMaxHeadBytes) + " bytes");
+            break;
+          case DeadlineServer::ReadFailure::kNone: set_error(res, 400, "malformed HTTP request"); break;
+        }
+        break;
       default: set_error(res, res.status, "HTTP error " + std::to_string(res.status)); break;
     }
     return httplib::Server::HandlerResponse::Handled;
@@ -248,6 +263,8 @@ struct Server::Impl {
   void setup() {
     http.new_task_queue = [n = options.threads] { return new httplib::ThreadPool(static_cast<size_t>(n)); };
     http.set_payload_max_length(options.max_body_bytes);
+    http.set_request_timeout(std::chrono::milliseconds(options.request_timeout_ms));
+    http.set_max_head_bytes(kMaxHeadBytes);
     http.set_tcp_nodelay(true);  // headers and body go out in separate writes: no Nagle / delayed-ACK stall
     // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, which lets a second server bind the
     // same port silently and share its connections.
@@ -298,6 +315,9 @@ struct Server::Impl {
     if (options.queue < 1 || options.queue > (int64_t{1} << 20))
       return invalid_argument("queue " + std::to_string(options.queue) + " is outside [1, 1048576]");
     if (options.stream_buffer_bytes < 1) return invalid_argument("the stream buffer must hold at least 1 byte");
+    if (options.request_timeout_ms < 1 || options.request_timeout_ms > 3600000)
+      return invalid_argument("request timeout " + std::to_string(options.request_timeout_ms) +
+                              " ms is outside [1, 3600000]");
     setup();
     errno = 0;
     if (options.port == 0) {

@@ -35,7 +35,10 @@
 //                              route except /health, unknown routes included)
 //   404 not_found_error        unknown route; a "model" other than options.model_id
 //   405 invalid_request_error  known route, wrong method (with an Allow header)
+//   408 invalid_request_error  the request (line, headers, body) did not arrive within options.request_timeout_ms
+//                              (the connection is closed)
 //   413 invalid_request_error  body over max_body_bytes
+//   431 invalid_request_error  request line and headers over 64 KiB (the connection is closed)
 //   500 server_error           an exception escaped a handler (a bug; the server keeps running); a
 //                              request that failed in the engine
 //   503 overloaded_error       options.queue generation requests are already admitted (with Retry-After: 1),
@@ -93,6 +96,12 @@ struct ServerOptions {
   // Stream data one request may have waiting for its client (the connection thread is blocked writing);
   // beyond it the request is cancelled and the stream ends with an error event.
   size_t stream_buffer_bytes = size_t{4} << 20;
+  // How long a connection may take to deliver one whole request (request line, headers and body), counted
+  // from when a connection thread takes it up or from the end of its previous response (keep-alive idle time
+  // counts). Past it the connection is closed (with a 408 when part of a request came). Each connection holds a
+  // thread while its request trickles in, so without a bound a few clients sending a byte every few seconds
+  // hold every thread for good. A handler that runs (generation, a stream) is not bounded by it. [1, 3600000]
+  int request_timeout_ms = 10000;
 };
 
 class Server {

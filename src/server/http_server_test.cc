@@ -463,6 +463,14 @@ TEST(Server, OptionErrorsAndBusyPorts) {
   bad_host.host = "256.1.2.3";
   Server third(bad_host, &vocab());
   EXPECT_FALSE(third.start().is_ok());
+  for (int ms : {0, 3600001}) {
+    ServerOptions bad_timeout;
+    bad_timeout.request_timeout_ms = ms;
+    Server t(bad_timeout, &vocab());
+    s = t.start();
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(s.message().find("request timeout " + std::to_string(ms)), std::string::npos) << s.message();
+  }
   // stop() is idempotent and start-stop cycles do not hang.
   first.stop();
   first.stop();

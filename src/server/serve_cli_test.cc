@@ -111,6 +111,8 @@ TEST(ServeCli, BindAndUsageErrorsExit2) {
            {"-m " + testing::shell_quote(model) + " --chat-template jinja --port 0", "jinja"},
            {"-m " + testing::shell_quote(model) + " --queue 0 --port 0", "--queue"},
            {"-m " + testing::shell_quote(model) + " --parallel 0 --port 0", "--parallel"},
+           {"-m " + testing::shell_quote(model) + " --request-timeout 0 --port 0", "--request-timeout"},
+           {"-m " + testing::shell_quote(model) + " --request-timeout 3601 --port 0", "--request-timeout"},
            {"-m " + testing::shell_quote(model) + " --kv-policy nope --port 0", "nope"},
        }) {
     SCOPED_TRACE(args);

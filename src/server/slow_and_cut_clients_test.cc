@@ -23,6 +23,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -214,7 +215,8 @@ const std::string kEndlessStream = R"({"prompt":"w1 w2 w3","max_tokens":10000000
 // wrong (no answer, not 200, another text).
 class Prober {
  public:
-  Prober(int port, std::string want) : port_(port), want_(std::move(want)), thread_([this] { loop(); }) {}
+  Prober(int port, std::string want, int timeout_s = 20)
+      : port_(port), want_(std::move(want)), timeout_s_(timeout_s), thread_([this] { loop(); }) {}
   ~Prober() { stop(); }
   void stop() {
     stop_ = true;
@@ -229,8 +231,8 @@ class Prober {
   void loop() {
     for (int i = 0; !stop_; ++i) {
       httplib::Client c("127.0.0.1", port_);
-      c.set_connection_timeout(20);
-      c.set_read_timeout(20);  // a stall shows as a slow answer, not a hang
+      c.set_connection_timeout(timeout_s_);
+      c.set_read_timeout(timeout_s_);  // a stall shows as a slow answer or a failure, not a hang
       const auto t0 = Clock::now();
       const bool health = i % 2 == 0;
       auto r = health ? c.Get("/health") : c.Post("/v1/completions", kGreedy, "application/json");
@@ -249,6 +251,7 @@ class Prober {
   }
   int port_;
   std::string want_;
+  int timeout_s_;
   std::atomic<bool> stop_{false};
   double max_health_ms_ = 0, max_completion_ms_ = 0;
   int probes_ = 0;
@@ -287,6 +290,10 @@ class SlowAndCutClientsTest : public ::testing::Test {
     o.model_id = "tiny";
     o.queue = 32;
     o.threads = 48;  // as `serve` sizes it: more than the admission limit
+    start_server(o);
+  }
+
+  void start_server(const ServerOptions& o) {
     server_ = std::make_unique<Server>(o, tok_, engine_);
     ASSERT_TRUE(server_->start().is_ok());
     port_ = server_->port();
@@ -353,7 +360,7 @@ tok::Tokenizer* SlowAndCutClientsTest::tok_ = nullptr;
 // Six clients send whole requests a byte every 15 ms (2-3 s each) and must get their answers; four send part
 // of a request that way and then go silent: httplib's timeouts must drop them (their connection threads
 // come back). Meanwhile the probe is answered as usual. (Slow clients each hold a connection thread, as
-// every connection does: more of them than --http-threads would queue everyone else's connections.)
+// every connection does, until the whole-request deadline: RequestDeadlineTest has more of them than threads.)
 TEST_F(SlowAndCutClientsTest, SlowlorisClientsAreServedSilentOnesDroppedOthersNotDelayed) {
   Prober probe(port_, greedy_);
   const std::vector<std::string> whole = {
@@ -408,8 +415,8 @@ TEST_F(SlowAndCutClientsTest, SlowlorisClientsAreServedSilentOnesDroppedOthersNo
   for (size_t i = 0; i < partial.size(); ++i) {
     SCOPED_TRACE(partial[i]);
     EXPECT_GE(dropped_after_ms[i], 0) << "the server kept a silent client for 14 s";
-    // httplib gives up after its 5 s read timeout; cut in the headers, it answers 400 and then waits its
-    // 5 s keep-alive timeout for a next request before it closes: 10 s at most.
+    // The 5 s read timeout gives up on them (cut in the headers or body, with a 400), and the connection is
+    // closed at once: a failed read leaves nothing parsable. (The 10 s request deadline comes later.)
     EXPECT_LT(dropped_after_ms[i], 12000);
     std::printf("silent client %zu dropped %.0f ms after its last byte\n", i, dropped_after_ms[i]);
   }
@@ -530,6 +537,216 @@ TEST_F(SlowAndCutClientsTest, ConnectionsCutAtRandomPointsLeaveNothingBehind) {
               malformed == 0 ? "yes" : "no");
   EXPECT_EQ(malformed.load(), 0) << first_malformed;
   expect_recovered();
+}
+
+// --- the whole-request deadline ----------------------------------------------------------------------------
+
+// Sends `head` at once, then `rest` a byte every `interval_ms`, until the server answers or closes (or
+// `max_s` passes, or `stop`). Returns the milliseconds from the connect to the server's first answer byte
+// or end of file (-1: neither came); `answer` gets what the server sent until it closed (at most 2 s more).
+double trickle_until_answered(int fd, const std::string& head, const std::string& rest, int interval_ms, double max_s,
+                              std::string* answer = nullptr, const std::atomic<bool>* stop = nullptr) {
+  const auto t0 = Clock::now();
+  if (!head.empty() && !send_all(fd, head)) return ms_since(t0);
+  for (size_t i = 0; ms_since(t0) < max_s * 1000 && (stop == nullptr || !*stop); ++i) {
+    // A send to a connection the server shut down fails (EPIPE / ECONNRESET): closed.
+    if (i < rest.size() && !send_all(fd, std::string_view(&rest[i], 1))) return ms_since(t0);
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, interval_ms) > 0) {
+      const double at = ms_since(t0);
+      const std::string got = read_some(fd, 2.0);
+      if (answer != nullptr) *answer = got;
+      return at;
+    }
+  }
+  return -1;
+}
+
+// A whole raw response (head and Content-Length body) read from a keep-alive connection; "" on none.
+std::string read_response(int fd, double seconds) {
+  std::string got;
+  const auto until = Clock::now() + std::chrono::duration<double>(seconds);
+  char buf[4096];
+  while (Clock::now() < until) {
+    const size_t end = got.find("\r\n\r\n");
+    if (end != std::string::npos) {
+      const size_t cl = got.find("Content-Length: ");
+      if (cl != std::string::npos && cl < end &&
+          got.size() >= end + 4 + std::strtoul(got.c_str() + cl + 16, nullptr, 10))
+        return got;
+    }
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    const ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  return got;
+}
+
+// Four connection threads and a 2 s whole-request deadline: few enough threads that slow clients could
+// take them all.
+class RequestDeadlineTest : public SlowAndCutClientsTest {
+ protected:
+  static constexpr int kThreads = 4;
+  static constexpr int kTimeoutMs = 2000;
+  void SetUp() override {
+    ServerOptions o;
+    o.model_id = "tiny";
+    o.queue = 32;
+    o.threads = kThreads;
+    o.request_timeout_ms = kTimeoutMs;
+    start_server(o);
+  }
+};
+
+// Twelve slowloris clients (three times the connection threads) send a request whose headers never end, a
+// byte a second, and reconnect whenever the server drops them. Without a whole-request deadline they hold
+// every thread for good (each byte comes well within the 5 s read timeout) and nobody else is answered.
+// With it each is dropped 2 s after its thread took it up, and the probe's connection, queued behind at
+// most all twelve, is served within 3 rounds of 2 s.
+TEST_F(RequestDeadlineTest, MoreSlowlorisClientsThanThreadsDoNotStallTheServer) {
+  constexpr int kSlow = 12;
+  std::string endless_head = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  for (int i = 0; i < 200; ++i) endless_head += "X-Slow-" + std::to_string(i) + ": 1\r\n";
+  std::atomic<bool> stop{false};
+  std::vector<int> drops(kSlow, 0);
+  std::vector<std::string> first_answer(kSlow);
+  std::vector<std::thread> slow;
+  for (int i = 0; i < kSlow; ++i) {
+    slow.emplace_back([&, i] {
+      while (!stop) {
+        const int fd = connect_to(port_);
+        if (fd < 0) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          continue;
+        }
+        std::string answer;
+        if (trickle_until_answered(fd, "", endless_head, 1000, 60, &answer, &stop) >= 0) {
+          if (drops[i]++ == 0) first_answer[i] = answer;
+        }
+        close_socket(fd, false);
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the slow ones take every thread first
+  Prober probe(port_, greedy_, /*timeout_s=*/10);
+  std::this_thread::sleep_for(std::chrono::seconds(10));
+  stop = true;
+  for (auto& t : slow) t.join();
+  probe.stop();
+  std::printf("probe: %d answers, slowest /health %.0f ms, slowest greedy completion %.0f ms\n", probe.probes(),
+              probe.max_health_ms(), probe.max_completion_ms());
+  EXPECT_GE(probe.probes(), 2);
+  EXPECT_TRUE(probe.failures().empty()) << probe.failures().size() << " failures, the first: " << probe.failures()[0];
+  const double bound = kTimeoutMs * ((kSlow + kThreads - 1) / kThreads) + 2000.0;
+  EXPECT_LT(probe.max_health_ms(), bound);
+  EXPECT_LT(probe.max_completion_ms(), bound);
+  int total = 0;
+  for (int i = 0; i < kSlow; ++i) {
+    SCOPED_TRACE(i);
+    total += drops[i];
+    EXPECT_GE(drops[i], 1) << "the server never dropped this slow client in 10 s";
+    if (drops[i] > 0) {
+      EXPECT_EQ(first_answer[i].rfind("HTTP/1.1 408", 0), 0u) << first_answer[i].substr(0, 300);
+    }
+  }
+  std::printf("%d slow connections dropped\n", total);
+  expect_recovered();
+}
+
+// A request cut off mid body (its bytes keep coming, slower than the deadline allows) is answered 408 and
+// closed at the deadline; one cut mid headers likewise.
+TEST_F(RequestDeadlineTest, AnIncompleteRequestIsAnswered408AtTheDeadline) {
+  const std::string body = R"({"prompt":"w1 w2 w3","max_tokens":4,"temperature":0}                                )";
+  const std::string req = post_bytes("/v1/completions", body);
+  const size_t head = req.find("\r\n\r\n") + 4;
+  for (const auto& [sent, trickled] : std::vector<std::pair<std::string, std::string>>{
+           {req.substr(0, head + 10), req.substr(head + 10)},  // mid body
+           {req.substr(0, 40), req.substr(40)},                // mid headers
+       }) {
+    const int fd = connect_to(port_);
+    ASSERT_GE(fd, 0);
+    std::string answer;
+    const double ms = trickle_until_answered(fd, sent, trickled, 400, 8, &answer);
+    close_socket(fd, false);
+    std::printf("answered after %.0f ms: %s\n", ms, answer.substr(0, answer.find("\r\n")).c_str());
+    EXPECT_GE(ms, kTimeoutMs - 100);
+    EXPECT_LT(ms, kTimeoutMs + 1500);
+    EXPECT_EQ(answer.rfind("HTTP/1.1 408", 0), 0u) << answer;
+    EXPECT_NE(answer.find("Connection: close"), std::string::npos) << answer;
+    EXPECT_NE(response_body(answer).find("\"code\":408"), std::string::npos) << answer;
+  }
+  expect_recovered();
+}
+
+// Header lines without end, sent as fast as the server reads them: cut at 64 KiB of head with a 431.
+TEST_F(RequestDeadlineTest, AnOversizedHeadIsAnswered431) {
+  std::string head = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  for (int i = 0; head.size() < (size_t{80} << 10); ++i) head += "X-Many-" + std::to_string(i) + ": 1\r\n";
+  const int fd = connect_to(port_);
+  ASSERT_GE(fd, 0);
+  send_all(fd, head);  // may fail part way: the server closed after its answer
+  bool eof = false;
+  const std::string answer = read_some(fd, 5, SIZE_MAX, &eof);
+  close_socket(fd, false);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 431", 0), 0u) << answer.substr(0, 300);
+  EXPECT_NE(response_body(answer).find("\"code\":431"), std::string::npos) << answer;
+  EXPECT_TRUE(eof);
+  expect_recovered();
+}
+
+// The deadline bounds receiving a request, not answering it: an endless stream flows for longer than the
+// deadline, and an endless non-streaming generation keeps running past it, until its client leaves.
+TEST_F(RequestDeadlineTest, GenerationsLongerThanTheTimeoutAreNotCut) {
+  const int s = connect_to(port_);
+  ASSERT_GE(s, 0);
+  ASSERT_TRUE(send_all(s, post_bytes("/v1/completions", kEndlessStream)));
+  const int n = connect_to(port_);
+  ASSERT_GE(n, 0);
+  ASSERT_TRUE(send_all(n, post_bytes("/v1/completions", kEndless)));
+  const std::string early = read_some(s, kTimeoutMs / 1000.0 + 0.5);
+  bool eof = false;
+  const std::string late = read_some(s, 1.0, SIZE_MAX, &eof);
+  EXPECT_EQ(early.rfind("HTTP/1.1 200", 0), 0u) << early.substr(0, 300);
+  EXPECT_GT(late.size(), 100u) << "the stream stopped flowing after the deadline";
+  EXPECT_FALSE(eof) << "the server closed the stream";
+  EXPECT_EQ(late.find("[DONE]"), std::string::npos);
+  // The non-streaming one: nothing written yet (it has not finished), not closed, still running.
+  pollfd p{n, POLLIN, 0};
+  EXPECT_EQ(poll(&p, 1, 0), 0) << "the non-streaming generation was answered or closed";
+  httplib::Client c("127.0.0.1", port_);
+  auto m = c.Get("/metrics");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(metric(m->body, "chunkwise_requests_running"), 2) << m->body;
+  close_socket(s, false);
+  close_socket(n, false);
+  expect_recovered();
+}
+
+// On a keep-alive connection the deadline starts again when a response has been written: a second request
+// 1 s later is served on the same connection; idle longer than the deadline, it is closed.
+TEST_F(RequestDeadlineTest, KeepAliveConnectionsIdleLongerThanTheTimeoutAreClosed) {
+  const std::string get = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  const int fd = connect_to(port_);
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(send_all(fd, get));
+  const std::string first = read_response(fd, 5);
+  EXPECT_EQ(first.rfind("HTTP/1.1 200", 0), 0u) << first;
+  std::this_thread::sleep_for(std::chrono::milliseconds(kTimeoutMs / 2));
+  ASSERT_TRUE(send_all(fd, get));
+  const std::string second = read_response(fd, 5);
+  EXPECT_EQ(second.rfind("HTTP/1.1 200", 0), 0u) << "the connection was not reused: " << second;
+  const auto idle = Clock::now();
+  bool eof = false;
+  const std::string more = read_some(fd, 8, SIZE_MAX, &eof);
+  const double closed_ms = ms_since(idle);
+  close_socket(fd, false);
+  std::printf("idle keep-alive connection closed after %.0f ms\n", closed_ms);
+  EXPECT_TRUE(eof);
+  EXPECT_TRUE(more.empty()) << more;  // nothing was asked: closed without an answer
+  EXPECT_GE(closed_ms, kTimeoutMs - 100);
+  EXPECT_LT(closed_ms, kTimeoutMs + 1500);
 }
 
 }  // namespace
