@@ -125,7 +125,7 @@ int run_main(int argc, char** argv) {
            int64_t{1} << 24);
   p.option("--ubatch", &ubatch, "N", "prompt tokens per forward pass (default 512)", 1, int64_t{1} << 20);
   p.option("--threads", &threads, "N", "threads for the forward pass (default 1; capped at the cores)", 1, 1024);
-  p.flag("--json", &json, "print one JSON object: prompt_tokens, tokens, text, timings");
+  p.flag("--json", &json, "print one JSON object: prompt_tokens, tokens, text, finish_reason, timings");
   p.flag("--batch-invariant", &batch_invariant,
          "every matmul on the multi-row kernels: the output then equals `batch --batch-invariant` bit for bit "
          "(slower decoding of quantized models)");

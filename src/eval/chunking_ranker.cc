@@ -45,10 +45,8 @@ Result<RankerFactory> make_store_ranker(const StoreRankerOptions& options) {
     std::shared_ptr<retrieval::Store> store(std::move(owned));
     const text::Embedder* emb = kind == Kind::kBm25 ? nullptr : options.embedder.get();
     for (const ChunkedCorpus& c : corpora) {
-      retrieval::DocumentInput doc;
-      doc.path = c.corpus->id;
-      doc.text = c.corpus->text;
-      doc.chunker = c.chunker_spec;
+      retrieval::DocumentInput doc{.path = c.corpus->id, .text = c.corpus->text, .chunker = c.chunker_spec,
+                                   .chunks = {}, .vectors = {}, .embedder = {}};
       for (const CorpusChunk& ch : c.chunks) {
         doc.chunks.push_back({ch.index, ch.byte_begin, ch.byte_end, ch.char_begin, ch.char_end, ch.n_tokens});
       }

@@ -111,6 +111,9 @@ Result<IndexReport> index_files(retrieval::Store& store, const std::vector<std::
     for (auto& d : docs) known.emplace(d.path, std::move(d));
   }
 
+  // Fewer FTS5 merges while writing, one full merge at the end (Store::begin_bulk / end_bulk).
+  CW_RETURN_IF_ERROR(store.begin_bulk());
+
   const size_t n = files.size();
   const int n_workers = std::max(1, std::min<int>(options.threads, static_cast<int>(std::max<size_t>(1, n))));
   const size_t window = static_cast<size_t>(4 * n_workers);
@@ -260,7 +263,14 @@ Result<IndexReport> index_files(retrieval::Store& store, const std::vector<std::
     if (options.progress) options.progress(progress);
   }
   for (std::thread& t : workers) t.join();
-  if (!failure.is_ok()) return failure;
+  if (!failure.is_ok()) {
+    (void)store.end_bulk(/*optimize=*/false);  // the failure is what the caller needs to hear about
+    return failure;
+  }
+  // Merge the whole full-text index when this build wrote a good part of it (a quarter of the text or
+  // more); a small update leaves its few new segments to FTS5's incremental merging.
+  CW_ASSIGN_OR_RETURN(const retrieval::StoreStats st, store.stats());
+  CW_RETURN_IF_ERROR(store.end_bulk(/*optimize=*/report.bytes > 0 && report.bytes * 4 >= st.bytes));
   return report;
 }
 

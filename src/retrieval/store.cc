@@ -279,6 +279,37 @@ Result<IngestOutcome> Store::ingest(const DocumentInput& doc) {
   return r[0];
 }
 
+namespace {
+
+// FTS5's own defaults (fts5Int.h: FTS5_DEFAULT_AUTOMERGE, FTS5_DEFAULT_CRISISMERGE) and the bulk settings.
+constexpr const char* kMergeDefaults =
+    "INSERT INTO chunk_text(chunk_text, rank) VALUES('automerge', 4);"
+    "INSERT INTO chunk_text(chunk_text, rank) VALUES('crisismerge', 16);";
+constexpr const char* kMergeBulk =
+    "INSERT INTO chunk_text(chunk_text, rank) VALUES('automerge', 16);"
+    "INSERT INTO chunk_text(chunk_text, rank) VALUES('crisismerge', 64);";
+
+}  // namespace
+
+Status Store::begin_bulk() {
+  std::lock_guard<std::mutex> lock(mu_);
+  Txn txn(db_);
+  if (txn.begin() != SQLITE_OK) return sql_error("start a write");
+  CW_RETURN_IF_ERROR(exec(kMergeBulk));
+  if (txn.commit() != SQLITE_OK) return sql_error("commit the bulk-load settings");
+  return Status::ok();
+}
+
+Status Store::end_bulk(bool optimize) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Txn txn(db_);
+  if (txn.begin() != SQLITE_OK) return sql_error("start a write");
+  if (optimize) CW_RETURN_IF_ERROR(exec("INSERT INTO chunk_text(chunk_text) VALUES('optimize')"));
+  CW_RETURN_IF_ERROR(exec(kMergeDefaults));
+  if (txn.commit() != SQLITE_OK) return sql_error("commit the merged index");
+  return Status::ok();
+}
+
 Result<std::vector<IngestOutcome>> Store::ingest_batch(std::span<const DocumentInput> docs) {
   for (const DocumentInput& doc : docs) CW_RETURN_IF_ERROR(validate(doc));
   std::lock_guard<std::mutex> lock(mu_);

@@ -117,6 +117,14 @@ class Store {
   // which FTS5 turns into fewer, larger segments to merge.
   Result<std::vector<IngestOutcome>> ingest_batch(std::span<const DocumentInput> docs);
   Result<bool> remove(std::string_view path);  // false: unknown path
+  // Bulk loading (`index build`). begin_bulk(): FTS5 merges its segments less often while many documents are
+  // written (automerge 16 and crisismerge 64 instead of FTS5's 4 and 16: each posting is rewritten fewer
+  // times). end_bulk(): restores FTS5's defaults and, with `optimize`, merges the full-text index into one
+  // segment, so a query reads one doclist per term. Both are FTS5 settings stored in the index: a build
+  // killed in between leaves the bulk ones, which cost queries some speed (never correctness) until the
+  // next build ends.
+  Status begin_bulk();
+  Status end_bulk(bool optimize);
   // A tokenizer that pre-computes ChunkInput::fts_tokens, for one other thread (see fts_tokens.h). Errors:
   // FTS5 without its porter tokenizer (then leave the tokens empty).
   Result<std::unique_ptr<FtsTokenizer>> make_fts_tokenizer();

@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cmath>
 #include <fstream>
 
@@ -316,6 +317,61 @@ TEST(StoreTest, ContentHash) {
   EXPECT_NE(content_hash(""), content_hash(std::string(1, '\0')));
   EXPECT_NE(content_hash("12345678"), content_hash("123456789"));
   EXPECT_EQ(content_hash("x").size(), 32u);
+}
+
+}  // namespace
+}  // namespace cw::retrieval
+
+namespace cw::retrieval {
+namespace {
+
+int64_t fts_config(sqlite3* db, const char* key) {
+  sqlite3_stmt* st = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db, "SELECT v FROM chunk_text_config WHERE k = ?", -1, &st, nullptr), SQLITE_OK);
+  sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+  const int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+  sqlite3_finalize(st);
+  return v;
+}
+
+// Bulk loading changes how FTS5 merges, never what a query returns: the settings are in place during the
+// bulk, FTS5's defaults after it, the merged index passes FTS5's integrity check and ranks as before.
+TEST(StoreTest, BulkLoadMergesOnceAndRestoresTheDefaults) {
+  const std::string path = testing::temp_dir() + "/bulk.db";
+  for (const char* suffix : {"", "-wal", "-shm"}) std::remove((path + suffix).c_str());
+  auto store = Store::open(path, true);
+  ASSERT_TRUE(store.is_ok()) << store.status().message();
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
+  ASSERT_TRUE((*store)->begin_bulk().is_ok());
+  EXPECT_EQ(fts_config(raw, "automerge"), 16);
+  EXPECT_EQ(fts_config(raw, "crisismerge"), 64);
+  std::vector<std::string> texts;
+  for (int d = 0; d < 40; ++d) {  // one transaction each: many small segments
+    std::string t;
+    for (int w = 0; w < 60; ++w) t += "w" + std::to_string((d * 7 + w * 13) % 97) + " ";
+    texts.push_back(t);
+  }
+  for (int d = 0; d < 40; ++d)
+    ASSERT_TRUE((*store)->ingest(make_doc("d" + std::to_string(d), texts[static_cast<size_t>(d)], {100})).is_ok());
+  auto before = (*store)->bm25("w3 w14 w50 w96", 20);
+  ASSERT_TRUE(before.is_ok());
+  ASSERT_FALSE(before->empty());
+  ASSERT_TRUE((*store)->end_bulk(/*optimize=*/true).is_ok());
+  EXPECT_EQ(fts_config(raw, "automerge"), 4);
+  EXPECT_EQ(fts_config(raw, "crisismerge"), 16);
+  EXPECT_EQ(sqlite3_exec(raw, "INSERT INTO chunk_text(chunk_text) VALUES('integrity-check')", nullptr, nullptr, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(raw);
+  auto after = (*store)->bm25("w3 w14 w50 w96", 20);
+  ASSERT_TRUE(after.is_ok());
+  ASSERT_EQ(after->size(), before->size());
+  for (size_t i = 0; i < after->size(); ++i) {
+    EXPECT_EQ((*after)[i].chunk_id, (*before)[i].chunk_id) << i;
+    EXPECT_DOUBLE_EQ((*after)[i].score, (*before)[i].score) << i;
+  }
+  ASSERT_TRUE((*store)->end_bulk(/*optimize=*/false).is_ok());  // idempotent; no merge
+  sqlite3_close(raw);
 }
 
 }  // namespace
