@@ -3,11 +3,8 @@
 // Why this exists: a non-streaming completion writes nothing until it is done, so a client that went away
 // is not noticed by a failing write (as a stream's is) and its request would run to max_tokens, holding KV
 // blocks and an admission slot. Debian 12's cpp-httplib (0.11.4) gives a handler neither the socket nor
-// upstream's later Request::is_connection_closed(), and the method that owns the socket
-// (Server::process_and_close_socket) is private. The request does carry both ends' addresses, though, and
-// the handler runs while its connection is open (the connection thread closes it only after the handler
-// returns), so the socket is found once by its (local port, peer address, peer port) among the process's
-// descriptors and then polled.
+// upstream's later Request::is_connection_closed(); our DeadlineServer serves each connection itself and
+// tells the handler's thread which socket it is on (DeadlineServer::current_socket), which this polls.
 #pragma once
 
 #include <httplib.h>
@@ -16,19 +13,18 @@ namespace cw::server {
 
 class ClientConnection {
  public:
-  explicit ClientConnection(const httplib::Request& req) : req_(req) {}
+  // On the thread that runs the request's handler (where the socket is known).
+  explicit ClientConnection(const httplib::Request& req);
 
   // True once the peer has closed (or half-closed) or reset the connection: the socket reports
-  // hang-up / error, or it is readable with nothing to read (end of file), or it was reset before it could
-  // be looked at (httplib has no peer address for the request, or no socket of this process has the
-  // request's peer). Bytes of a pipelined next request count as connected. The first call looks the
-  // socket up (one pass over /proc/self/fd); without /proc the answer is always false.
-  bool gone();
+  // hang-up / error, or it is readable with nothing to read (end of file), or the connection was reset
+  // before httplib could ask for its peer. Bytes of a pipelined next request count as connected. Outside
+  // a DeadlineServer connection (no socket known) the answer is always false.
+  bool gone() const;
 
  private:
-  static constexpr int kNotLookedUp = -2;
-  const httplib::Request& req_;
-  int fd_ = kNotLookedUp;  // else the socket, or find_socket's kNoSuchSocket / kCannotLook
+  bool reset_early_;  // httplib found no peer address: reset before the headers were read
+  int fd_;            // the connection's socket, or -1
 };
 
 }  // namespace cw::server

@@ -23,6 +23,7 @@ using Clock = std::chrono::steady_clock;
 // Set by the Stream of the connection this thread serves (one at a time), read by the error handler that
 // httplib calls on the same thread.
 thread_local DeadlineServer::ReadFailure t_read_failure = DeadlineServer::ReadFailure::kNone;
+thread_local int t_socket = -1;  // the connection this thread serves (current_socket)
 
 int ms_until(Clock::time_point t) {
   const auto left = std::chrono::ceil<std::chrono::milliseconds>(t - Clock::now()).count();
@@ -191,6 +192,8 @@ class DeadlineStream final : public httplib::Stream {
 
 DeadlineServer::ReadFailure DeadlineServer::current_read_failure() { return t_read_failure; }
 
+int DeadlineServer::current_socket() { return t_socket; }
+
 std::string DeadlineServer::timeout_message() const {
   char buf[96];
   std::snprintf(buf, sizeof buf, "the request was not received within %g s (--request-timeout)",
@@ -211,6 +214,7 @@ bool DeadlineServer::process_and_close_socket(socket_t sock) {
   DeadlineStream strm(sock, to_ms(read_timeout_sec_, read_timeout_usec_), to_ms(write_timeout_sec_, write_timeout_usec_),
                       max_head_bytes_);
   bool ret = false;
+  t_socket = static_cast<int>(sock);
   for (size_t left = keep_alive_max_count_; left > 0 && svr_sock_ != INVALID_SOCKET; --left) {
     const auto start = Clock::now();
     strm.begin_request(start + request_timeout_);
@@ -228,6 +232,7 @@ bool DeadlineServer::process_and_close_socket(socket_t sock) {
     if (!ret || closed || strm.failed()) break;
   }
   t_read_failure = ReadFailure::kNone;
+  t_socket = -1;
   shutdown(sock, SHUT_RDWR);
   close(sock);
   return ret;

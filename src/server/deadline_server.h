@@ -31,6 +31,9 @@ class DeadlineServer : public httplib::Server {
   // and uses this to answer 408 / 431 instead.
   enum class ReadFailure { kNone, kDeadline, kHeadTooLarge };
   static ReadFailure current_read_failure();
+  // The socket of the connection whose request this thread is handling (httplib runs a request's handler
+  // on its connection's thread); -1 outside one. ClientConnection polls it to see a client leave.
+  static int current_socket();
   // The message of a 408.
   std::string timeout_message() const;
 
