@@ -337,8 +337,7 @@ int64_t fts_config(sqlite3* db, const char* key) {
 // Bulk loading changes how FTS5 merges, never what a query returns: the settings are in place during the
 // bulk, FTS5's defaults after it, the merged index passes FTS5's integrity check and ranks as before.
 TEST(StoreTest, BulkLoadMergesOnceAndRestoresTheDefaults) {
-  const std::string path = testing::temp_dir() + "/bulk.db";
-  for (const char* suffix : {"", "-wal", "-shm"}) std::remove((path + suffix).c_str());
+  const std::string path = temp_db("bulk.db");
   auto store = Store::open(path, true);
   ASSERT_TRUE(store.is_ok()) << store.status().message();
   sqlite3* raw = nullptr;
@@ -349,11 +348,15 @@ TEST(StoreTest, BulkLoadMergesOnceAndRestoresTheDefaults) {
   std::vector<std::string> texts;
   for (int d = 0; d < 40; ++d) {  // one transaction each: many small segments
     std::string t;
-    for (int w = 0; w < 60; ++w) t += "w" + std::to_string((d * 7 + w * 13) % 97) + " ";
+    for (int w = 0; w < 60; ++w) {
+      t += 'w';
+      t += std::to_string((d * 7 + w * 13) % 97);
+      t += ' ';
+    }
     texts.push_back(t);
   }
   for (int d = 0; d < 40; ++d)
-    ASSERT_TRUE((*store)->ingest(make_doc("d" + std::to_string(d), texts[static_cast<size_t>(d)], {100})).is_ok());
+    ASSERT_TRUE((*store)->ingest(make_doc(std::to_string(d), texts[static_cast<size_t>(d)], {100})).is_ok());
   auto before = (*store)->bm25("w3 w14 w50 w96", 20);
   ASSERT_TRUE(before.is_ok());
   ASSERT_FALSE(before->empty());

@@ -617,23 +617,7 @@ bool eventually(F pred, double seconds) {
 // run under a KV policy that lifts the context limit: a request with a huge max_tokens runs until it is
 // cancelled.
 const std::string& endless_model_path() {
-  static const std::string path = [] {
-    gguf::Writer w;
-    testing::add_small_spm_vocab(w, /*with_eos=*/false);
-    static const std::vector<uint8_t> image = w.bytes();
-    auto vocab = gguf::File::parse(image, "no-eos-vocab");
-    CW_CHECK_MSG(vocab.is_ok(), vocab.status().to_string());
-    model::MakeModelOptions o;
-    o.shape = "tiny";
-    o.type = "f32";
-    o.seed = 5;
-    o.n_threads = 1;
-    const std::string out = testing::temp_dir() + "/completions-no-eos.gguf";
-    auto r = model::make_model(o, **vocab, out);
-    CW_CHECK_MSG(r.is_ok(), r.status().to_string());
-    return out;
-  }();
-  return path;
+  return testing::tiny_llama_f32("completions-no-eos.gguf", 5, /*with_eos=*/false);
 }
 
 class EndlessTest : public CompletionsTest {

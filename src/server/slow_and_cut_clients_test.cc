@@ -49,23 +49,7 @@ double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std
 
 // A tiny llama whose vocabulary has no eos (as completions_test.cc's EndlessTest uses).
 const std::string& endless_model_path() {
-  static const std::string path = [] {
-    gguf::Writer w;
-    testing::add_small_spm_vocab(w, /*with_eos=*/false);
-    static const std::vector<uint8_t> image = w.bytes();
-    auto vocab = gguf::File::parse(image, "no-eos-vocab");
-    CW_CHECK_MSG(vocab.is_ok(), vocab.status().to_string());
-    model::MakeModelOptions o;
-    o.shape = "tiny";
-    o.type = "f32";
-    o.seed = 5;
-    o.n_threads = 1;
-    const std::string out = testing::temp_dir() + "/slow-cut-no-eos.gguf";
-    auto r = model::make_model(o, **vocab, out);
-    CW_CHECK_MSG(r.is_ok(), r.status().to_string());
-    return out;
-  }();
-  return path;
+  return testing::tiny_llama_f32("slow-cut-no-eos.gguf", 5, /*with_eos=*/false);
 }
 
 // A seeded generator (the same cuts on every run; the timing around them is the machine's).

@@ -37,19 +37,27 @@ void add_small_spm_vocab(gguf::Writer& w, bool with_eos) {
   if (with_eos) w.add_u32("tokenizer.ggml.eos_token_id", 2);
 }
 
+namespace {
+
+const gguf::File* parse_small_spm_vocab(bool with_eos) {
+  gguf::Writer w;
+  add_small_spm_vocab(w, with_eos);
+  static std::vector<uint8_t> images[2];  // the parsed files point into these
+  std::vector<uint8_t>& image = images[with_eos ? 1 : 0];
+  image = w.bytes();
+  auto parsed = gguf::File::parse(image, with_eos ? "small-vocab" : "small-vocab-no-eos");
+  CW_CHECK(parsed.is_ok());
+  return std::move(parsed).value().release();
+}
+
+}  // namespace
+
 const gguf::File& small_spm_vocab_file() {
-  static const gguf::File* f = [] {
-    gguf::Writer w;
-    add_small_spm_vocab(w);
-    static const std::vector<uint8_t> image = w.bytes();
-    auto parsed = gguf::File::parse(image, "small-vocab");
-    CW_CHECK(parsed.is_ok());
-    return std::move(parsed).value().release();
-  }();
+  static const gguf::File* f = parse_small_spm_vocab(/*with_eos=*/true);
   return *f;
 }
 
-const std::string& tiny_llama_f32(const std::string& name, uint64_t seed) {
+const std::string& tiny_llama_f32(const std::string& name, uint64_t seed, bool with_eos) {
   static std::mutex mu;
   static std::map<std::string, std::string> made;
   std::lock_guard<std::mutex> lock(mu);
@@ -64,7 +72,8 @@ const std::string& tiny_llama_f32(const std::string& name, uint64_t seed) {
   std::string path = temp_dir();
   path += '/';
   path += name;
-  auto r = model::make_model(o, small_spm_vocab_file(), path);
+  static const gguf::File* no_eos = parse_small_spm_vocab(/*with_eos=*/false);
+  auto r = model::make_model(o, with_eos ? small_spm_vocab_file() : *no_eos, path);
   CW_CHECK_MSG(r.is_ok(), r.status().to_string());
   return made.emplace(name, path).first->second;
 }

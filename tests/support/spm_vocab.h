@@ -25,8 +25,10 @@ void add_small_spm_vocab(gguf::Writer& w, bool with_eos = true);
 const gguf::File& small_spm_vocab_file();
 
 // Writes (once per name and process) a random-weight `tiny`-shape llama in F32 with that vocabulary
-// (model::make_model; training context 2048) to testing::temp_dir()/name and returns its path.
-const std::string& tiny_llama_f32(const std::string& name, uint64_t seed);
+// (model::make_model; training context 2048) to testing::temp_dir()/name and returns its path. Without
+// eos (with_eos false) the model never ends a generation by itself: what tests of cancellation and
+// deadlines need.
+const std::string& tiny_llama_f32(const std::string& name, uint64_t seed, bool with_eos = true);
 
 // A model and its GGUF's tokenizer, loaded or the test process aborts with the error.
 struct LoadedModel {
