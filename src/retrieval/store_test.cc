@@ -190,7 +190,9 @@ TEST(StoreTest, DenseSwitchesToTheGraphAfterSomeQueries) {
   std::vector<float> v;
   for (int i = 0; i < n; ++i) {
     if (i > 0) cuts.push_back(static_cast<int64_t>(text.size()));
-    text += "c" + std::to_string(i) + " ";
+    text += 'c';
+    text += std::to_string(i);
+    text += ' ';
     for (int j = 0; j < dim; ++j) v.push_back(j == i % dim ? 1.0f + 0.001f * static_cast<float>(i) : 0.0f);
   }
   ASSERT_TRUE(store->ingest(with_vectors(make_doc("v", text, cuts), v)).is_ok());
