@@ -11,18 +11,12 @@
 #include <vector>
 
 #include "retrieval/store.h"
+#include "retrieval/store_testing.h"
 #include "support/testing.h"
 
 namespace cw::retrieval {
 namespace {
 
-std::string temp_db(const std::string& name) {
-  const std::string p = testing::temp_dir() + "/" + name;
-  std::remove(p.c_str());
-  std::remove((p + "-wal").c_str());
-  std::remove((p + "-shm").c_str());
-  return p;
-}
 
 // Texts that exercise the tokenizer: stems, punctuation, case, digits, non-ASCII letters and separators,
 // diacritics (unicode61 folds them), CJK, long words (porter leaves those unstemmed), empty chunks.

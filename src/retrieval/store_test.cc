@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "retrieval/bm25_rank.h"
+#include "retrieval/store_testing.h"
 #include "support/testing.h"
 
 namespace cw::retrieval {
@@ -207,13 +208,6 @@ TEST(StoreTest, DenseSwitchesToTheGraphAfterSomeQueries) {
   }
 }
 
-std::string temp_db(const std::string& name) {
-  const std::string p = testing::temp_dir() + "/" + name;
-  std::remove(p.c_str());
-  std::remove((p + "-wal").c_str());
-  std::remove((p + "-shm").c_str());
-  return p;
-}
 
 TEST(StoreTest, FileOpenErrors) {
   EXPECT_EQ(Store::open(testing::temp_dir() + "/missing.db", false).status().code(), StatusCode::kNotFound);
