@@ -28,6 +28,7 @@ namespace {
 // Appends grow one window segment; nothing is ever dropped or moved.
 class KeepAllState final : public PolicyState {
  public:
+  explicit KeepAllState(const HeadSelection& select) { layout_.select = select; }
   std::vector<KvAction> after_append(int64_t n) override {
     if (n <= 0) return {};
     if (layout_.segments.empty()) layout_.segments.push_back({0, 0, 0, Segment::Kind::kWindow});
@@ -47,7 +48,22 @@ class KeepAllState final : public PolicyState {
 
 Result<std::unique_ptr<PolicyState>> KvPolicy::make_state(int32_t block_size) const {
   if (block_size <= 0) return invalid_argument("block size must be > 0");
-  return std::unique_ptr<PolicyState>(std::make_unique<KeepAllState>());
+  return keep_all_state();
+}
+
+std::unique_ptr<PolicyState> keep_all_state(const HeadSelection& select) {
+  return std::make_unique<KeepAllState>(select);
+}
+
+Status HeadSelection::check(int64_t resolved_span, int32_t block_size) const {
+  const int64_t sink_slots = (sinks + block_size - 1) / block_size * block_size;
+  const int64_t need = sink_slots + local + group + 2 * block_size;
+  if (resolved_span < need)
+    return invalid_argument("chunk selection: span " + std::to_string(resolved_span) + " cannot hold the sinks (" +
+                            std::to_string(sink_slots) + " slots in whole blocks of " + std::to_string(block_size) +
+                            "), the local window (" + std::to_string(local) + "), a row group (" + std::to_string(group) +
+                            ") and a picked block: it needs at least " + std::to_string(need));
+  return Status::ok();
 }
 
 }  // namespace cw::kv

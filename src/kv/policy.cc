@@ -9,10 +9,11 @@ extern const KvPolicyFactory kFullPolicy;
 extern const KvPolicyFactory kSinkWindowPolicy;
 extern const KvPolicyFactory kWindowPolicy;
 extern const KvPolicyFactory kRecomputeWindowPolicy;
+extern const KvPolicyFactory kChunkSelectPolicy;
 
 const std::vector<const KvPolicyFactory*>& kv_policies() {
   static const std::vector<const KvPolicyFactory*> kAll = {&kFullPolicy, &kSinkWindowPolicy, &kWindowPolicy,
-                                                              &kRecomputeWindowPolicy};
+                                                              &kRecomputeWindowPolicy, &kChunkSelectPolicy};
   return kAll;
 }
 

@@ -68,6 +68,20 @@ struct Segment {
   bool operator==(const Segment&) const = default;
 };
 
+// Chunk-selective attention (LongHeads-style; executed inside the forward pass by model::ChunkSelect, where
+// the queries and the key summaries are): when `on`, a row whose causal span exceeds `span` slots sees, per
+// KV head, the first `sinks` slots, up to `top_k` blocks picked by a query·key-summary bound (each with
+// `expand` neighbour blocks on either side) and the `local` slots before its row group of `group` rows,
+// packed at consecutive positions, at most `span` in all. span 0: the model's training context.
+struct HeadSelection {
+  bool on = false;
+  int64_t span = 0, sinks = 0, local = 0, top_k = 0, expand = 0, group = 1;
+  bool operator==(const HeadSelection&) const = default;
+  // kInvalidArgument (naming the parameters) unless span (resolved: > 0) holds the sinks rounded up to whole
+  // blocks, the local window, one row group and one picked block.
+  Status check(int64_t resolved_span, int32_t block_size) const;
+};
+
 struct SeqLayout {
   int64_t n_slots = 0;  // slots in use: [0, n_slots); the RoPE position of slot s is pos_offset + s
   int64_t pos_offset = 0;  // tokens dropped so far (a window key stays at its token's own position)
@@ -75,6 +89,8 @@ struct SeqLayout {
   std::vector<Segment> segments;  // in slot order, contiguous, covering [0, n_slots); token ranges ascending
   // Per query head, the slots it sees (chunk-selective policies); empty = every head sees every slot.
   std::vector<std::vector<SlotRange>> visibility;
+  // Chunk-selective attention over the slots (per KV head, chosen in the forward pass).
+  HeadSelection select;
   // kInternal naming the first broken invariant (the list above).
   Status check() const;
 };
@@ -125,6 +141,9 @@ class PolicyState {
   // The most slots MoveSinks will name (the executor keeps their keys as first written).
   virtual int64_t moved_slots() const { return 0; }
 };
+
+// The state of a policy that keeps every slot and never acts (`full`; `chunk_select` with its selection).
+std::unique_ptr<PolicyState> keep_all_state(const HeadSelection& select = {});
 
 class KvPolicy {
  public:

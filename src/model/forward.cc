@@ -194,6 +194,11 @@ Status Forward::run(const Batch& batch, KvCache& kv, std::vector<float>* logits,
     std::fill_n(row_seq_.begin() + s.first, s.count, static_cast<int64_t>(si));
   }
   ensure_buffers(n, max_kv);
+  selecting_ = std::any_of(batch.seqs.begin(), batch.seqs.end(), [](const BatchSeq& s) { return s.select != nullptr; });
+  if (selecting_) {
+    kv.enable_key_summaries();
+    buf_.k_raw.resize(static_cast<size_t>(n * hp.n_head_kv * hp.head_dim));
+  }
   const int64_t E = hp.n_embd, D = hp.head_dim, H = hp.n_head, HKV = hp.n_head_kv;
   const int64_t q_dim = H * D, kv_dim = HKV * D, bs = kv.shape().block_size;
   const bool f16 = kv.shape().type == KvType::kF16;
@@ -229,7 +234,7 @@ Status Forward::run(const Batch& batch, KvCache& kv, std::vector<float>* logits,
     kernels::rope_angles(pos, hp.n_rot, hp.rope_freq_base, hp.rope_freq_scale, freq_factors, rope + t * hp.n_rot);
   });
 
-  if (n > 1) plan_attention_tiles(batch, f16);
+  if (n > 1 && !selecting_) plan_attention_tiles(batch, f16);
 
   for (int64_t l = 0; l < hp.n_layer; ++l) {
     const LayerWeights& L = m_.layers()[static_cast<size_t>(l)];
@@ -239,6 +244,7 @@ Status Forward::run(const Batch& batch, KvCache& kv, std::vector<float>* logits,
       const BatchSeq& s = batch.seqs[static_cast<size_t>(row_seq_[static_cast<size_t>(t)])];
       const int64_t slot = s.n_past + (t - s.first);
       kernels::rope_apply(q + t * q_dim, H, D, hp.n_rot, hp.rope_style, rope + t * hp.n_rot);
+      if (selecting_) std::copy_n(k + t * kv_dim, kv_dim, buf_.k_raw.data() + t * kv_dim);
       kernels::rope_apply(k + t * kv_dim, HKV, D, hp.n_rot, hp.rope_style, rope + t * hp.n_rot);
       const int32_t block = s.block_table[static_cast<size_t>(slot / bs)];
       const int64_t row = (slot % bs) * kv_dim;
@@ -254,7 +260,12 @@ Status Forward::run(const Batch& batch, KvCache& kv, std::vector<float>* logits,
         std::copy_n(v + t * kv_dim, kv_dim, static_cast<float*>(kv.v_block(l, block)) + row);
       }
     });
-    attention(batch, kv, l);
+    if (selecting_) {
+      update_key_summaries(batch, kv, l);
+      attention_selective(batch, kv, l);
+    } else {
+      attention(batch, kv, l);
+    }
     group({part(L.wo, proj, nullptr, x)}, q_dim, buf_.attn.data());  // x += Wo attn
 
     for_rows(n, [&](int64_t t) { kernels::rms_norm_ref(x + t * E, L.ffn_norm.data(), h + t * E, E, hp.rms_eps); });

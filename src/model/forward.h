@@ -39,6 +39,31 @@ class Model;
 
 enum class OutputMode : uint8_t { kNone, kLast, kAll };
 
+// Chunk-selective attention (LongHeads-style; kv::HeadSelection is the policy side, docs/design/kv_layout.md
+// "Chunk-selective attention"). A row whose causal span [0, n_kv) is longer than `span` slots does not see
+// all of it: per KV head, it sees
+//   - the sinks: slots [0, sinks) rounded up to whole blocks,
+//   - up to top_k blocks picked by score, each with `expand` neighbour blocks on either side,
+//   - the local window: from `local` slots before the first row of its row group (rounded down to a block
+//     boundary) to itself,
+// at most `span` slots in all, packed: the visible runs are given consecutive positions in slot order, so
+// the row sees no position difference above span (its trained length when span <= n_ctx_train). Keys are
+// stored rotated at their own positions; a run moved closer by d positions is read through a copy of its
+// keys rotated by -d (exact fp32 angles; fp16 caches round the copy once).
+// Scores: the Quest bound of a block, max over the KV head's query heads of sum_j max(q'_j min_j, q'_j max_j),
+// with the block's min / max of pre-RoPE keys (KvCache key summaries) and q' the query rotated as if the block
+// sat just before the local window. `group` consecutive rows of a sequence share one selection, made from
+// the group's last row (groups are counted back from the sequence's last row in the batch). A row whose
+// span fits attends exactly as without selection (bit for bit).
+struct ChunkSelect {
+  int64_t span = 0;   // >= sinks (rounded up) + local + group + one block (kv::HeadSelection validates)
+  int64_t sinks = 0;
+  int64_t local = 0;
+  int64_t top_k = 0;
+  int64_t expand = 0;
+  int64_t group = 1;
+};
+
 struct BatchSeq {
   std::span<const int32_t> block_table;  // blocks of this sequence covering slots [0, n_past + count)
   int64_t n_past = 0;                    // slots already filled before this batch
@@ -46,6 +71,7 @@ struct BatchSeq {
   int64_t count = 0;                     // rows (>= 1)
   double pos_offset = 0;                 // added to the slot index to get the RoPE position
   OutputMode output = OutputMode::kLast;
+  const ChunkSelect* select = nullptr;   // chunk-selective attention, or nullptr: every row sees [0, n_kv)
 };
 
 struct Batch {
@@ -78,11 +104,16 @@ class Forward {
  private:
   struct Buffers {
     std::vector<float> x, h, q, k, v, attn, proj, gate, up, attn_scratch;
+    std::vector<float> k_raw;  // [n_tokens, kv_dim]: keys before RoPE (only when a sequence selects)
     std::vector<float> rope;  // [n_tokens, n_rot]: each row's rope angles (kernels::rope_angles)
   };
   void ensure_buffers(int64_t n_tokens, int64_t max_kv);
   void plan_attention_tiles(const Batch& batch, bool f16);
   void attention(const Batch& batch, KvCache& kv, int64_t layer);
+  // Chunk-selective attention for a batch where some sequence selects (model/chunk_select.cc).
+  void attention_selective(const Batch& batch, KvCache& kv, int64_t layer);
+  // Widens the key summaries of the blocks the batch's selecting sequences wrote (raw keys in buf_.k_raw).
+  void update_key_summaries(const Batch& batch, KvCache& kv, int64_t layer);
   // fn(t) for every row t: on the pool when there are enough rows to pay for a dispatch, else inline.
   template <typename Fn>
   void for_rows(int64_t n, Fn&& fn);
@@ -95,9 +126,24 @@ class Forward {
   std::vector<int64_t> row_seq_;                // [n_tokens] -> index into batch.seqs
   std::vector<uint8_t> row_covered_;            // validation scratch
   bool batch_invariant_ = false;
+  bool selecting_ = false;                      // some sequence of the current batch has a ChunkSelect
   std::vector<const void*> k_ptrs_, v_ptrs_;     // per (seq, block) pointers of the current layer
   std::vector<int64_t> seq_ptr_off_;            // per seq: first index into k_ptrs_/v_ptrs_
   std::vector<std::pair<int64_t, int64_t>> tiles_;  // attention work: (first row, rows) of one sequence
+  // Chunk-selective attention: work units (rows [first, end) of one sequence, one KV head) and per-thread
+  // scratch (model/chunk_select.cc).
+  struct SelectUnit {
+    int64_t first = 0, end = 0, kvh = 0, cost = 0;
+  };
+  struct SelectScratch {
+    std::vector<float> scores, q, cs;
+    std::vector<uint8_t> keys;  // rotated key copies: [visible blocks, block_size, kv_dim] elements
+    std::vector<const void*> k, v;
+    std::vector<int64_t> order, blocks;
+    std::vector<uint8_t> mark;
+  };
+  std::vector<SelectUnit> select_units_;
+  std::vector<SelectScratch> select_scratch_;  // one per thread
   // The first non-finite output row: its error (the weights are scanned on the first occurrence only).
   Status non_finite_error(const Batch& batch, const float* rows, int64_t n_rows, int64_t width, const char* what);
   bool weights_scanned_ = false;

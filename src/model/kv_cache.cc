@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -87,6 +88,7 @@ void KvCache::copy_block(int32_t src, int32_t dst) {
   for (int64_t l = 0; l < shape_.n_layer; ++l) {
     std::memcpy(k_block(l, dst), k_block(l, src), n);
     std::memcpy(v_block(l, dst), v_block(l, src), n);
+    if (has_key_summaries()) std::memcpy(key_summary(l, dst), key_summary(l, src), 2 * shape_.kv_dim * sizeof(float));
   }
 }
 
@@ -99,7 +101,28 @@ void KvCache::copy_rows(int32_t src, int32_t src_slot, int32_t dst, int32_t dst_
                  static_cast<const uint8_t*>(k_block(l, src)) + src_slot * row, n * row);
     std::memmove(static_cast<uint8_t*>(v_block(l, dst)) + dst_slot * row,
                  static_cast<const uint8_t*>(v_block(l, src)) + src_slot * row, n * row);
+    if (has_key_summaries() && n > 0 && src != dst) {
+      const float* from = key_summary(l, src);
+      float* to = key_summary(l, dst);
+      for (int64_t j = 0; j < shape_.kv_dim; ++j) {
+        to[j] = std::min(to[j], from[j]);
+        to[shape_.kv_dim + j] = std::max(to[shape_.kv_dim + j], from[shape_.kv_dim + j]);
+      }
+    }
   }
+}
+
+void KvCache::enable_key_summaries() {
+  if (has_key_summaries()) return;
+  summaries_.assign(static_cast<size_t>(shape_.n_layer * shape_.n_blocks * 2 * shape_.kv_dim), 0.0f);
+}
+
+float* KvCache::key_summary(int64_t layer, int32_t block) {
+  CW_CHECK(has_key_summaries() && layer >= 0 && layer < shape_.n_layer && block >= 0 && block < shape_.n_blocks);
+  return summaries_.data() + (layer * shape_.n_blocks + block) * 2 * shape_.kv_dim;
+}
+const float* KvCache::key_summary(int64_t layer, int32_t block) const {
+  return const_cast<KvCache*>(this)->key_summary(layer, block);
 }
 
 }  // namespace cw::model

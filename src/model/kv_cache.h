@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <vector>
 
 #include "base/status.h"
 #include "model/hparams.h"
@@ -75,6 +76,19 @@ class KvCache {
   // (slot + n within the block on both sides; memmove: overlapping rows of one block are fine).
   void copy_rows(int32_t src, int32_t src_slot, int32_t dst, int32_t dst_slot, int32_t n);
 
+  // ---- Key summaries (chunk-selective attention, model::ChunkSelect) ----
+  // Per layer and block, the element-wise minimum and maximum of the block's keys *before* RoPE
+  // ([kv_dim] each), from which a query bounds the scores of every key of the block (Quest's bound,
+  // position-free). Kept only once enabled (the forward pass enables them for a sequence that selects);
+  // the forward pass resets a block's summary when it writes the block's first slot and widens it with
+  // every later row. copy_block copies summaries; copy_rows widens the destination's with the source's
+  // (still a bound). Memory: 2 * kv_dim floats per block and layer (an eighth of an fp16 block of 16).
+  void enable_key_summaries();
+  bool has_key_summaries() const { return !summaries_.empty(); }
+  // [2, kv_dim] floats: min then max.
+  float* key_summary(int64_t layer, int32_t block);
+  const float* key_summary(int64_t layer, int32_t block) const;
+
  private:
   struct Reserved {};
   KvCache(const KvShape& shape, Reserved, uint8_t* base);
@@ -85,6 +99,7 @@ class KvCache {
   uint8_t* base_ = nullptr;  // the mapping: K = [0, total / 2), V = [total / 2, total)
   uint8_t* k_ = nullptr;
   uint8_t* v_ = nullptr;
+  std::vector<float> summaries_;  // [n_layer, n_blocks, 2, kv_dim] once enabled
 };
 
 }  // namespace cw::model

@@ -147,6 +147,10 @@ class Session {
   // large position offset without filling the cache; positions only affect RoPE.
   void set_position_offset(double offset) { pos_offset_ = offset; }
 
+  // Chunk-selective attention for the rows this session runs from now on (paged mode; forward.h
+  // ChunkSelect; span 0 = off, the default). The caller validates the parameters (kv::HeadSelection).
+  void set_chunk_select(const ChunkSelect& select) { select_ = select; }
+
   // See Forward::set_batch_invariant: every matmul on the multi-row path, so results match the Engine's
   // batch-invariant mode bit for bit whatever the chunking.
   void set_batch_invariant(bool on) { fwd_.set_batch_invariant(on); }
@@ -165,6 +169,7 @@ class Session {
   int64_t n_ctx_;
   int64_t n_past_ = 0;
   double pos_offset_ = 0;  // RoPE position = pos_offset_ + slot
+  ChunkSelect select_;     // span 0: off
   std::unique_ptr<KvCache> kv_;
   Forward fwd_;
   Batch batch_;

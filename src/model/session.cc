@@ -217,6 +217,7 @@ Status Session::run(std::span<const int32_t> tokens, OutputMode mode, std::vecto
       free_.pop_back();
     }
     batch_.seqs.assign(1, BatchSeq{std::span<const int32_t>(table_), n_past_, 0, n, pos_offset_, mode});
+    if (select_.span > 0) batch_.seqs[0].select = &select_;
   } else {
     batch_.seqs.assign(1, BatchSeq{std::span<const int32_t>(kBlockTable), n_past_, 0, n, pos_offset_, mode});
   }

@@ -148,7 +148,7 @@ Result<GreedyAnswer> greedy_answer(const model::Model& m, const tok::Tokenizer& 
   const int64_t n_ctx_train = m.hparams().n_ctx_train;
   if (acting != nullptr) {
     CW_ASSIGN_OR_RETURN(ubatch, runtime::PolicySession::fit_ubatch(m, *acting, o.ubatch, kBlock));
-    CW_ASSIGN_OR_RETURN(ps, runtime::PolicySession::create(m, *acting, ubatch, o.kv_type, o.n_threads, kBlock));
+    CW_ASSIGN_OR_RETURN(ps, runtime::PolicySession::create(m, *acting, ubatch, o.kv_type, o.n_threads, kBlock, n_total));
   } else if (n_ctx_train <= 0 || n_total <= n_ctx_train) {
     CW_ASSIGN_OR_RETURN(session, model::Session::create(m, n_total, o.kv_type, o.n_threads));
   } else {  // full attention past the training context: a paged session has no context rule

@@ -9,7 +9,7 @@ namespace cw::runtime {
 
 Result<bool> policy_acts(const kv::KvPolicy& policy, int32_t block_size) {
   CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::PolicyState> st, policy.make_state(block_size));
-  return st->max_slots() >= 0;
+  return st->max_slots() >= 0 || st->layout().select.on;
 }
 
 Result<std::unique_ptr<kv::KvPolicy>> make_acting_policy(const std::string& spec, int32_t block_size) {
@@ -30,13 +30,40 @@ Result<int64_t> PolicySession::fit_ubatch(const model::Model& model, const kv::K
 
 Result<std::unique_ptr<PolicySession>> PolicySession::create(const model::Model& model, const kv::KvPolicy& policy,
                                                              int64_t ubatch, model::KvType kv_type, int n_threads,
-                                                             int32_t block_size) {
+                                                             int32_t block_size, int64_t capacity) {
   if (ubatch < 1) return invalid_argument("ubatch must be >= 1");
   CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::PolicyState> state, policy.make_state(block_size));
   const int64_t max_slots = state->max_slots();
+  const int64_t n_ctx_train = model.hparams().n_ctx_train;
+  if (max_slots < 0 && state->layout().select.on) {
+    const kv::HeadSelection& sel = state->layout().select;
+    const int64_t span = sel.span > 0 ? sel.span : n_ctx_train;
+    if (span <= 0)
+      return invalid_argument("kv policy '" + policy.spec() + "': the model states no training context: give span=N");
+    if (n_ctx_train > 0 && span > n_ctx_train)
+      return out_of_range("kv policy '" + policy.spec() + "': span " + std::to_string(span) +
+                          " is beyond the model's training context of " + std::to_string(n_ctx_train) + " tokens");
+    Status st = sel.check(span, block_size);
+    if (!st.is_ok()) return invalid_argument("kv policy '" + policy.spec() + "': " + st.message());
+    if (capacity < 1 || capacity > (int64_t{1} << 24))
+      return invalid_argument("kv policy '" + policy.spec() + "' keeps every slot: the sequence's length (" +
+                              std::to_string(capacity) + ") must be in [1, 16777216]");
+    CW_ASSIGN_OR_RETURN(std::unique_ptr<model::Session> session,
+                        model::Session::create_paged(model, static_cast<int32_t>((capacity + block_size - 1) / block_size),
+                                                     block_size, kv_type, n_threads));
+    model::ChunkSelect cs;
+    cs.span = span;
+    cs.sinks = sel.sinks;
+    cs.local = sel.local;
+    cs.top_k = sel.top_k;
+    cs.expand = sel.expand;
+    cs.group = sel.group;
+    session->set_chunk_select(cs);
+    return std::unique_ptr<PolicySession>(
+        new PolicySession(policy, block_size, ubatch, std::move(state), std::move(session)));
+  }
   if (max_slots < 0)
     return invalid_argument("kv policy '" + policy.spec() + "' keeps every slot: it runs on a plain session");
-  const int64_t n_ctx_train = model.hparams().n_ctx_train;
   if (n_ctx_train > 0 && max_slots + ubatch > n_ctx_train)
     return out_of_range("kv policy '" + policy.spec() + "' holds up to " + std::to_string(max_slots) +
                         " slots + " + std::to_string(ubatch) + " tokens per forward pass = " +

@@ -22,8 +22,8 @@
 
 namespace cw::runtime {
 
-// Whether `policy` acts on a sequence (its state is bounded: max_slots() >= 0). `full` does not: its
-// callers keep the plain Session path.
+// Whether `policy` acts on a sequence (its state is bounded: max_slots() >= 0, or it selects what each
+// head sees: layout().select.on). `full` does not: its callers keep the plain Session path.
 Result<bool> policy_acts(const kv::KvPolicy& policy, int32_t block_size);
 
 // The policy of `spec` when it acts on a sequence with `block_size`-slot blocks (a PolicySession runs it),
@@ -39,13 +39,18 @@ class PolicySession {
   static Result<int64_t> fit_ubatch(const model::Model& model, const kv::KvPolicy& policy, int64_t preferred,
                                     int32_t block_size = 16);
 
-  // A fresh state of `policy` and a paged Session of ceil((max_slots + ubatch) / block_size) blocks.
+  // A fresh state of `policy` and a paged Session of ceil((max_slots + ubatch) / block_size) blocks — or,
+  // for a policy that keeps every slot and selects (chunk_select), of ceil(capacity / block_size) blocks:
+  // `capacity` is then the most tokens the sequence will hold (prompt + tokens to generate), and the
+  // selection's span (0: the model's training context) must fit that context.
   // Errors: a policy that does not act (kInvalidArgument: use a plain Session), make_state's errors,
   // ubatch < 1, max_slots() + ubatch beyond the model's training context (kOutOfRange: position differences
-  // must stay where the model was trained), the Session's errors.
+  // must stay where the model was trained), a selecting policy without a capacity or with a span the model
+  // was not trained on, the Session's errors.
   static Result<std::unique_ptr<PolicySession>> create(const model::Model& model, const kv::KvPolicy& policy,
                                                        int64_t ubatch, model::KvType kv_type = model::KvType::kF16,
-                                                       int n_threads = 1, int32_t block_size = 16);
+                                                       int n_threads = 1, int32_t block_size = 16,
+                                                       int64_t capacity = 0);
 
   // Appends `tokens` (any number, chunked by ubatch) and writes logits like Session::eval: [n, n_vocab]
   // when all_logits, else [n_vocab] of the last token. Errors: empty input and the Session's errors.
