@@ -35,7 +35,7 @@ if(CW_BUILD_TESTS)
   # The fp64 reference forward pass (test oracle for the model layer).
   add_library(cw_testing_ref STATIC ${PROJECT_SOURCE_DIR}/tests/support/ref_forward.cc)
   target_include_directories(cw_testing_ref PUBLIC ${PROJECT_SOURCE_DIR}/tests)
-  target_link_libraries(cw_testing_ref PUBLIC cw_model)
+  target_link_libraries(cw_testing_ref PUBLIC cw_model GTest::gtest)
   # A small SPM vocabulary GGUF for tests that generate models in memory.
   add_library(cw_testing_vocab STATIC ${PROJECT_SOURCE_DIR}/tests/support/spm_vocab.cc)
   target_include_directories(cw_testing_vocab PUBLIC ${PROJECT_SOURCE_DIR}/tests)

@@ -202,5 +202,29 @@ TEST(ShippedModel, FindsNeedlesWithinItsWindow) {
   EXPECT_GE(correct_of(Recipe::kExtract, {w - 64}, 4), 9);        // of 12
 }
 
+// Past the window (issue 16): at 8x W, chunk_select finds the pass key at every depth, while sink_window
+// finds only the one inside its window (depth 1). The card's grids are in docs/needle/ (eval_card.sh).
+TEST(ShippedModel, ChunkSelectFindsPassKeysAtEightTimesItsWindow) {
+  REQUIRE_WORDS();
+  const std::string path = std::string(CW_SOURCE_DIR) + "/models/chunkwise-tiny-q8_0.gguf";
+  if (!std::ifstream(path).good()) GTEST_SKIP() << path << " absent";
+  Loaded l = load(path);
+  const int64_t w = l.model->hparams().n_ctx_train;
+  NeedleOptions o;
+  o.recipe = Recipe::kPasskey;
+  o.lengths = {8 * w - 64};
+  o.depths = {0.0, 0.5, 1.0};
+  o.trials = 2;
+  o.n_threads = 2;
+  o.policies = {"chunk_select", "sink_window:sinks=4,window=1792"};
+  auto r = run_needle(*l.model, *l.tok, gen, o);
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  ASSERT_EQ(r->cells.size(), 6u);
+  int select = 0, window = 0;
+  for (const NeedleCell& c : r->cells) (c.policy.starts_with("chunk_select") ? select : window) += c.correct;
+  EXPECT_EQ(select, 6);
+  EXPECT_LE(window, 3);
+}
+
 }  // namespace
 }  // namespace cw::eval

@@ -41,29 +41,10 @@ std::vector<float> reference(const model::Model& m, const std::vector<int32_t>& 
   return logits;
 }
 
-// stories260K cut to its first layer. With one layer a key or value depends only on its token and
-// position, so the cache a policy keeps equals that of a fresh session over exactly the kept tokens (with
-// more layers, the kept keys also carry the dropped tokens' influence: StreamingLLM's cache is not a
-// recomputation). That makes the from-scratch reference exact.
+// stories260K cut to its first layer (testing::first_layers: with one layer, a kept cache equals a fresh
+// session's over exactly the kept tokens, so the from-scratch reference is exact).
 std::unique_ptr<model::Model> one_layer(const std::string& dir) {
-  auto f = gguf::File::open(dir + "/models/stories260K.gguf");
-  EXPECT_TRUE(f.is_ok());
-  gguf::Writer w;
-  for (const gguf::KeyValue& kv : (*f)->metadata()) {
-    if (kv.key == "llama.block_count") w.add_u32(kv.key, 1);
-    else w.add_value(kv.key, kv.value);
-  }
-  for (const gguf::TensorInfo& t : (*f)->tensors()) {
-    if (t.name.starts_with("blk.") && !t.name.starts_with("blk.0.")) continue;
-    EXPECT_TRUE(w.add_tensor(t.name, t.type, t.shape, std::vector<uint8_t>(t.data, t.data + t.n_bytes)).is_ok());
-  }
-  static std::vector<uint8_t> image;  // the parsed file points into it
-  image = w.bytes();
-  auto g = gguf::File::parse(image);
-  EXPECT_TRUE(g.is_ok()) << g.status().message();
-  auto m = model::Model::from_file(std::move(g).value());
-  EXPECT_TRUE(m.is_ok()) << m.status().message();
-  return std::move(m).value();
+  return testing::first_layers(dir + "/models/stories260K.gguf", 1);
 }
 
 std::vector<int32_t> slice(const std::vector<int32_t>& t, int64_t b, int64_t e) {

@@ -3,6 +3,11 @@
 #include <algorithm>
 #include <cmath>
 
+#include <gtest/gtest.h>
+
+#include <deque>
+
+#include "gguf/writer.h"
 #include "kernels/cpu/ops_ref.h"
 #include "kernels/cpu/quant_ref.h"
 
@@ -199,6 +204,33 @@ std::vector<double> reference_streaming_f64(const model::Model& m, const std::ve
   }
   if (n_slides) *n_slides = slides;
   return logits;
+}
+
+std::unique_ptr<model::Model> first_layers(const std::string& path, int n_layers) {
+  auto f = gguf::File::open(path);
+  EXPECT_TRUE(f.is_ok()) << f.status().message();
+  if (!f.is_ok()) return nullptr;
+  gguf::Writer w;
+  for (const gguf::KeyValue& kv : (*f)->metadata()) {
+    if (kv.key.ends_with(".block_count")) w.add_u32(kv.key, static_cast<uint32_t>(n_layers));
+    else w.add_value(kv.key, kv.value);
+  }
+  for (const gguf::TensorInfo& t : (*f)->tensors()) {
+    if (t.name.starts_with("blk.")) {
+      const int layer = std::stoi(std::string(t.name.substr(4)));
+      if (layer >= n_layers) continue;
+    }
+    EXPECT_TRUE(w.add_tensor(t.name, t.type, t.shape, std::vector<uint8_t>(t.data, t.data + t.n_bytes)).is_ok());
+  }
+  static std::deque<std::vector<uint8_t>> images;  // each parsed file points into its image
+  images.push_back(w.bytes());
+  auto g = gguf::File::parse(images.back());
+  EXPECT_TRUE(g.is_ok()) << g.status().message();
+  if (!g.is_ok()) return nullptr;
+  auto m = model::Model::from_file(std::move(g).value());
+  EXPECT_TRUE(m.is_ok()) << m.status().message();
+  if (!m.is_ok()) return nullptr;
+  return std::move(m).value();
 }
 
 }  // namespace cw::testing

@@ -7,6 +7,8 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "model/model.h"
@@ -25,5 +27,11 @@ std::vector<double> reference_forward_f64(const model::Model& m, const std::vect
 // No activation rounding. Returns logits [n_tokens, n_vocab]; *n_slides (when given) counts the slides.
 std::vector<double> reference_streaming_f64(const model::Model& m, const std::vector<int32_t>& tokens, int64_t sinks,
                                             int64_t window, int64_t block, int* n_slides = nullptr);
+
+// The model of the GGUF at `path` cut to its first `n_layers` layers (an in-memory GGUF that lives until
+// the process exits). With one layer a key or value depends only on its token and position, so a cache
+// that keeps some tokens equals a fresh session's over exactly those tokens: an exact reference for KV
+// policies. Test failures (EXPECT) on a bad file.
+std::unique_ptr<model::Model> first_layers(const std::string& path, int n_layers);
 
 }  // namespace cw::testing
