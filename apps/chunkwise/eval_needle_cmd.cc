@@ -92,7 +92,7 @@ int eval_needle_main(int argc, char** argv) {
   std::string model_path, recipe = "passkey", lengths = "0.25W,0.5W,1W", depths = "0,0.25,0.5,0.75,1", words = eval::kDefaultWordsPath,
               plot;
   std::vector<std::string> policies;
-  int64_t needles = 4, trials = 10, threads = 1, ubatch = 256, max_answer = 32;
+  int64_t needles = 4, trials = 10, threads = 1, jobs = 1, ubatch = 256, max_answer = 32;
   uint64_t seed = 1;
   bool json = false, quiet = false;
   ArgParser p(kCmd, "-m MODEL [options]",
@@ -116,7 +116,9 @@ int eval_needle_main(int argc, char** argv) {
   p.option("--seed", &seed, "S", "haystack seed (default 1)");
   p.option("--max-answer-tokens", &max_answer, "N", "greedy steps at most (default 32)", 1, 4096);
   p.option("--ubatch", &ubatch, "N", "prompt tokens per forward pass (default 256)", 1, 1 << 20);
-  p.option("-t,--threads", &threads, "N", "threads (default 1)", 1, 1024);
+  p.option("-t,--threads", &threads, "N", "threads of each job (default 1)", 1, 1024);
+  p.option("-j,--jobs", &jobs, "N", "haystacks of a cell evaluated at once, each with its own KV cache (default 1; "
+                                     "jobs x threads should not exceed the cores)", 1, 1024);
   p.option("--words", &words, "FILE", std::string("word list (default ") + eval::kDefaultWordsPath + ", Debian package " +
                                           eval::kWordsPackage + ")");
   p.option("--plot", &plot, "FILE.svg|png", "write the heatmaps (one panel per policy)");
@@ -149,6 +151,7 @@ int eval_needle_main(int argc, char** argv) {
   o.max_answer_tokens = max_answer;
   o.ubatch = ubatch;
   o.n_threads = capped_threads_flag("eval needle", "--threads", threads);
+  o.jobs = static_cast<int>(jobs);
   // Everything but the lengths (which may need the model's window) is checked before the model loads.
   o.lengths = {1};
   if (Status s = eval::validate(o); !s.is_ok()) return report_error(kCmd, s);

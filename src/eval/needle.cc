@@ -1,9 +1,12 @@
 #include "eval/needle.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <memory>
+#include <mutex>
+#include <thread>
 
 #include "kv/policy.h"
 #include "pipelines/ask.h"
@@ -43,6 +46,7 @@ Status validate(const NeedleOptions& o) {
     return invalid_argument("max answer tokens must be in [1, 4096], got " + std::to_string(o.max_answer_tokens));
   if (o.ubatch < 1) return invalid_argument("the micro-batch size must be >= 1");
   if (o.n_threads < 1) return invalid_argument("the thread count must be >= 1");
+  if (o.jobs < 1 || o.jobs > 1024) return invalid_argument("jobs must be in [1, 1024], got " + std::to_string(o.jobs));
   return Status::ok();
 }
 
@@ -82,21 +86,55 @@ Result<NeedleReport> run_needle(const model::Model& m, const tok::Tokenizer& tok
         g.tokenizer = &tok;
         const uint64_t seed = needle_trial_seed(o.seed, length, depth);
         const auto t_cell = Clock::now();
+        // Trials run on o.jobs workers (each its own session; the model, tokenizer and generator are shared
+        // read-only); outcomes are gathered in trial order, so the cell does not depend on the job count.
+        struct Outcome {
+          Status status;
+          std::string expected, got;
+          double prompt_tokens = 0;
+        };
+        std::vector<Outcome> out(static_cast<size_t>(o.trials));
+        std::atomic<int> next{0};
+        std::mutex progress_mu;
+        auto worker = [&] {
+          for (int t; (t = next.fetch_add(1)) < o.trials;) {
+            Outcome& r = out[static_cast<size_t>(t)];
+            Result<Sample> s = gen.generate(g, seed, t);
+            if (!s.is_ok()) {
+              r.status = s.status();
+              next = o.trials;
+              break;
+            }
+            const std::vector<int32_t> prompt = tok.encode(format_prompt(*s), /*add_special=*/true, /*parse_special=*/false);
+            r.prompt_tokens = static_cast<double>(prompt.size());
+            Result<pipelines::GreedyAnswer> ans = pipelines::greedy_answer(m, tok, acting.get(), prompt, greedy);
+            if (!ans.is_ok()) {
+              r.status = ans.status();
+              next = o.trials;
+              break;
+            }
+            r.expected = s->answer;
+            r.got = pipelines::answer_text(ans->generated);
+            std::lock_guard<std::mutex> lock(progress_mu);
+            ++done;
+            if (o.progress) o.progress(done, total);
+          }
+        };
+        std::vector<std::thread> pool;
+        for (int j = 1; j < std::min(o.jobs, o.trials); ++j) pool.emplace_back(worker);
+        worker();
+        for (std::thread& th : pool) th.join();
         double prompt_tokens = 0;
         for (int t = 0; t < o.trials; ++t) {
-          CW_ASSIGN_OR_RETURN(Sample s, gen.generate(g, seed, t));
-          const std::vector<int32_t> prompt = tok.encode(format_prompt(s), /*add_special=*/true, /*parse_special=*/false);
-          prompt_tokens += static_cast<double>(prompt.size());
-          CW_ASSIGN_OR_RETURN(pipelines::GreedyAnswer ans, pipelines::greedy_answer(m, tok, acting.get(), prompt, greedy));
-          const std::string got = pipelines::answer_text(ans.generated);
-          if (got == s.answer) {
+          const Outcome& r = out[static_cast<size_t>(t)];
+          CW_RETURN_IF_ERROR(r.status);
+          prompt_tokens += r.prompt_tokens;
+          if (r.got == r.expected) {
             ++cell.correct;
           } else if (cell.misses.size() < 3) {
-            cell.misses.push_back({t, s.answer, got});
+            cell.misses.push_back({t, r.expected, r.got});
           }
           ++cell.trials;
-          ++done;
-          if (o.progress) o.progress(done, total);
         }
         cell.accuracy = static_cast<double>(cell.correct) / cell.trials;
         cell.mean_prompt_tokens = prompt_tokens / cell.trials;

@@ -15,7 +15,8 @@
 // recompute_window, ...) runs on a runtime::PolicySession.
 //
 // Thread-safety: a pure function of its arguments (the model, tokenizer and generator are read-only);
-// progress runs on the caller's thread.
+// progress runs under a lock, on a worker thread when jobs > 1. Tokenizer::encode and
+// HaystackGenerator::generate are const and keep no caches, so jobs share them.
 #pragma once
 
 #include <cstdint>
@@ -44,7 +45,8 @@ struct NeedleOptions {
   int64_t max_answer_tokens = 32;     // greedy steps at most (>= 1)
   int64_t ubatch = 256;               // prompt tokens per forward pass (shrunk to fit a policy)
   model::KvType kv_type = model::KvType::kF16;
-  int n_threads = 1;
+  int n_threads = 1;                  // threads of each job's forward pass
+  int jobs = 1;                       // trials of a cell run at once, each on its own session (1..1024)
   // After each trial: (trials done, trials in all). May be empty.
   std::function<void(int64_t, int64_t)> progress;
 };

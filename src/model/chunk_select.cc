@@ -9,7 +9,7 @@
 #include <limits>
 
 #include "kernels/cpu/attention.h"
-#include "kernels/cpu/fp16.h"
+#include "kernels/cpu/ops.h"
 #include "kernels/cpu/ops_ref.h"
 #include "model/forward.h"
 #include "model/model.h"
@@ -129,6 +129,15 @@ void Forward::attention_selective(const Batch& batch, KvCache& kv, int64_t layer
         ss.q.resize(static_cast<size_t>(group * D));
         std::copy_n(&buf_.q[static_cast<size_t>(t_last * q_dim + unit.kvh * group * D)], group * D, ss.q.data());
         kernels::rope_apply(ss.q.data(), group, D, hp.n_rot, hp.rope_style, ss.cs.data());
+        // The bound sum_j max(q_j lo_j, q_j hi_j) = q+ . hi + q- . lo (q+ = max(q, 0), q- = min(q, 0)): two dot
+        // products per block and head, in 8 independent lanes so that they vectorize.
+        ss.q.resize(static_cast<size_t>(3 * group * D));
+        float* qpos = ss.q.data() + group * D;
+        float* qneg = qpos + group * D;
+        for (int64_t j = 0; j < group * D; ++j) {
+          qpos[j] = std::max(ss.q[static_cast<size_t>(j)], 0.0f);
+          qneg[j] = std::min(ss.q[static_cast<size_t>(j)], 0.0f);
+        }
         ss.scores.resize(static_cast<size_t>(n_cand));
         for (int64_t c = 0; c < n_cand; ++c) {
           const float* sum = kv.key_summary(layer, s.block_table[static_cast<size_t>(n_sink + c)]);
@@ -136,9 +145,14 @@ void Forward::attention_selective(const Batch& batch, KvCache& kv, int64_t layer
           const float* hi = sum + kv_dim + unit.kvh * D;
           float best = -std::numeric_limits<float>::infinity();
           for (int64_t h = 0; h < group; ++h) {
-            const float* q = ss.q.data() + h * D;
-            float acc = 0.0f;
-            for (int64_t j = 0; j < D; ++j) acc += std::max(q[j] * lo[j], q[j] * hi[j]);
+            const float* qp = qpos + h * D;
+            const float* qn = qneg + h * D;
+            float lane[8] = {};
+            int64_t j = 0;
+            for (; j + 8 <= D; j += 8)
+              for (int k = 0; k < 8; ++k) lane[k] += qp[j + k] * hi[j + k] + qn[j + k] * lo[j + k];
+            float acc = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+            for (; j < D; ++j) acc += qp[j] * hi[j] + qn[j] * lo[j];
             best = std::max(best, acc);
           }
           ss.scores[static_cast<size_t>(c)] = best;
@@ -173,9 +187,10 @@ void Forward::attention_selective(const Batch& batch, KvCache& kv, int64_t layer
       ss.v.resize(static_cast<size_t>(n_vis_blocks));
       const size_t block_bytes = static_cast<size_t>(bs * kv_dim * elem);
       if (ss.keys.size() < static_cast<size_t>(v_local0) * block_bytes) ss.keys.resize(static_cast<size_t>(v_local0) * block_bytes);
-      int64_t cs_delta = -1;
-      std::vector<float>& row = ss.q;  // reused: one key row of this head
-      row.resize(static_cast<size_t>(std::max(group * D, D)));
+      // A block moved closer by delta positions is read through a copy whose keys (this KV head's) are rotated
+      // by +delta: kernels::rope_reposition_apply with the move 0 -> delta repeated for every row of the block.
+      int64_t coeff_delta = -1;
+      const int64_t n_coeff = kernels::rope_reposition_coeff_floats(hp.n_rot);
       for (int64_t i = 0; i < n_vis_blocks; ++i) {
         const int64_t b = ss.blocks[static_cast<size_t>(i)];
         ss.v[static_cast<size_t>(i)] = v_ptrs_[off + static_cast<size_t>(b)];
@@ -185,29 +200,17 @@ void Forward::attention_selective(const Batch& batch, KvCache& kv, int64_t layer
           ss.k[static_cast<size_t>(i)] = k_ptrs_[off + static_cast<size_t>(b)];
           continue;
         }
-        if (delta != cs_delta) {
-          kernels::rope_angles(static_cast<double>(delta), hp.n_rot, hp.rope_freq_base, hp.rope_freq_scale, freq_factors,
-                               ss.cs.data());
-          cs_delta = delta;
+        if (delta != coeff_delta) {
+          ss.cs.resize(static_cast<size_t>(bs * n_coeff));
+          kernels::rope_reposition_coeffs(0.0, static_cast<double>(delta), hp.n_rot, hp.rope_freq_base,
+                                          hp.rope_freq_scale, freq_factors, ss.cs.data());
+          for (int64_t r = 1; r < bs; ++r) std::copy_n(ss.cs.data(), n_coeff, ss.cs.data() + r * n_coeff);
+          coeff_delta = delta;
         }
         uint8_t* dst = ss.keys.data() + static_cast<size_t>(i) * block_bytes;
-        const auto* src = static_cast<const uint8_t*>(k_ptrs_[off + static_cast<size_t>(b)]);
-        for (int64_t r = 0; r < bs; ++r) {
-          const size_t at = static_cast<size_t>((r * kv_dim + unit.kvh * D) * elem);
-          if (f16) {
-            const auto* k16 = reinterpret_cast<const uint16_t*>(src + at);
-            for (int64_t j = 0; j < D; ++j) row[static_cast<size_t>(j)] = kernels::fp16_to_fp32(k16[j]);
-          } else {
-            std::memcpy(row.data(), src + at, static_cast<size_t>(D) * sizeof(float));
-          }
-          kernels::rope_apply(row.data(), 1, D, hp.n_rot, hp.rope_style, ss.cs.data());
-          if (f16) {
-            auto* k16 = reinterpret_cast<uint16_t*>(dst + at);
-            for (int64_t j = 0; j < D; ++j) k16[j] = kernels::fp32_to_fp16(row[static_cast<size_t>(j)]);
-          } else {
-            std::memcpy(dst + at, row.data(), static_cast<size_t>(D) * sizeof(float));
-          }
-        }
+        std::memcpy(dst, k_ptrs_[off + static_cast<size_t>(b)], block_bytes);
+        kernels::rope_reposition_apply(dst + unit.kvh * D * elem, f16 ? kernels::KvElem::kF16 : kernels::KvElem::kF32,
+                                       bs, kv_dim, 1, D, hp.n_rot, hp.rope_style, ss.cs.data());
         ss.k[static_cast<size_t>(i)] = dst;
       }
       const int64_t n_kv0 = v_local0 * bs + (first_slot - local0 * bs) + 1;
