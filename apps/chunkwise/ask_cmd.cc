@@ -39,7 +39,7 @@ bool exists(const std::string& path) { return access(path.c_str(), R_OK) == 0; }
 }  // namespace
 
 int ask_main(int argc, char** argv) {
-  std::string model_path, db, chunker, policy, select;
+  std::string model_path, db, chunker, policy, select, mode = "retrieval";
   std::vector<std::string> docs, words;
   int64_t candidates = 20, max_answer = 48, threads = 1, n_ctx = 0;
   bool json = false, quiet = false, free_answer = false;
@@ -62,6 +62,10 @@ int ask_main(int argc, char** argv) {
   p.option("--chunker", &chunker, "SPEC", std::string("chunker for --doc (default ") + pipelines::kDefaultChunker + ")");
   p.option("-k,--candidates", &candidates, "K", "ranked chunks considered for the window (default 20)", 1, 10000);
   p.option("--select", &select, "SPEC", std::string("selector applied to the candidates first: ") + retrieval::selector_specs_help());
+  p.option("--mode", &mode, "MODE",
+           std::string("retrieval (default): the best-ranked chunks that fit the window; attention: every chunk, in\n"
+                       "document order, read through a chunk-selective KV policy (default ") +
+               pipelines::kAttentionPolicy + ") that lets each head pick what it attends to");
   p.option("--kv-policy", &policy, "SPEC", "KV policy (default full: the chunks must fit the window): " + kv::supported_kv_policies());
   p.option("--ctx", &n_ctx, "N", "window in tokens (default: the model's training context)", 0, int64_t{1} << 24);
   p.option("--max-answer-tokens", &max_answer, "N", "answer length limit (default 48)", 1, 4096);
@@ -124,6 +128,9 @@ int ask_main(int argc, char** argv) {
   auto tok = tok::Tokenizer::from_gguf((*model)->file());
   if (!tok.is_ok()) return report_error(kCmd, tok.status());
   pipelines::AskOptions ao;
+  if (mode == "attention") ao.mode = pipelines::AskMode::kAttention;
+  else if (mode != "retrieval")
+    return report_error(kCmd, invalid_argument("--mode must be retrieval or attention, got '" + mode + "'"));
   ao.candidates = candidates;
   ao.select = select;
   ao.kv_policy = policy;

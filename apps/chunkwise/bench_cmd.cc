@@ -177,7 +177,7 @@ int bench_main(int argc, char** argv) {
   std::string model_path, kv = "f16", kv_policy, depth_list;
   int64_t n_prompt = 128, n_gen = 32, reps = 5;
   int64_t threads = std::max(1u, std::thread::hardware_concurrency());
-  bool json = false;
+  bool json = false, past_ctx = false;
   ArgParser p("bench", "-m MODEL [-p N] [-n N] [-t THREADS] [-r REPS] [--kv f16|f32] [--json]\n"
               "       chunkwise bench -m MODEL --scenario mixed|prefix [--schedule chunked|prefill-first] [...] [--json]",
               "Measures prefill (pp: N prompt tokens from an empty cache) and decode (tg: N single-token steps\n"
@@ -198,6 +198,8 @@ int bench_main(int argc, char** argv) {
   p.option("--depth", &depth_list, "N[,N...]",
            "decode rate after N tokens of context instead of pp/tg (up to 16 depths; -n steps timed per\n"
            "depth, median of -r; full refuses depth + n beyond the training context, a window policy streams)");
+  p.flag("--past-training-context", &past_ctx,
+         "--depth with full attention: run depths beyond the training context anyway (speed and memory only)");
   p.flag("--json", &json, "print one JSON object (with --depth: an array, one object per depth)");
   ScenarioArgs sc;
   p.option("--scenario", &sc.scenario, "NAME",
@@ -265,6 +267,7 @@ int bench_main(int argc, char** argv) {
     };
   if (!depths.empty()) {
     opt.depths = depths;
+    opt.past_training_context = past_ctx;
     return run_depths(**model, model_path, opt, kv, json);
   }
   auto r = eval::bench(**model, opt);

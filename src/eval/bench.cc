@@ -98,15 +98,17 @@ Result<std::vector<DepthResult>> bench_depths(const model::Model& m, const Bench
   const model::HParams& hp = m.hparams();
   CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::KvPolicy> policy, runtime::make_acting_policy(opt.kv_policy));
   // The context rule, for every depth before any work, unless the policy lifts it.
-  if (policy == nullptr || !policy->lifts_context_limit())
+  if ((policy == nullptr && !opt.past_training_context) || (policy != nullptr && !policy->lifts_context_limit()))
     for (int64_t d : opt.depths) CW_RETURN_IF_ERROR(model::check_context_size(hp, d + opt.n_gen));
+  const int64_t max_depth = *std::max_element(opt.depths.begin(), opt.depths.end());
   std::vector<DepthResult> rows;
   if (policy != nullptr) {
     // One constant-size sequence for every depth; ubatch as large as the training context leaves room for
     // next to the policy's slots, at most 256.
     CW_ASSIGN_OR_RETURN(const int64_t ubatch, runtime::PolicySession::fit_ubatch(m, *policy, 256));
     CW_ASSIGN_OR_RETURN(std::unique_ptr<runtime::PolicySession> ps,
-                        runtime::PolicySession::create(m, *policy, ubatch, opt.kv_type, opt.n_threads));
+                        runtime::PolicySession::create(m, *policy, ubatch, opt.kv_type, opt.n_threads, 16,
+                                                       max_depth + opt.n_gen));
     for (int64_t d : opt.depths) {
       DepthResult row;
       row.depth = d;
@@ -120,8 +122,13 @@ Result<std::vector<DepthResult>> bench_depths(const model::Model& m, const Bench
     DepthResult row;
     row.depth = d;
     row.kv_bytes = model::Session::kv_bytes(hp, d + opt.n_gen, opt.kv_type);
-    CW_ASSIGN_OR_RETURN(std::unique_ptr<model::Session> session,
-                        model::Session::create(m, d + opt.n_gen, opt.kv_type, opt.n_threads));
+    std::unique_ptr<model::Session> session;
+    if (hp.n_ctx_train > 0 && d + opt.n_gen > hp.n_ctx_train) {  // past_training_context (checked above)
+      CW_ASSIGN_OR_RETURN(session, model::Session::create_paged(m, static_cast<int32_t>((d + opt.n_gen + 15) / 16), 16,
+                                                                opt.kv_type, opt.n_threads));
+    } else {
+      CW_ASSIGN_OR_RETURN(session, model::Session::create(m, d + opt.n_gen, opt.kv_type, opt.n_threads));
+    }
     CW_RETURN_IF_ERROR(depth_row(*session, m, opt, &row));
     rows.push_back(std::move(row));
   }

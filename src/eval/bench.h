@@ -26,6 +26,10 @@ struct BenchOptions {
   std::function<void(const char* phase, int rep, int reps)> progress;  // may be empty
   // bench_depths: the context depths to measure decode at (each >= 1, at most kMaxDepths, any order).
   std::vector<int64_t> depths;
+  // bench_depths with full attention (no acting policy): a depth beyond the model's training context runs
+  // on a paged session instead of being refused — for speed and memory only (the model was not trained at
+  // those positions, so what it would answer there means nothing).
+  bool past_training_context = false;
 };
 
 // One row of bench_depths: decode after `depth` tokens of context.

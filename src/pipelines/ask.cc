@@ -214,6 +214,35 @@ std::string qa_prompt(std::string_view context, std::string_view question) {
   return p;
 }
 
+namespace {
+
+// Attention mode: every chunk of the index, the BM25 hits first (rank order: the evidence sentence and the
+// sources' ranks), then the chunks no word of the question matched (score 0), in document order. At most
+// 2^24 tokens' worth of text (about 64 MiB) is read, the KV cache's limit.
+Result<std::vector<QueryResult>> every_chunk(const retrieval::Store& store, std::vector<QueryResult> hits) {
+  std::set<int64_t> seen;
+  for (const QueryResult& h : hits) seen.insert(h.row.chunk_id);
+  CW_ASSIGN_OR_RETURN(const std::vector<retrieval::DocumentInfo> docs, store.documents());
+  uint64_t bytes = 0;
+  for (const retrieval::DocumentInfo& d : docs) {
+    CW_ASSIGN_OR_RETURN(std::vector<retrieval::ChunkRow> rows, store.chunks_of(d.path));
+    for (retrieval::ChunkRow& row : rows) {
+      bytes += row.text.size();
+      if (bytes > (uint64_t{64} << 20))
+        return out_of_range("attention mode reads at most 64 MiB of text; the index holds more: use retrieval");
+      if (seen.count(row.chunk_id) != 0) continue;
+      QueryResult q;
+      q.hit.chunk_id = row.chunk_id;
+      q.hit.score = 0;
+      q.row = std::move(row);
+      hits.push_back(std::move(q));
+    }
+  }
+  return hits;
+}
+
+}  // namespace
+
 Result<AskResult> ask(const model::Model& m, const tok::Tokenizer& tok, const retrieval::Store& store,
                       std::string_view question, const AskOptions& o) {
   if (question.find_first_not_of(" \t\r\n") == std::string_view::npos) return invalid_argument("the question is empty");
@@ -222,7 +251,12 @@ Result<AskResult> ask(const model::Model& m, const tok::Tokenizer& tok, const re
   if (o.candidates < 1) return invalid_argument("candidates must be >= 1");
   if (o.max_answer_tokens < 1) return invalid_argument("max answer tokens must be >= 1");
   if (o.ubatch < 1 || o.n_threads < 1) return invalid_argument("ubatch and threads must be >= 1");
-  CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::KvPolicy> acting, runtime::make_acting_policy(o.kv_policy));
+  const bool attention = o.mode == AskMode::kAttention;
+  const std::string policy_spec = attention && o.kv_policy.empty() ? std::string(kAttentionPolicy) : o.kv_policy;
+  CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::KvPolicy> acting, runtime::make_acting_policy(policy_spec));
+  if (attention && (acting == nullptr || !acting->lifts_context_limit()))
+    return invalid_argument("attention mode reads every chunk, so it needs a KV policy that reads past the window "
+                            "(chunk_select, sink_window, ...), not '" + policy_spec + "'");
   const int64_t n_ctx_train = m.hparams().n_ctx_train;
   const int64_t window = o.n_ctx > 0 ? (n_ctx_train > 0 ? std::min(o.n_ctx, n_ctx_train) : o.n_ctx) : n_ctx_train;
   if (acting == nullptr && window <= 0)
@@ -239,9 +273,12 @@ Result<AskResult> ask(const model::Model& m, const tok::Tokenizer& tok, const re
 
   const auto t_ret = Clock::now();
   QueryOptions qo;
-  qo.k = o.candidates;
-  qo.select = o.select;
+  qo.k = attention ? stats.chunks : o.candidates;
+  qo.select = attention ? std::string() : o.select;
   CW_ASSIGN_OR_RETURN(std::vector<QueryResult> hits, query(store, question, qo));
+  if (attention) {
+    CW_ASSIGN_OR_RETURN(hits, every_chunk(store, std::move(hits)));
+  }
   r.candidates = static_cast<int64_t>(hits.size());
   if (hits.empty()) return not_found("no chunk of the index matches a word of the question");
 

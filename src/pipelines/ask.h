@@ -38,10 +38,17 @@ class KvPolicy;
 
 namespace cw::pipelines {
 
+// How `ask` reads the documents: retrieval (the best-ranked chunks that fit the window) or attention (every
+// chunk of the index, in document order, through a chunk-selective KV policy: the model's attention picks).
+enum class AskMode { kRetrieval, kAttention };
+// The KV policy of attention mode when none is given.
+inline constexpr const char* kAttentionPolicy = "chunk_select";
+
 struct AskOptions {
-  int64_t candidates = 20;       // ranked chunks considered (>= 1)
+  AskMode mode = AskMode::kRetrieval;
+  int64_t candidates = 20;       // ranked chunks considered (>= 1; retrieval)
   std::string select;            // selector spec applied to the candidates first ("" = rank order)
-  std::string kv_policy;         // "" or full: the window bounds the context
+  std::string kv_policy;         // "" or full: the window bounds the context; attention mode: "" = chunk_select
   int64_t max_answer_tokens = 48;
   bool quote = true;             // the answer is a verbatim span of the chunks (GreedyOptions::copy_from)
   int64_t n_ctx = 0;             // 0: the model's training context
