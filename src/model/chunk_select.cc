@@ -19,14 +19,15 @@ namespace cw::model {
 void Forward::update_key_summaries(const Batch& batch, KvCache& kv, int64_t layer) {
   const int64_t kv_dim = kv.shape().kv_dim, bs = kv.shape().block_size;
   for (const BatchSeq& s : batch.seqs) {
-    if (s.select == nullptr) continue;
     for (int64_t i = 0; i < s.count; ++i) {
       const int64_t slot = s.n_past + i;
-      float* sum = kv.key_summary(layer, s.block_table[static_cast<size_t>(slot / bs)]);
+      const int32_t block = s.block_table[static_cast<size_t>(slot / bs)];
+      float* sum = kv.key_summary(layer, block);
       const float* k = buf_.k_raw.data() + (s.first + i) * kv_dim;
       if (slot % bs == 0) {
         std::copy_n(k, kv_dim, sum);
         std::copy_n(k, kv_dim, sum + kv_dim);
+        if (layer + 1 == kv.shape().n_layer) kv.set_summary_valid(block, true);
         continue;
       }
       for (int64_t j = 0; j < kv_dim; ++j) {
@@ -140,7 +141,12 @@ void Forward::attention_selective(const Batch& batch, KvCache& kv, int64_t layer
         }
         ss.scores.resize(static_cast<size_t>(n_cand));
         for (int64_t c = 0; c < n_cand; ++c) {
-          const float* sum = kv.key_summary(layer, s.block_table[static_cast<size_t>(n_sink + c)]);
+          const int32_t block = s.block_table[static_cast<size_t>(n_sink + c)];
+          if (!kv.summary_valid(block)) {  // keys from before the cache kept summaries: unknown, so a candidate
+            ss.scores[static_cast<size_t>(c)] = std::numeric_limits<float>::infinity();
+            continue;
+          }
+          const float* sum = kv.key_summary(layer, block);
           const float* lo = sum + unit.kvh * D;
           const float* hi = sum + kv_dim + unit.kvh * D;
           float best = -std::numeric_limits<float>::infinity();

@@ -195,10 +195,10 @@ Status Forward::run(const Batch& batch, KvCache& kv, std::vector<float>* logits,
   }
   ensure_buffers(n, max_kv);
   selecting_ = std::any_of(batch.seqs.begin(), batch.seqs.end(), [](const BatchSeq& s) { return s.select != nullptr; });
-  if (selecting_) {
-    kv.enable_key_summaries();
-    buf_.k_raw.resize(static_cast<size_t>(n * hp.n_head_kv * hp.head_dim));
-  }
+  if (selecting_) kv.enable_key_summaries();
+  // Once a cache keeps key summaries, every row widens them (another sequence may select over its blocks later).
+  summarizing_ = kv.has_key_summaries();
+  if (summarizing_) buf_.k_raw.resize(static_cast<size_t>(n * hp.n_head_kv * hp.head_dim));
   const int64_t E = hp.n_embd, D = hp.head_dim, H = hp.n_head, HKV = hp.n_head_kv;
   const int64_t q_dim = H * D, kv_dim = HKV * D, bs = kv.shape().block_size;
   const bool f16 = kv.shape().type == KvType::kF16;
@@ -244,7 +244,7 @@ Status Forward::run(const Batch& batch, KvCache& kv, std::vector<float>* logits,
       const BatchSeq& s = batch.seqs[static_cast<size_t>(row_seq_[static_cast<size_t>(t)])];
       const int64_t slot = s.n_past + (t - s.first);
       kernels::rope_apply(q + t * q_dim, H, D, hp.n_rot, hp.rope_style, rope + t * hp.n_rot);
-      if (selecting_) std::copy_n(k + t * kv_dim, kv_dim, buf_.k_raw.data() + t * kv_dim);
+      if (summarizing_) std::copy_n(k + t * kv_dim, kv_dim, buf_.k_raw.data() + t * kv_dim);
       kernels::rope_apply(k + t * kv_dim, HKV, D, hp.n_rot, hp.rope_style, rope + t * hp.n_rot);
       const int32_t block = s.block_table[static_cast<size_t>(slot / bs)];
       const int64_t row = (slot % bs) * kv_dim;
@@ -260,8 +260,8 @@ Status Forward::run(const Batch& batch, KvCache& kv, std::vector<float>* logits,
         std::copy_n(v + t * kv_dim, kv_dim, static_cast<float*>(kv.v_block(l, block)) + row);
       }
     });
+    if (summarizing_) update_key_summaries(batch, kv, l);
     if (selecting_) {
-      update_key_summaries(batch, kv, l);
       attention_selective(batch, kv, l);
     } else {
       attention(batch, kv, l);

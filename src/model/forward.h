@@ -112,7 +112,7 @@ class Forward {
   void attention(const Batch& batch, KvCache& kv, int64_t layer);
   // Chunk-selective attention for a batch where some sequence selects (model/chunk_select.cc).
   void attention_selective(const Batch& batch, KvCache& kv, int64_t layer);
-  // Widens the key summaries of the blocks the batch's selecting sequences wrote (raw keys in buf_.k_raw).
+  // Widens the key summaries of the blocks the batch wrote (raw keys in buf_.k_raw).
   void update_key_summaries(const Batch& batch, KvCache& kv, int64_t layer);
   // fn(t) for every row t: on the pool when there are enough rows to pay for a dispatch, else inline.
   template <typename Fn>
@@ -127,6 +127,7 @@ class Forward {
   std::vector<uint8_t> row_covered_;            // validation scratch
   bool batch_invariant_ = false;
   bool selecting_ = false;                      // some sequence of the current batch has a ChunkSelect
+  bool summarizing_ = false;                    // the cache keeps key summaries: every row updates them
   std::vector<const void*> k_ptrs_, v_ptrs_;     // per (seq, block) pointers of the current layer
   std::vector<int64_t> seq_ptr_off_;            // per seq: first index into k_ptrs_/v_ptrs_
   std::vector<std::pair<int64_t, int64_t>> tiles_;  // attention work: (first row, rows) of one sequence

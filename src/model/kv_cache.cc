@@ -90,6 +90,7 @@ void KvCache::copy_block(int32_t src, int32_t dst) {
     std::memcpy(v_block(l, dst), v_block(l, src), n);
     if (has_key_summaries()) std::memcpy(key_summary(l, dst), key_summary(l, src), 2 * shape_.kv_dim * sizeof(float));
   }
+  if (has_key_summaries()) summary_valid_[static_cast<size_t>(dst)] = summary_valid_[static_cast<size_t>(src)];
 }
 
 void KvCache::copy_rows(int32_t src, int32_t src_slot, int32_t dst, int32_t dst_slot, int32_t n) {
@@ -101,6 +102,8 @@ void KvCache::copy_rows(int32_t src, int32_t src_slot, int32_t dst, int32_t dst_
                  static_cast<const uint8_t*>(k_block(l, src)) + src_slot * row, n * row);
     std::memmove(static_cast<uint8_t*>(v_block(l, dst)) + dst_slot * row,
                  static_cast<const uint8_t*>(v_block(l, src)) + src_slot * row, n * row);
+    if (has_key_summaries() && n > 0 && src != dst && l == 0 && !summary_valid(src))
+      set_summary_valid(dst, false);
     if (has_key_summaries() && n > 0 && src != dst) {
       const float* from = key_summary(l, src);
       float* to = key_summary(l, dst);
@@ -115,6 +118,7 @@ void KvCache::copy_rows(int32_t src, int32_t src_slot, int32_t dst, int32_t dst_
 void KvCache::enable_key_summaries() {
   if (has_key_summaries()) return;
   summaries_.assign(static_cast<size_t>(shape_.n_layer * shape_.n_blocks * 2 * shape_.kv_dim), 0.0f);
+  summary_valid_.assign(static_cast<size_t>(shape_.n_blocks), 0);
 }
 
 float* KvCache::key_summary(int64_t layer, int32_t block) {

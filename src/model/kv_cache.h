@@ -88,6 +88,10 @@ class KvCache {
   // [2, kv_dim] floats: min then max.
   float* key_summary(int64_t layer, int32_t block);
   const float* key_summary(int64_t layer, int32_t block) const;
+  // Whether the block's summary covers its keys: its first slot was written after summaries were enabled
+  // (a block filled before, e.g. a cached prefix, has none: a selection must treat it as unknown).
+  bool summary_valid(int32_t block) const { return summary_valid_[static_cast<size_t>(block)] != 0; }
+  void set_summary_valid(int32_t block, bool valid) { summary_valid_[static_cast<size_t>(block)] = valid ? 1 : 0; }
 
  private:
   struct Reserved {};
@@ -100,6 +104,7 @@ class KvCache {
   uint8_t* k_ = nullptr;
   uint8_t* v_ = nullptr;
   std::vector<float> summaries_;  // [n_layer, n_blocks, 2, kv_dim] once enabled
+  std::vector<uint8_t> summary_valid_;  // [n_blocks]
 };
 
 }  // namespace cw::model

@@ -39,7 +39,8 @@ Greedy reference(const model::Model& m, const std::string& spec, const std::vect
   std::unique_ptr<model::Session> plain;
   auto acting = runtime::make_acting_policy(spec);
   if (*acting) {
-    auto r = PolicySession::create(m, **acting, ubatch, model::KvType::kF32, 1, 16);
+    auto r = PolicySession::create(m, **acting, ubatch, model::KvType::kF32, 1, 16,
+                                   static_cast<int64_t>(prompt.size()) + n_predict);
     EXPECT_TRUE(r.is_ok()) << r.status().message();
     ps = std::move(r).value();
     ps->session().set_batch_invariant(true);
@@ -117,6 +118,52 @@ TEST(EnginePolicy, OneRequestEqualsThePolicySessionAndRunsPastTheKvPool) {
     const EngineStats st = (*engine)->stats();
     EXPECT_EQ(st.free_blocks + st.cached_blocks, st.kv_blocks) << "every block back after the request";
   }
+}
+
+// chunk_select (issue 16) runs in the engine's batches: a request under it, side by side with a full-attention
+// request in the same steps, equals the single-sequence executor's greedy tokens and logits; its blocks past
+// the span are never offered as a cached prefix (the second, identical request reuses at most the span).
+TEST(EnginePolicy, ChunkSelectEqualsThePolicySessionBesideAFullRequest) {
+  CW_REQUIRE_SHARED_DATA(dir);
+  auto m = model::Model::load(dir + "/models/stories260K.gguf");
+  ASSERT_TRUE(m.is_ok()) << m.status().message();
+  const std::string spec = "chunk_select:span=128,sinks=4,local=32,top_k=2,expand=1,group=4";
+  auto engine = Engine::create(**m, options(64, 48));
+  ASSERT_TRUE(engine.is_ok()) << engine.status().message();
+  std::vector<SeqRequest> reqs(3);
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    reqs[i].prompt = prompt_of(i == 1 ? 60 : 150, i == 1 ? 2 : 1);
+    reqs[i].n_predict = i == 1 ? 100 : 200;
+    reqs[i].sampling.temperature = 0;
+    reqs[i].keep_logits = true;
+    if (i != 1) reqs[i].kv_policy = policy(spec);
+  }
+  std::vector<RequestId> ids;
+  for (size_t i = 0; i < 2; ++i) {
+    auto id = (*engine)->submit(reqs[i]);
+    ASSERT_TRUE(id.is_ok()) << id.status().message();
+    ids.push_back(*id);
+  }
+  for (size_t i = 0; i < 2; ++i) {
+    const SeqResult res = (*engine)->wait(ids[i]);
+    ASSERT_TRUE(res.error.is_ok()) << res.error.message();
+    const std::string sp = i == 1 ? "full" : spec;
+    const Greedy want = reference(**m, sp, reqs[i].prompt, reqs[i].n_predict, 48);
+    EXPECT_EQ(res.tokens, want.tokens) << sp;
+    const float d = max_abs_diff(res.logits, want.logits);
+    std::printf("[ engine   ] %s: %zu tokens, max |logit diff| vs the single-sequence executor %.3g\n", sp.c_str(),
+                res.tokens.size(), d);
+    EXPECT_LE(d, 1e-4f) << sp;
+  }
+  // The same chunk_select request again: it may reuse its first 128 tokens' blocks, nothing past the span.
+  auto id = (*engine)->submit(reqs[2]);
+  ASSERT_TRUE(id.is_ok());
+  const SeqResult again = (*engine)->wait(*id);
+  ASSERT_TRUE(again.error.is_ok()) << again.error.message();
+  EXPECT_LE(again.cached_tokens, 128);
+  EXPECT_GT(again.cached_tokens, 0);
+  const Greedy want = reference(**m, spec, reqs[2].prompt, reqs[2].n_predict, 48);
+  EXPECT_EQ(again.tokens, want.tokens);
 }
 
 // Four requests at once, each under its own policy (one under the engine's `full`), in a pool too small

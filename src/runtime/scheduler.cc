@@ -75,10 +75,7 @@ Status Scheduler::validate(const SeqRequest& r) const {
   // KV slots: the last generated token is sampled but never stored.
   int64_t need = static_cast<int64_t>(r.prompt.size()) + std::max<int64_t>(r.n_predict - 1, 0);
   CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::PolicyState> state, policy.make_state(opt_.block_size));
-  if (state->layout().select.on)
-    return unimplemented("kv policy '" + policy.spec() +
-                         "' selects per head inside the forward pass, which the engine does not drive yet "
-                         "(eval needle and ask run it)");
+  CW_RETURN_IF_ERROR(chunk_select_of(policy, *state).status());
   const int64_t max_slots = state->max_slots();
   int64_t held = 0;
   if (max_slots >= 0) {
@@ -187,6 +184,10 @@ bool Scheduler::try_append(Seq& s, int64_t n) {
   std::vector<int32_t> rows = s.redo;
   rows.insert(rows.end(), s.tokens.begin() + static_cast<int64_t>(first), s.tokens.begin() + static_cast<int64_t>(first) + n);
   const int64_t n_past = bm_.n_tokens(s.kv);
+  // Rows past a chunk-selective sequence's span attend to a selection, not to the whole prefix: blocks filled
+  // from there on must never serve another request as a cached prefix.
+  if (s.select.span > 0 && n_past + static_cast<int64_t>(rows.size()) > s.select.span)
+    CW_CHECK(bm_.detach(s.kv).is_ok());
   if (!bm_.append_tokens(s.kv, rows).is_ok()) return false;
   const std::span<const int32_t> table = bm_.block_table(s.kv);
   const int64_t bs = opt_.block_size, total = static_cast<int64_t>(rows.size());
@@ -196,6 +197,26 @@ bool Scheduler::try_append(Seq& s, int64_t n) {
   s.step_rows = total;
   step_order_.push_back(s.id);
   return true;
+}
+
+Result<model::ChunkSelect> Scheduler::chunk_select_of(const kv::KvPolicy& policy, const kv::PolicyState& state) const {
+  model::ChunkSelect cs;
+  const kv::HeadSelection& sel = state.layout().select;
+  if (!sel.on) return cs;
+  cs.span = sel.span > 0 ? sel.span : opt_.n_ctx_train;
+  if (cs.span <= 0)
+    return invalid_argument("kv policy '" + policy.spec() + "': the model states no training context: give span=N");
+  if (opt_.n_ctx_train > 0 && cs.span > opt_.n_ctx_train)
+    return out_of_range("kv policy '" + policy.spec() + "': span " + std::to_string(cs.span) +
+                        " is beyond the model's training context of " + std::to_string(opt_.n_ctx_train) + " tokens");
+  if (Status st = sel.check(cs.span, opt_.block_size); !st.is_ok())
+    return invalid_argument("kv policy '" + policy.spec() + "': " + st.message());
+  cs.sinks = sel.sinks;
+  cs.local = sel.local;
+  cs.top_k = sel.top_k;
+  cs.expand = sel.expand;
+  cs.group = sel.group;
+  return cs;
 }
 
 int64_t Scheduler::row_cap(const Seq& s) const {
@@ -243,6 +264,16 @@ bool Scheduler::admit_front(int64_t max_rows, StepEvents* events) {
     waiting_.pop_front();
     finish(s, FinishReason::kError, state.status(), events);
     return true;
+  }
+  auto select = chunk_select_of(*s.policy, **state);
+  CW_CHECK(select.is_ok());  // validate() checked it
+  s.select = *select;
+  if (s.select.span > 0 && n_cached > s.select.span) {
+    // Within the span a chunk-selective sequence attends like full attention, so a cached prefix computed
+    // by any policy is its own only that far (whole blocks: nothing to copy).
+    const int64_t cap = s.select.span / opt_.block_size * opt_.block_size;
+    CW_CHECK(bm_.truncate(s.kv, cap).is_ok());
+    n_cached = cap;
   }
   if ((*state)->max_slots() >= 0) {
     s.state = std::move(state).value();
@@ -379,6 +410,7 @@ void Scheduler::build_batch(StepPlan* plan) {
     bs.first = static_cast<int64_t>(plan->batch.tokens.size());
     bs.count = s.step_rows;
     bs.pos_offset = s.state ? static_cast<double>(s.state->layout().pos_offset) : 0.0;
+    if (s.select.span > 0) bs.select = &s.select;
     const int64_t fresh = s.step_rows - s.step_redo;
     const bool reaches_end = fresh > 0 && s.n_computed + fresh == static_cast<int64_t>(s.tokens.size());
     bs.output = reaches_end ? model::OutputMode::kLast : model::OutputMode::kNone;
