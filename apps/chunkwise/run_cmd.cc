@@ -133,7 +133,9 @@ int run_main(int argc, char** argv) {
            "KV policy (supported: " + kv::supported_kv_policies() +
                "; default full), e.g. sink_window:sinks=4,window=240:\n"
                "sink_window / window keep a bounded cache, so -n may run past --ctx and the training context\n"
-               "(the window + one micro-batch must fit in the training context)");
+               "(the window + one micro-batch must fit in the training context); chunk_select keeps every token\n"
+               "and lets each head attend to the blocks it picks within the training context, so the prompt may\n"
+               "be far longer than the window (the cache grows with it)");
   p.option("--logits-top", &logits_top, "K", "with --json: the K highest logits of every step", 0, 1 << 20);
   if (Status s = p.parse(argc, argv); !s.is_ok()) return report_error(kCmd, s);
   if (p.help_requested()) {
@@ -147,6 +149,13 @@ int run_main(int argc, char** argv) {
   auto spec = kv::make_kv_policy(kv_policy.empty() ? "full" : kv_policy);
   if (!spec.is_ok()) return report_error(kCmd, spec.status());
   const bool bounded = (*spec)->lifts_context_limit();
+  // A policy that lifts the context rule but keeps every slot (chunk_select) needs a cache for the whole request.
+  bool grows = false;
+  if (bounded) {
+    auto st = (*spec)->make_state(16);
+    if (!st.is_ok()) return report_error(kCmd, st.status());
+    grows = (*st)->max_slots() < 0;
+  }
   // Constant memory: the cache holds the policy's slots (+ one micro-batch); no --ctx, no prompt + -n rule.
   if (bounded && p.given("--ctx"))
     return report_error(kCmd, invalid_argument("--ctx does not apply with kv policy '" + (*spec)->spec() +
@@ -197,8 +206,8 @@ int run_main(int argc, char** argv) {
                                            std::to_string(info.n_ctx_train) + " tokens"));
   // The default cache holds min(training context, 4096) tokens; a longer prompt + -n within the training
   // context gets a cache of its size (KV memory is committed as it is used).
-  if (!bounded && !p.given("--ctx") && n_prompt + n_predict - 1 > info.max_request_tokens &&
-      n_prompt + n_predict <= info.n_ctx_train) {
+  if (((!bounded && n_prompt + n_predict <= info.n_ctx_train) || grows) && !p.given("--ctx") &&
+      n_prompt + n_predict - 1 > info.max_request_tokens) {
     cfg.ctx = n_prompt + n_predict;
     engine.reset();
     opened = Engine::open(cfg);
