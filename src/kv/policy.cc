@@ -10,10 +10,12 @@ extern const KvPolicyFactory kSinkWindowPolicy;
 extern const KvPolicyFactory kWindowPolicy;
 extern const KvPolicyFactory kRecomputeWindowPolicy;
 extern const KvPolicyFactory kChunkSelectPolicy;
+extern const KvPolicyFactory kCompressPolicy;
 
 const std::vector<const KvPolicyFactory*>& kv_policies() {
   static const std::vector<const KvPolicyFactory*> kAll = {&kFullPolicy, &kSinkWindowPolicy, &kWindowPolicy,
-                                                              &kRecomputeWindowPolicy, &kChunkSelectPolicy};
+                                                              &kRecomputeWindowPolicy, &kChunkSelectPolicy,
+                                                              &kCompressPolicy};
   return kAll;
 }
 

@@ -140,6 +140,17 @@ class PolicyState {
   virtual int64_t max_slots() const = 0;
   // The most slots MoveSinks will name (the executor keeps their keys as first written).
   virtual int64_t moved_slots() const { return 0; }
+  // Observation window (SnapKV / WindowKV): how many of the prompt's last rows' attention the state wants
+  // to see (0: none). The executor then has the forward pass that computes the prompt's last rows add their
+  // softmax weights, summed over query heads and layers, into one value per block of the cache, and calls
+  // after_prompt with them once the whole prompt is appended (after its after_append).
+  virtual int64_t observe_rows() const { return 0; }
+  // `block_mass[b]`: the attention the observed rows paid to block b (slots [b * B, (b + 1) * B)). Returns
+  // the actions to apply before the first generated token runs.
+  virtual std::vector<KvAction> after_prompt(const std::vector<float>& block_mass) {
+    (void)block_mass;
+    return {};
+  }
 };
 
 // The state of a policy that keeps every slot and never acts (`full`; `chunk_select` with its selection).

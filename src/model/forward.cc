@@ -266,6 +266,7 @@ Status Forward::run(const Batch& batch, KvCache& kv, std::vector<float>* logits,
     } else {
       attention(batch, kv, l);
     }
+    observe_attention(batch, kv, l);
     group({part(L.wo, proj, nullptr, x)}, q_dim, buf_.attn.data());  // x += Wo attn
 
     for_rows(n, [&](int64_t t) { kernels::rms_norm_ref(x + t * E, L.ffn_norm.data(), h + t * E, E, hp.rms_eps); });

@@ -72,6 +72,11 @@ struct BatchSeq {
   double pos_offset = 0;                 // added to the slot index to get the RoPE position
   OutputMode output = OutputMode::kLast;
   const ChunkSelect* select = nullptr;   // chunk-selective attention, or nullptr: every row sees [0, n_kv)
+  // Observation (kv::PolicyState::observe_rows): the softmax weights of the last `observe_rows` rows of this
+  // sequence, summed over query heads and layers, are added to block_mass[slot / block_size] (the caller
+  // sizes it to the table's blocks and zeroes it). Full attention over [0, n_kv) of each row.
+  int64_t observe_rows = 0;
+  float* block_mass = nullptr;
 };
 
 struct Batch {
@@ -112,6 +117,9 @@ class Forward {
   void attention(const Batch& batch, KvCache& kv, int64_t layer);
   // Chunk-selective attention for a batch where some sequence selects (model/chunk_select.cc).
   void attention_selective(const Batch& batch, KvCache& kv, int64_t layer);
+  // Adds the observed rows' attention per block (BatchSeq::observe_rows; model/observe.cc).
+  void observe_attention(const Batch& batch, const KvCache& kv, int64_t layer);
+  std::vector<float> observe_scores_, observe_key_;
   // Widens the key summaries of the blocks the batch wrote (raw keys in buf_.k_raw).
   void update_key_summaries(const Batch& batch, KvCache& kv, int64_t layer);
   // fn(t) for every row t: on the pool when there are enough rows to pay for a dispatch, else inline.

@@ -150,6 +150,12 @@ class Session {
   // Chunk-selective attention for the rows this session runs from now on (paged mode; forward.h
   // ChunkSelect; span 0 = off, the default). The caller validates the parameters (kv::HeadSelection).
   void set_chunk_select(const ChunkSelect& select) { select_ = select; }
+  // Observation (paged mode; BatchSeq::observe_rows): the next evals add the attention of their last `rows`
+  // rows per block into *mass (at least one entry per table block; the caller zeroes it). rows 0: off.
+  void set_observation(int64_t rows, std::vector<float>* mass) {
+    observe_rows_ = rows;
+    observe_mass_ = mass;
+  }
 
   // See Forward::set_batch_invariant: every matmul on the multi-row path, so results match the Engine's
   // batch-invariant mode bit for bit whatever the chunking.
@@ -170,6 +176,8 @@ class Session {
   int64_t n_past_ = 0;
   double pos_offset_ = 0;  // RoPE position = pos_offset_ + slot
   ChunkSelect select_;     // span 0: off
+  int64_t observe_rows_ = 0;
+  std::vector<float>* observe_mass_ = nullptr;
   std::unique_ptr<KvCache> kv_;
   Forward fwd_;
   Batch batch_;

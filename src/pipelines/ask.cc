@@ -155,8 +155,8 @@ Result<GreedyAnswer> greedy_answer(const model::Model& m, const tok::Tokenizer& 
     CW_ASSIGN_OR_RETURN(session, model::Session::create_paged(m, static_cast<int32_t>((n_total + kBlock - 1) / kBlock),
                                                               kBlock, o.kv_type, o.n_threads));
   }
-  auto feed = [&](std::span<const int32_t> toks, std::vector<float>* logits) -> Status {
-    if (ps) return ps->eval(toks, false, logits);
+  auto feed = [&](std::span<const int32_t> toks, std::vector<float>* logits, bool prompt = false) -> Status {
+    if (ps) return ps->eval(toks, false, logits, /*prompt_end=*/prompt);
     for (size_t i = 0; i < toks.size(); i += static_cast<size_t>(ubatch))
       CW_RETURN_IF_ERROR(session->eval(toks.subspan(i, std::min(toks.size() - i, static_cast<size_t>(ubatch))), false, logits));
     return Status::ok();
@@ -164,7 +164,7 @@ Result<GreedyAnswer> greedy_answer(const model::Model& m, const tok::Tokenizer& 
   GreedyAnswer g;
   std::vector<float> logits;
   const auto t_pre = Clock::now();
-  CW_RETURN_IF_ERROR(feed(prompt, &logits));
+  CW_RETURN_IF_ERROR(feed(prompt, &logits, /*prompt=*/true));
   g.prefill_ms = ms_since(t_pre);
   const auto t_dec = Clock::now();
   g.stop = "limit";

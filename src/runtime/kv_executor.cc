@@ -9,7 +9,7 @@ namespace cw::runtime {
 
 Result<bool> policy_acts(const kv::KvPolicy& policy, int32_t block_size) {
   CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::PolicyState> st, policy.make_state(block_size));
-  return st->max_slots() >= 0 || st->layout().select.on;
+  return st->max_slots() >= 0 || st->layout().select.on || st->observe_rows() > 0;
 }
 
 Result<std::unique_ptr<kv::KvPolicy>> make_acting_policy(const std::string& spec, int32_t block_size) {
@@ -35,6 +35,21 @@ Result<std::unique_ptr<PolicySession>> PolicySession::create(const model::Model&
   CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::PolicyState> state, policy.make_state(block_size));
   const int64_t max_slots = state->max_slots();
   const int64_t n_ctx_train = model.hparams().n_ctx_train;
+  if (max_slots < 0 && !state->layout().select.on && state->observe_rows() > 0) {
+    // Keeps every slot until the prompt ends, then what it chooses: the whole request must fit.
+    if (capacity < 1 || capacity > (int64_t{1} << 24))
+      return invalid_argument("kv policy '" + policy.spec() + "' holds the whole prompt: the sequence's length (" +
+                              std::to_string(capacity) + ") must be in [1, 16777216]");
+    if (n_ctx_train > 0 && !policy.lifts_context_limit() && capacity > n_ctx_train)
+      return out_of_range("kv policy '" + policy.spec() + "': the prompt and the tokens to generate (" +
+                          std::to_string(capacity) + ") exceed the model's training context of " +
+                          std::to_string(n_ctx_train) + " tokens");
+    CW_ASSIGN_OR_RETURN(std::unique_ptr<model::Session> session,
+                        model::Session::create_paged(model, static_cast<int32_t>((capacity + block_size - 1) / block_size),
+                                                     block_size, kv_type, n_threads));
+    return std::unique_ptr<PolicySession>(
+        new PolicySession(policy, block_size, ubatch, std::move(state), std::move(session)));
+  }
   if (max_slots < 0 && state->layout().select.on) {
     const kv::HeadSelection& sel = state->layout().select;
     const int64_t span = sel.span > 0 ? sel.span : n_ctx_train;
@@ -145,7 +160,8 @@ Status PolicySession::apply(const std::vector<kv::KvAction>& actions) {
   return Status::ok();
 }
 
-Status PolicySession::eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>* logits) {
+Status PolicySession::eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>* logits,
+                           bool prompt_end) {
   const int64_t n = static_cast<int64_t>(tokens.size());
   if (n == 0) return invalid_argument("eval: no tokens");
   const int64_t n_vocab = session_->model().hparams().n_vocab;
@@ -154,13 +170,27 @@ Status PolicySession::eval(std::span<const int32_t> tokens, bool all_logits, std
     const int64_t len = std::min(ubatch_, n - i);
     const bool last = i + len == n;
     std::vector<float>* out = all_logits ? &chunk_logits_ : (last ? logits : &chunk_logits_);
-    CW_RETURN_IF_ERROR(session_->eval(tokens.subspan(static_cast<size_t>(i), static_cast<size_t>(len)), all_logits, out));
+    const bool observe = prompt_end && last && state_->observe_rows() > 0;
+    if (observe) {
+      block_mass_.assign(static_cast<size_t>(session_->n_ctx() / block_size_ + 1), 0.0f);
+      session_->set_observation(state_->observe_rows(), &block_mass_);
+    }
+    Status st = session_->eval(tokens.subspan(static_cast<size_t>(i), static_cast<size_t>(len)), all_logits, out);
+    session_->set_observation(0, nullptr);
+    CW_RETURN_IF_ERROR(st);
     if (all_logits) std::copy(chunk_logits_.begin(), chunk_logits_.end(), logits->begin() + i * n_vocab);
     const std::vector<kv::Segment> before = state_->layout().segments;
     const int64_t seen_before = state_->layout().n_seen;
     std::vector<kv::KvAction> actions = state_->after_append(len);
     track_tokens(before, seen_before, tokens.subspan(static_cast<size_t>(i), static_cast<size_t>(len)));
     CW_RETURN_IF_ERROR(apply(actions));
+    if (observe) {
+      const std::vector<kv::Segment> kept = state_->layout().segments;
+      const int64_t seen = state_->layout().n_seen;
+      std::vector<kv::KvAction> more = state_->after_prompt(block_mass_);
+      track_tokens(kept, seen, {});
+      CW_RETURN_IF_ERROR(apply(more));
+    }
   }
   return Status::ok();
 }

@@ -54,7 +54,9 @@ class PolicySession {
 
   // Appends `tokens` (any number, chunked by ubatch) and writes logits like Session::eval: [n, n_vocab]
   // when all_logits, else [n_vocab] of the last token. Errors: empty input and the Session's errors.
-  Status eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>* logits);
+  // prompt_end: `tokens` end the prompt — a state that observes (observe_rows) gets the attention of their
+  // last rows (after_prompt) and its actions run before the next eval.
+  Status eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>* logits, bool prompt_end = false);
   // Empties the sequence and starts a fresh policy state.
   Status reset();
 
@@ -78,6 +80,7 @@ class PolicySession {
   std::unique_ptr<kv::PolicyState> state_;
   std::unique_ptr<model::Session> session_;
   std::vector<float> chunk_logits_;
+  std::vector<float> block_mass_;  // observation: attention per block of the prompt's last rows
   std::vector<int32_t> slot_tokens_;  // the token each slot holds (what Recompute runs again)
 };
 

@@ -76,6 +76,10 @@ Status Scheduler::validate(const SeqRequest& r) const {
   int64_t need = static_cast<int64_t>(r.prompt.size()) + std::max<int64_t>(r.n_predict - 1, 0);
   CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::PolicyState> state, policy.make_state(opt_.block_size));
   CW_RETURN_IF_ERROR(chunk_select_of(policy, *state).status());
+  if (state->observe_rows() > 0)
+    return unimplemented("kv policy '" + policy.spec() +
+                         "' compresses the cache after the prompt, which the engine does not drive yet "
+                         "(eval needle and ask run it)");
   const int64_t max_slots = state->max_slots();
   int64_t held = 0;
   if (max_slots >= 0) {

@@ -1,0 +1,63 @@
+// The observation window of KV compression policies (BatchSeq::observe_rows, kv::PolicyState::observe_rows):
+// the softmax weights of a sequence's last rows over their whole causal span, summed over query heads and
+// layers, per block. Runs once per layer for the observed rows only (the prompt's last forward), on the
+// caller's thread; each key row is widened to fp32 once for all observed rows and heads of its KV head.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "kernels/cpu/fp16.h"
+#include "kernels/cpu/ops_ref.h"
+#include "model/forward.h"
+#include "model/model.h"
+
+namespace cw::model {
+
+void Forward::observe_attention(const Batch& batch, const KvCache& kv, int64_t layer) {
+  const HParams& hp = m_.hparams();
+  const int64_t D = hp.head_dim, kv_dim = hp.n_head_kv * D, q_dim = hp.n_head * D;
+  const int64_t bs = kv.shape().block_size, group = hp.n_head / hp.n_head_kv;
+  const bool f16 = kv.shape().type == KvType::kF16;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+  for (const BatchSeq& s : batch.seqs) {
+    if (s.observe_rows <= 0 || s.block_mass == nullptr) continue;
+    const int64_t rows = std::min(s.observe_rows, s.count);
+    const int64_t t0 = s.first + s.count - rows;
+    const int64_t n_kv = s.n_past + s.count;  // the last row's span; row t sees [0, s.n_past + (t - s.first) + 1)
+    observe_key_.resize(static_cast<size_t>(D));
+    for (int64_t g = 0; g < hp.n_head_kv; ++g) {
+      observe_scores_.assign(static_cast<size_t>(rows * group * n_kv), 0.0f);
+      for (int64_t j = 0; j < n_kv; ++j) {
+        const int32_t block = s.block_table[static_cast<size_t>(j / bs)];
+        const int64_t at = (j % bs) * kv_dim + g * D;
+        if (f16) {
+          const auto* k = static_cast<const uint16_t*>(kv.k_block(layer, block)) + at;
+          for (int64_t d = 0; d < D; ++d) observe_key_[static_cast<size_t>(d)] = kernels::fp16_to_fp32(k[d]);
+        } else {
+          const auto* k = static_cast<const float*>(kv.k_block(layer, block)) + at;
+          std::copy_n(k, D, observe_key_.begin());
+        }
+        for (int64_t r = 0; r < rows; ++r) {
+          const int64_t t = t0 + r;
+          if (j >= s.n_past + (t - s.first) + 1) continue;  // causal
+          for (int64_t h = 0; h < group; ++h) {
+            const float* q = &buf_.q[static_cast<size_t>(t * q_dim + (g * group + h) * D)];
+            float acc = 0.0f;
+            for (int64_t d = 0; d < D; ++d) acc += q[d] * observe_key_[static_cast<size_t>(d)];
+            observe_scores_[static_cast<size_t>((r * group + h) * n_kv + j)] = acc * scale;
+          }
+        }
+      }
+      for (int64_t r = 0; r < rows; ++r) {
+        const int64_t span = s.n_past + (t0 + r - s.first) + 1;
+        for (int64_t h = 0; h < group; ++h) {
+          float* p = &observe_scores_[static_cast<size_t>((r * group + h) * n_kv)];
+          kernels::softmax_ref(p, span);
+          for (int64_t j = 0; j < span; ++j) s.block_mass[j / bs] += p[j];
+        }
+      }
+    }
+  }
+}
+
+}  // namespace cw::model
