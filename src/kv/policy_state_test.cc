@@ -14,6 +14,7 @@ namespace cw::kv {
 extern const KvPolicyFactory kSinkWindowPolicy;
 extern const KvPolicyFactory kWindowPolicy;
 extern const KvPolicyFactory kRecomputeWindowPolicy;
+extern const KvPolicyFactory kCompressPolicy;
 
 namespace {
 
@@ -272,6 +273,55 @@ TEST(SeqLayout, CheckFindsBrokenInvariants) {
   EXPECT_FALSE(l.check().is_ok());
   l.segments[1] = {4, 5, 14, Segment::Kind::kWindow};  // does not cover n_slots
   EXPECT_FALSE(l.check().is_ok());
+}
+
+// compress (SnapKV): nothing happens while the prompt streams in; after it, the state keeps the first block,
+// the blocks of the observed rows and the partial last block, and the blocks whose pooled attention mass is
+// highest until keep% of the prompt; every kept key stays at its own position and the next token continues
+// at the prompt's next position.
+TEST(CompressState, KeepsTheMostAttendedBlocksAtTheirOwnPositions) {
+  constexpr int64_t kBlock = 16;
+  auto st = make_state(kCompressPolicy, "compress:keep=25,obs=20", kBlock);
+  SimCache cache(kBlock);
+  const int64_t n = 16 * 20 + 5;  // 20 whole blocks and 5 slots
+  for (int64_t done = 0; done < n; done += 64) {
+    const int64_t k = std::min<int64_t>(64, n - done);
+    cache.append(done, k, st->layout().pos_offset);
+    EXPECT_TRUE(st->after_append(k).empty());
+  }
+  EXPECT_EQ(st->observe_rows(), 20);
+  std::vector<float> mass(21, 0.01f);
+  mass[7] = 5.0f;   // a needle: pooling keeps 6 and 8 too
+  mass[13] = 3.0f;  // and another (12, 14 by pooling)
+  const std::vector<KvAction> actions = st->after_prompt(mass);
+  for (const KvAction& a : actions) cache.apply(a);
+  ASSERT_FALSE(HasFatalFailure());
+  EXPECT_EQ(st->observe_rows(), 0) << "observes once";
+  const SeqLayout& l = st->layout();
+  ASSERT_TRUE(l.check().is_ok()) << l.check().message();
+  // keep 25% of 325 slots = 82 -> 6 blocks: block 0, the observed rows' blocks 19 (and the partial 20th),
+  // then by pooled mass 6, 7, 8 (pooled 5.0) and one of 12, 13, 14 (pooled 3.0; ties keep the first).
+  std::vector<int64_t> kept_tokens;
+  for (const Slot& sl : cache.slots()) kept_tokens.push_back(sl.token);
+  std::vector<int64_t> want;
+  for (int64_t b : {0, 6, 7, 8, 12, 19})
+    for (int64_t i = 0; i < kBlock; ++i) want.push_back(b * kBlock + i);
+  for (int64_t t = 20 * kBlock; t < n; ++t) want.push_back(t);
+  EXPECT_EQ(kept_tokens, want);
+  EXPECT_EQ(l.n_slots, static_cast<int64_t>(want.size()));
+  for (const Slot& sl : cache.slots()) EXPECT_EQ(sl.rotated_at, sl.token) << "kept keys never move";
+  EXPECT_EQ(l.pos_offset + l.n_slots, n) << "the next token continues at the prompt's next position";
+  for (const Segment& seg : l.segments)
+    for (int64_t i = 0; i < seg.n; ++i) EXPECT_EQ(cache.slots()[seg.slot_begin + i].token, seg.token_begin + i);
+  // Decoding afterwards appends at the end and never acts again.
+  cache.append(n, 1, l.pos_offset);
+  EXPECT_TRUE(st->after_append(1).empty());
+  EXPECT_TRUE(st->after_prompt(mass).empty());
+  EXPECT_EQ(cache.slots().back().rotated_at, n);
+  // A prompt shorter than what keep% would keep is left alone.
+  auto small = make_state(kCompressPolicy, "compress:keep=90", kBlock);
+  small->after_append(100);
+  EXPECT_TRUE(small->after_prompt(std::vector<float>(7, 1.0f)).empty());
 }
 
 }  // namespace

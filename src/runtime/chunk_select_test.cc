@@ -126,6 +126,49 @@ TEST(ChunkSelect, SinksAndLocalWindowEqualAFreshSessionOverThoseTokens) {
   }
 }
 
+// compress: the observation window's attention mass sums to rows x heads x layers (every softmax sums to 1)
+// and lands where the rows looked; keeping 100% is full attention bit for bit; keeping 12% drops blocks and
+// decoding continues.
+TEST(Compress, ObservationSumsToOneSoftmaxPerRowHeadAndLayerAndKeepAllIsFull) {
+  auto l = testing::load_model_and_tokenizer(testing::tiny_llama_f32("chunk_select_full", 7));
+  const model::HParams& hp = l.model->hparams();
+  const auto t = stream(300, hp.n_vocab);
+  auto s = model::Session::create_paged(*l.model, 32, 16, model::KvType::kF32, 2);
+  ASSERT_TRUE(s.is_ok());
+  std::vector<float> mass(32, 0.0f), logits;
+  (*s)->set_observation(5, &mass);
+  ASSERT_TRUE((*s)->eval(t, false, &logits).is_ok());
+  double total = 0;
+  for (float m : mass) total += m;
+  EXPECT_NEAR(total, 5.0 * static_cast<double>(hp.n_head * hp.n_layer), 1e-3);
+  EXPECT_EQ(mass[19], 0.0f) << "no slot there";
+  // keep=100: nothing dropped, the same logits as full attention.
+  std::vector<float> full_decode, kept_decode;
+  for (const std::string spec : {"compress:keep=100", "compress:keep=12"}) {
+    auto p = policy(spec);
+    auto ps = PolicySession::create(*l.model, *p, 64, model::KvType::kF32, 2, 16, 310);
+    ASSERT_TRUE(ps.is_ok()) << ps.status().message();
+    std::vector<float> out;
+    ASSERT_TRUE((*ps)->eval(t, false, &out, /*prompt_end=*/true).is_ok());
+    const int32_t next[1] = {7};
+    ASSERT_TRUE((*ps)->eval(next, false, &out).is_ok());
+    if (spec == "compress:keep=100") {
+      EXPECT_EQ((*ps)->state().layout().n_slots, 301);
+      kept_decode = out;
+    } else {
+      EXPECT_LE((*ps)->state().layout().n_slots, 64 + 48 + 16 + 1) << "12% of 300 in whole blocks, the observed rows' block and the tail";
+      EXPECT_EQ((*ps)->state().layout().pos_offset + (*ps)->state().layout().n_slots, 301);
+    }
+  }
+  auto plain = model::Session::create_paged(*l.model, 32, 16, model::KvType::kF32, 2);
+  ASSERT_TRUE(plain.is_ok());
+  for (size_t i = 0; i < t.size(); i += 64)
+    ASSERT_TRUE((*plain)->eval(std::span<const int32_t>(t).subspan(i, std::min<size_t>(64, t.size() - i)), false, &logits).is_ok());
+  const int32_t next[1] = {7};
+  ASSERT_TRUE((*plain)->eval(next, false, &full_decode).is_ok());
+  EXPECT_EQ(max_abs_diff(kept_decode, full_decode), 0.0f);
+}
+
 TEST(ChunkSelect, SpecValidationAndState) {
   auto p = policy("chunk_select");
   ASSERT_NE(p, nullptr);
