@@ -21,7 +21,7 @@ namespace cw::app {
 
 int eval_ask_main(int argc, char** argv) {
   constexpr const char* kCmd = "eval ask";
-  std::string model_path, corpora, questions, chunker;
+  std::string model_path, corpora, questions, chunker, mode = "retrieval", policy;
   int64_t candidates = 20, limit = 0, threads = 1, max_answer = 48;
   bool json = false, quiet = false, free_answer = false;
   ArgParser p(kCmd, "-m MODEL --corpora DIR --questions CSV [options]",
@@ -39,6 +39,8 @@ int eval_ask_main(int argc, char** argv) {
   p.option("--chunker", &chunker, "SPEC", "chunker (default: ask's)");
   p.option("-k,--candidates", &candidates, "K", "ranked chunks considered for the window (default 20)", 1, 10000);
   p.option("--max-answer-tokens", &max_answer, "N", "answer length limit (default 48)", 1, 4096);
+  p.option("--mode", &mode, "MODE", "retrieval (default) or attention: ask --mode (every chunk through a chunk-selective policy)");
+  p.option("--kv-policy", &policy, "SPEC", "KV policy of the answering model (attention mode: default chunk_select)");
   p.option("--limit", &limit, "N", "only the first N questions (default all)", 0, int64_t{1} << 40);
   p.option("-t,--threads", &threads, "N", "threads (default 1)", 1, 1024);
   p.flag("--free-answer", &free_answer, "let the model write freely (default: the answer is a verbatim quote of the chunks it read)");
@@ -64,6 +66,10 @@ int eval_ask_main(int argc, char** argv) {
   o.ask.candidates = candidates;
   o.ask.max_answer_tokens = max_answer;
   o.ask.quote = !free_answer;
+  o.ask.kv_policy = policy;
+  if (mode == "attention") o.ask.mode = pipelines::AskMode::kAttention;
+  else if (mode != "retrieval")
+    return report_error(kCmd, invalid_argument("--mode must be retrieval or attention, got '" + mode + "'"));
   o.ask.n_threads = capped_threads_flag(kCmd, "--threads", threads);
   const bool show = !quiet && isatty(STDERR_FILENO);
   if (show)
