@@ -53,8 +53,9 @@ enum class OutputMode : uint8_t { kNone, kLast, kAll };
 // Scores: the Quest bound of a block, max over the KV head's query heads of sum_j max(q'_j min_j, q'_j max_j),
 // with the block's min / max of pre-RoPE keys (KvCache key summaries) and q' the query rotated as if the block
 // sat just before the local window. `group` consecutive rows of a sequence share one selection, made from
-// the group's last row (groups are counted back from the sequence's last row in the batch). A row whose
-// span fits attends exactly as without selection (bit for bit).
+// the group's last row (groups are counted back from the sequence's last row in the batch). A group whose
+// last row's span fits attends exactly as without selection (bit for bit); a group that straddles the span
+// selects for all its rows.
 struct ChunkSelect {
   int64_t span = 0;   // >= sinks (rounded up) + local + group + one block (kv::HeadSelection validates)
   int64_t sinks = 0;
