@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Past the trained window (issue 16), on the CPU: the pass key at 8x and 32x W for chunk_select (50 haystacks
+# a cell) beside sink_window (10 a cell), and compress (keeping 12% of the prompt's KV) within the window
+# (100 a cell, the grid of the card's passkey-window.json for full). JSON and SVG heatmaps to OUT (default
+# docs/needle). JOBS haystacks run at once (default 2, one thread each). Usage:
+#   tools/train_tiny/eval_beyond.sh [MODEL] [OUT]
+# About 75 minutes on the 2-core development machine (32x W: ~30 s a haystack on one thread).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+bin="${CW_BIN:-$root/build/release/apps/chunkwise/chunkwise}"
+model="${1:-$root/models/chunkwise-tiny-q8_0.gguf}"
+out="${2:-$root/docs/needle}"
+jobs="${JOBS:-2}"
+mkdir -p "$out"
+run() { echo "+ chunkwise $*" >&2; "$bin" "$@"; }
+needle() { run eval needle -m "$model" --recipe passkey -q --json -t 1 -j "$jobs" "$@"; }
+
+needle --lengths 8W --depths 0,0.25,0.5,0.75,1 --trials 50 --kv-policy chunk_select \
+  --plot "$out/chunk-select-8w.svg" > "$out/chunk-select-8w.json"
+needle --lengths 32W --depths 0,0.5,1 --trials 50 --kv-policy chunk_select \
+  --plot "$out/chunk-select-32w.svg" > "$out/chunk-select-32w.json"
+needle --lengths 8W,32W --depths 0,0.5,1 --trials 10 --kv-policy sink_window:sinks=4,window=1792 \
+  --plot "$out/sink-window-8w-32w.svg" > "$out/sink-window-8w-32w.json"
+needle --lengths 256,512,1024,1W --depths 0,0.25,0.5,0.75,1 --trials 100 --kv-policy compress \
+  --plot "$out/compress-window.svg" > "$out/compress-window.json"
