@@ -12,6 +12,27 @@ Result<bool> policy_acts(const kv::KvPolicy& policy, int32_t block_size) {
   return st->max_slots() >= 0 || st->layout().select.on || st->observe_rows() > 0;
 }
 
+Result<model::ChunkSelect> resolve_chunk_select(const kv::KvPolicy& policy, const kv::PolicyState& state,
+                                                int64_t n_ctx_train, int32_t block_size) {
+  model::ChunkSelect cs;
+  const kv::HeadSelection& sel = state.layout().select;
+  if (!sel.on) return cs;
+  cs.span = sel.span > 0 ? sel.span : n_ctx_train;
+  if (cs.span <= 0)
+    return invalid_argument("kv policy '" + policy.spec() + "': the model states no training context: give span=N");
+  if (n_ctx_train > 0 && cs.span > n_ctx_train)
+    return out_of_range("kv policy '" + policy.spec() + "': span " + std::to_string(cs.span) +
+                        " is beyond the model's training context of " + std::to_string(n_ctx_train) + " tokens");
+  if (Status st = sel.check(cs.span, block_size); !st.is_ok())
+    return invalid_argument("kv policy '" + policy.spec() + "': " + st.message());
+  cs.sinks = sel.sinks;
+  cs.local = sel.local;
+  cs.top_k = sel.top_k;
+  cs.expand = sel.expand;
+  cs.group = sel.group;
+  return cs;
+}
+
 Result<std::unique_ptr<kv::KvPolicy>> make_acting_policy(const std::string& spec, int32_t block_size) {
   if (spec.empty()) return std::unique_ptr<kv::KvPolicy>();
   CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::KvPolicy> policy, kv::make_kv_policy(spec));
@@ -35,10 +56,11 @@ Result<std::unique_ptr<PolicySession>> PolicySession::create(const model::Model&
   CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::PolicyState> state, policy.make_state(block_size));
   const int64_t max_slots = state->max_slots();
   const int64_t n_ctx_train = model.hparams().n_ctx_train;
-  if (max_slots < 0 && !state->layout().select.on && state->observe_rows() > 0) {
-    // Keeps every slot until the prompt ends, then what it chooses: the whole request must fit.
+  if (max_slots < 0 && (state->layout().select.on || state->observe_rows() > 0)) {
+    // Keeps every slot (chunk_select), or until the prompt ends (compress): a cache for the whole request.
+    CW_ASSIGN_OR_RETURN(const model::ChunkSelect cs, resolve_chunk_select(policy, *state, n_ctx_train, block_size));
     if (capacity < 1 || capacity > (int64_t{1} << 24))
-      return invalid_argument("kv policy '" + policy.spec() + "' holds the whole prompt: the sequence's length (" +
+      return invalid_argument("kv policy '" + policy.spec() + "' keeps the whole sequence: its length (" +
                               std::to_string(capacity) + ") must be in [1, 16777216]");
     if (n_ctx_train > 0 && !policy.lifts_context_limit() && capacity > n_ctx_train)
       return out_of_range("kv policy '" + policy.spec() + "': the prompt and the tokens to generate (" +
@@ -47,32 +69,6 @@ Result<std::unique_ptr<PolicySession>> PolicySession::create(const model::Model&
     CW_ASSIGN_OR_RETURN(std::unique_ptr<model::Session> session,
                         model::Session::create_paged(model, static_cast<int32_t>((capacity + block_size - 1) / block_size),
                                                      block_size, kv_type, n_threads));
-    return std::unique_ptr<PolicySession>(
-        new PolicySession(policy, block_size, ubatch, std::move(state), std::move(session)));
-  }
-  if (max_slots < 0 && state->layout().select.on) {
-    const kv::HeadSelection& sel = state->layout().select;
-    const int64_t span = sel.span > 0 ? sel.span : n_ctx_train;
-    if (span <= 0)
-      return invalid_argument("kv policy '" + policy.spec() + "': the model states no training context: give span=N");
-    if (n_ctx_train > 0 && span > n_ctx_train)
-      return out_of_range("kv policy '" + policy.spec() + "': span " + std::to_string(span) +
-                          " is beyond the model's training context of " + std::to_string(n_ctx_train) + " tokens");
-    Status st = sel.check(span, block_size);
-    if (!st.is_ok()) return invalid_argument("kv policy '" + policy.spec() + "': " + st.message());
-    if (capacity < 1 || capacity > (int64_t{1} << 24))
-      return invalid_argument("kv policy '" + policy.spec() + "' keeps every slot: the sequence's length (" +
-                              std::to_string(capacity) + ") must be in [1, 16777216]");
-    CW_ASSIGN_OR_RETURN(std::unique_ptr<model::Session> session,
-                        model::Session::create_paged(model, static_cast<int32_t>((capacity + block_size - 1) / block_size),
-                                                     block_size, kv_type, n_threads));
-    model::ChunkSelect cs;
-    cs.span = span;
-    cs.sinks = sel.sinks;
-    cs.local = sel.local;
-    cs.top_k = sel.top_k;
-    cs.expand = sel.expand;
-    cs.group = sel.group;
     session->set_chunk_select(cs);
     return std::unique_ptr<PolicySession>(
         new PolicySession(policy, block_size, ubatch, std::move(state), std::move(session)));

@@ -31,6 +31,12 @@ Result<bool> policy_acts(const kv::KvPolicy& policy, int32_t block_size);
 // (make_kv_policy) and the state's (make_state).
 Result<std::unique_ptr<kv::KvPolicy>> make_acting_policy(const std::string& spec, int32_t block_size = 16);
 
+// A state's chunk selection for the forward pass (model::ChunkSelect; span 0 when the state does not select),
+// its span resolved (0: the model's training context) and validated: kInvalidArgument when the model states
+// no training context or the span cannot hold its parts, kOutOfRange when it exceeds the training context.
+Result<model::ChunkSelect> resolve_chunk_select(const kv::KvPolicy& policy, const kv::PolicyState& state,
+                                                int64_t n_ctx_train, int32_t block_size);
+
 class PolicySession {
  public:
   // The micro-batch to use under `policy`: `preferred`, shrunk so that max_slots() + ubatch stays within

@@ -5,6 +5,7 @@
 #include <span>
 
 #include "model/hparams.h"
+#include "runtime/kv_executor.h"  // resolve_chunk_select
 #include "runtime/logprobs.h"
 
 namespace cw::runtime {
@@ -75,7 +76,7 @@ Status Scheduler::validate(const SeqRequest& r) const {
   // KV slots: the last generated token is sampled but never stored.
   int64_t need = static_cast<int64_t>(r.prompt.size()) + std::max<int64_t>(r.n_predict - 1, 0);
   CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::PolicyState> state, policy.make_state(opt_.block_size));
-  CW_RETURN_IF_ERROR(chunk_select_of(policy, *state).status());
+  CW_RETURN_IF_ERROR(resolve_chunk_select(policy, *state, opt_.n_ctx_train, opt_.block_size).status());
   if (state->observe_rows() > 0)
     return unimplemented("kv policy '" + policy.spec() +
                          "' compresses the cache after the prompt, which the engine does not drive yet "
@@ -203,26 +204,6 @@ bool Scheduler::try_append(Seq& s, int64_t n) {
   return true;
 }
 
-Result<model::ChunkSelect> Scheduler::chunk_select_of(const kv::KvPolicy& policy, const kv::PolicyState& state) const {
-  model::ChunkSelect cs;
-  const kv::HeadSelection& sel = state.layout().select;
-  if (!sel.on) return cs;
-  cs.span = sel.span > 0 ? sel.span : opt_.n_ctx_train;
-  if (cs.span <= 0)
-    return invalid_argument("kv policy '" + policy.spec() + "': the model states no training context: give span=N");
-  if (opt_.n_ctx_train > 0 && cs.span > opt_.n_ctx_train)
-    return out_of_range("kv policy '" + policy.spec() + "': span " + std::to_string(cs.span) +
-                        " is beyond the model's training context of " + std::to_string(opt_.n_ctx_train) + " tokens");
-  if (Status st = sel.check(cs.span, opt_.block_size); !st.is_ok())
-    return invalid_argument("kv policy '" + policy.spec() + "': " + st.message());
-  cs.sinks = sel.sinks;
-  cs.local = sel.local;
-  cs.top_k = sel.top_k;
-  cs.expand = sel.expand;
-  cs.group = sel.group;
-  return cs;
-}
-
 int64_t Scheduler::row_cap(const Seq& s) const {
   if (!s.state || opt_.n_ctx_train <= 0) return std::numeric_limits<int64_t>::max();
   return std::max<int64_t>(1, opt_.n_ctx_train - s.state->max_slots());
@@ -269,7 +250,7 @@ bool Scheduler::admit_front(int64_t max_rows, StepEvents* events) {
     finish(s, FinishReason::kError, state.status(), events);
     return true;
   }
-  auto select = chunk_select_of(*s.policy, **state);
+  auto select = resolve_chunk_select(*s.policy, **state, opt_.n_ctx_train, opt_.block_size);
   CW_CHECK(select.is_ok());  // validate() checked it
   s.select = *select;
   if (s.select.span > 0 && n_cached > s.select.span) {

@@ -260,9 +260,6 @@ class Scheduler {
   // Appends up to `n` pending tokens (and the redo rows), preempting newer unscheduled sequences (when
   // allowed) and then shrinking the chunk; returns the rows appended, redo included (0: none fit).
   int64_t append_prefill(Seq& s, int64_t n, bool may_preempt);
-  // The chunk selection of a state (span resolved against the training context), or kInvalidArgument /
-  // kOutOfRange when its span does not fit; span 0 when the state does not select.
-  Result<model::ChunkSelect> chunk_select_of(const kv::KvPolicy& policy, const kv::PolicyState& state) const;
   // New rows one step may give `s` (its policy keeps positions within the training context).
   int64_t row_cap(const Seq& s) const;
   // Applies a policy state's actions to the block accounting and queues their KV ops. On a full pool it
