@@ -89,6 +89,7 @@ std::string depth_label(double d) {
 }  // namespace
 
 int eval_needle_main(int argc, char** argv) {
+  std::string ask_mode;
   std::string model_path, recipe = "passkey", lengths = "0.25W,0.5W,1W", depths = "0,0.25,0.5,0.75,1", words = eval::kDefaultWordsPath,
               plot;
   std::vector<std::string> policies;
@@ -121,6 +122,9 @@ int eval_needle_main(int argc, char** argv) {
                                      "jobs x threads should not exceed the cores)", 1, 1024);
   p.option("--words", &words, "FILE", std::string("word list (default ") + eval::kDefaultWordsPath + ", Debian package " +
                                           eval::kWordsPackage + ")");
+  p.option("--ask", &ask_mode, "MODE",
+           "answer through `ask` instead of one prompt: retrieval (BM25 chunks that fit the window) or attention\n"
+           "(every chunk through the policy; chunk_select when it is full), on an in-memory index of each haystack");
   p.option("--plot", &plot, "FILE.svg|png", "write the heatmaps (one panel per policy)");
   p.flag("--json", &json, "print one JSON object");
   p.flag("-q,--quiet", &quiet, "no progress on stderr");
@@ -152,6 +156,7 @@ int eval_needle_main(int argc, char** argv) {
   o.ubatch = ubatch;
   o.n_threads = capped_threads_flag("eval needle", "--threads", threads);
   o.jobs = static_cast<int>(jobs);
+  o.ask_mode = ask_mode;
   // Everything but the lengths (which may need the model's window) is checked before the model loads.
   o.lengths = {1};
   if (Status s = eval::validate(o); !s.is_ok()) return report_error(kCmd, s);

@@ -10,6 +10,9 @@
 
 #include "kv/policy.h"
 #include "pipelines/ask.h"
+#include "pipelines/index.h"  // kDefaultChunker
+#include "retrieval/store.h"
+#include "text/chunker.h"
 #include "runtime/kv_executor.h"  // make_acting_policy
 #include "tokenizer/tokenizer.h"
 
@@ -47,8 +50,37 @@ Status validate(const NeedleOptions& o) {
   if (o.ubatch < 1) return invalid_argument("the micro-batch size must be >= 1");
   if (o.n_threads < 1) return invalid_argument("the thread count must be >= 1");
   if (o.jobs < 1 || o.jobs > 1024) return invalid_argument("jobs must be in [1, 1024], got " + std::to_string(o.jobs));
+  if (!o.ask_mode.empty() && o.ask_mode != "retrieval" && o.ask_mode != "attention")
+    return invalid_argument("the ask mode must be retrieval or attention, got '" + o.ask_mode + "'");
   return Status::ok();
 }
+
+namespace {
+
+// One haystack through `ask` (NeedleOptions::ask_mode): an in-memory index of the document, the question.
+Result<pipelines::AskResult> ask_haystack(const model::Model& m, const tok::Tokenizer& tok, const Sample& s,
+                                          const std::string& policy, const NeedleOptions& o) {
+  CW_ASSIGN_OR_RETURN(std::unique_ptr<text::Chunker> chunker, text::make_chunker(pipelines::kDefaultChunker));
+  CW_ASSIGN_OR_RETURN(std::vector<text::Chunk> chunks, chunker->chunk("haystack", s.text));
+  CW_ASSIGN_OR_RETURN(std::unique_ptr<retrieval::Store> store, retrieval::Store::open(":memory:", true));
+  retrieval::DocumentInput doc;
+  doc.path = "haystack";
+  doc.text = s.text;
+  doc.chunker = pipelines::kDefaultChunker;
+  for (const text::Chunk& ch : chunks)
+    doc.chunks.push_back({ch.index, ch.byte_begin, ch.byte_end, ch.char_begin, ch.char_end, ch.n_tokens});
+  CW_RETURN_IF_ERROR(store->ingest(doc).status());
+  pipelines::AskOptions ao;
+  const bool attention = o.ask_mode == "attention";
+  ao.mode = attention ? pipelines::AskMode::kAttention : pipelines::AskMode::kRetrieval;
+  ao.kv_policy = policy == "full" ? std::string() : policy;
+  ao.max_answer_tokens = o.max_answer_tokens;
+  ao.ubatch = o.ubatch;
+  ao.n_threads = o.n_threads;
+  return pipelines::ask(m, tok, *store, s.question, ao);
+}
+
+}  // namespace
 
 Result<NeedleReport> run_needle(const model::Model& m, const tok::Tokenizer& tok, const HaystackGenerator& gen,
                                 const NeedleOptions& o) {
@@ -105,16 +137,28 @@ Result<NeedleReport> run_needle(const model::Model& m, const tok::Tokenizer& tok
               next = o.trials;
               break;
             }
-            const std::vector<int32_t> prompt = tok.encode(format_prompt(*s), /*add_special=*/true, /*parse_special=*/false);
-            r.prompt_tokens = static_cast<double>(prompt.size());
-            Result<pipelines::GreedyAnswer> ans = pipelines::greedy_answer(m, tok, acting.get(), prompt, greedy);
-            if (!ans.is_ok()) {
-              r.status = ans.status();
-              next = o.trials;
-              break;
-            }
             r.expected = s->answer;
-            r.got = pipelines::answer_text(ans->generated);
+            if (!o.ask_mode.empty()) {
+              Result<pipelines::AskResult> a = ask_haystack(m, tok, *s, spec, o);
+              if (!a.is_ok()) {
+                r.status = a.status();
+                next = o.trials;
+                break;
+              }
+              r.prompt_tokens = static_cast<double>(a->prompt_tokens);
+              r.got = a->answer;
+            } else {
+              const std::vector<int32_t> prompt =
+                  tok.encode(format_prompt(*s), /*add_special=*/true, /*parse_special=*/false);
+              r.prompt_tokens = static_cast<double>(prompt.size());
+              Result<pipelines::GreedyAnswer> ans = pipelines::greedy_answer(m, tok, acting.get(), prompt, greedy);
+              if (!ans.is_ok()) {
+                r.status = ans.status();
+                next = o.trials;
+                break;
+              }
+              r.got = pipelines::answer_text(ans->generated);
+            }
             std::lock_guard<std::mutex> lock(progress_mu);
             ++done;
             if (o.progress) o.progress(done, total);

@@ -47,6 +47,11 @@ struct NeedleOptions {
   model::KvType kv_type = model::KvType::kF16;
   int n_threads = 1;                  // threads of each job's forward pass
   int jobs = 1;                       // trials of a cell run at once, each on its own session (1..1024)
+  // "" (default): the haystack and the question go to the model as one prompt. "retrieval" / "attention":
+  // through `ask` instead (pipelines::ask on an in-memory index of the haystack, the default chunker, quoting):
+  // retrieval puts the best BM25 chunks that fit the window in the prompt (the cell's policy, "full" = none);
+  // attention reads every chunk through the cell's policy (chunk_select when it is "full").
+  std::string ask_mode;
   // After each trial: (trials done, trials in all). May be empty.
   std::function<void(int64_t, int64_t)> progress;
 };
