@@ -66,7 +66,8 @@ int ask_main(int argc, char** argv) {
            std::string("retrieval (default): the best-ranked chunks that fit the window; attention: every chunk, in\n"
                        "document order, read through a chunk-selective KV policy (default ") +
                pipelines::kAttentionPolicy + ") that lets each head pick what it attends to");
-  p.option("--kv-policy", &policy, "SPEC", "KV policy (default full: the chunks must fit the window): " + kv::supported_kv_policies());
+  p.option("--kv-policy", &policy, "SPEC", "KV policy (default full: the chunks must fit the window; attention mode: chunk_select): " +
+                                            kv::supported_kv_policies());
   p.option("--ctx", &n_ctx, "N", "window in tokens (default: the model's training context)", 0, int64_t{1} << 24);
   p.option("--max-answer-tokens", &max_answer, "N", "answer length limit (default 48)", 1, 4096);
   p.option("-t,--threads", &threads, "N", "threads (default 1)", 1, 1024);
