@@ -48,15 +48,15 @@ Greedy reference(const model::Model& m, const std::string& spec, const std::vect
     plain = std::make_unique<model::Session>(m, 2048, model::KvType::kF32);
     plain->set_batch_invariant(true);
   }
-  auto eval = [&](std::span<const int32_t> t, std::vector<float>* out) {
-    if (ps) return ps->eval(t, false, out);
+  auto eval = [&](std::span<const int32_t> t, std::vector<float>* out, bool prompt = false) {
+    if (ps) return ps->eval(t, false, out, prompt);
     Status s = Status::ok();
     for (size_t i = 0; i < t.size() && s.is_ok(); i += static_cast<size_t>(ubatch))
       s = plain->eval(t.subspan(i, std::min<size_t>(static_cast<size_t>(ubatch), t.size() - i)), false, out);
     return s;
   };
   std::vector<float> logits;
-  EXPECT_TRUE(eval(prompt, &logits).is_ok());
+  EXPECT_TRUE(eval(prompt, &logits, /*prompt=*/true).is_ok());
   for (int64_t i = 0; i < n_predict; ++i) {
     g.logits.insert(g.logits.end(), logits.begin(), logits.end());
     const auto next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
@@ -95,14 +95,16 @@ TEST(EnginePolicy, OneRequestEqualsThePolicySessionAndRunsPastTheKvPool) {
   auto m = model::Model::load(dir + "/models/stories260K.gguf");
   ASSERT_TRUE(m.is_ok()) << m.status().message();
   for (const std::string spec : {"sink_window:sinks=4,window=64", "sink_window:sinks=20,window=48", "window:window=48",
-                                 "recompute_window:window=40"}) {
+                                 "recompute_window:window=40", "compress:keep=20,obs=8"}) {
+    // compress keeps the prompt until it ends (the context rule holds): a shorter request.
+    const bool compress = spec.starts_with("compress");
     SCOPED_TRACE(spec);
     // 16 blocks = 256 slots; the request holds 40 + 400 tokens.
     auto engine = Engine::create(**m, options(16, 16, spec));
     ASSERT_TRUE(engine.is_ok()) << engine.status().message();
     SeqRequest r;
-    r.prompt = prompt_of(40, 1);
-    r.n_predict = 400;
+    r.prompt = prompt_of(compress ? 180 : 40, 1);
+    r.n_predict = compress ? 40 : 400;
     r.sampling.temperature = 0;
     r.keep_logits = true;
     auto id = (*engine)->submit(r);

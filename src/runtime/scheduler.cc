@@ -77,10 +77,6 @@ Status Scheduler::validate(const SeqRequest& r) const {
   int64_t need = static_cast<int64_t>(r.prompt.size()) + std::max<int64_t>(r.n_predict - 1, 0);
   CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::PolicyState> state, policy.make_state(opt_.block_size));
   CW_RETURN_IF_ERROR(resolve_chunk_select(policy, *state, opt_.n_ctx_train, opt_.block_size).status());
-  if (state->observe_rows() > 0)
-    return unimplemented("kv policy '" + policy.spec() +
-                         "' compresses the cache after the prompt, which the engine does not drive yet "
-                         "(eval needle and ask run it)");
   const int64_t max_slots = state->max_slots();
   int64_t held = 0;
   if (max_slots >= 0) {
@@ -260,7 +256,9 @@ bool Scheduler::admit_front(int64_t max_rows, StepEvents* events) {
     CW_CHECK(bm_.truncate(s.kv, cap).is_ok());
     n_cached = cap;
   }
-  if ((*state)->max_slots() >= 0) {
+  if ((*state)->max_slots() < 0 && (*state)->observe_rows() > 0) {
+    s.state = std::move(state).value();  // keeps every slot until the prompt ends (compress)
+  } else if ((*state)->max_slots() >= 0) {
     s.state = std::move(state).value();
     // Reuse at most max_slots() cached tokens, whole blocks: a longer cached prefix was computed with full
     // attention, which the policy would not have kept.
@@ -399,6 +397,12 @@ void Scheduler::build_batch(StepPlan* plan) {
     const int64_t fresh = s.step_rows - s.step_redo;
     const bool reaches_end = fresh > 0 && s.n_computed + fresh == static_cast<int64_t>(s.tokens.size());
     bs.output = reaches_end ? model::OutputMode::kLast : model::OutputMode::kNone;
+    if (reaches_end && s.n_generated() == 0 && s.state && s.state->observe_rows() > 0) {
+      // The prompt's last rows: the state observes their attention (after_prompt in complete()).
+      s.block_mass.assign(bm_.block_table(s.kv).size(), 0.0f);
+      bs.observe_rows = s.state->observe_rows();
+      bs.block_mass = s.block_mass.data();
+    }
     plan->n_output_rows += reaches_end ? 1 : 0;
     (s.decoding() ? plan->n_decode_rows : plan->n_prefill_rows) += s.step_rows;
     plan->batch.tokens.insert(plan->batch.tokens.end(), s.redo.begin(), s.redo.begin() + s.step_redo);
@@ -459,6 +463,10 @@ void Scheduler::complete(const StepPlan& plan, const std::vector<float>& logits,
     s.computed_tokens += bs.count;
     if (s.state) {
       std::vector<kv::KvAction> a = s.state->after_append(fresh);
+      if (bs.observe_rows > 0) {
+        std::vector<kv::KvAction> more = s.state->after_prompt(s.block_mass);
+        a.insert(a.end(), more.begin(), more.end());
+      }
       if (!a.empty()) actions.emplace_back(s.id, std::move(a));
     }
     if (bs.output == model::OutputMode::kNone) continue;

@@ -233,6 +233,7 @@ class Scheduler {
     const kv::KvPolicy* policy = nullptr;     // req.kv_policy or the scheduler's
     std::unique_ptr<kv::PolicyState> state;   // while running under an acting policy
     model::ChunkSelect select;                // a chunk-selective policy's parameters (span 0: none)
+    std::vector<float> block_mass;            // observation of the prompt's last rows (state->observe_rows())
     std::vector<int32_t> redo;    // tokens a Recompute runs again before the next new rows
     int64_t step_redo = 0;        // redo rows in the plan being built / completed
     int64_t step_n_past = 0;      // KV slots before the plan's rows
