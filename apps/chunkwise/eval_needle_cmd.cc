@@ -119,7 +119,7 @@ int eval_needle_main(int argc, char** argv) {
   p.option("--ubatch", &ubatch, "N", "prompt tokens per forward pass (default 256)", 1, 1 << 20);
   p.option("-t,--threads", &threads, "N", "threads of each job (default 1)", 1, 1024);
   p.option("-j,--jobs", &jobs, "N", "haystacks of a cell evaluated at once, each with its own KV cache (default 1; "
-                                     "jobs x threads should not exceed the cores)", 1, 1024);
+                                     "jobs x threads is capped at the cores)", 1, 1024);
   p.option("--words", &words, "FILE", std::string("word list (default ") + eval::kDefaultWordsPath + ", Debian package " +
                                           eval::kWordsPackage + ")");
   p.option("--ask", &ask_mode, "MODE",
@@ -155,7 +155,13 @@ int eval_needle_main(int argc, char** argv) {
   o.max_answer_tokens = max_answer;
   o.ubatch = ubatch;
   o.n_threads = capped_threads_flag("eval needle", "--threads", threads);
-  o.jobs = static_cast<int>(jobs);
+  // Each job holds its own KV cache and runs o.n_threads threads: jobs x threads is capped at the cores.
+  o.jobs = capped_threads_flag("eval needle", "--jobs", jobs);
+  if (static_cast<int64_t>(o.jobs) * o.n_threads > cap_threads(int64_t{1} << 20)) {
+    o.jobs = std::max(1, cap_threads(int64_t{1} << 20) / o.n_threads);
+    std::fprintf(stderr, "chunkwise eval needle: --jobs capped at %d (x %d threads = the hardware's concurrency)\n",
+                 o.jobs, o.n_threads);
+  }
   o.ask_mode = ask_mode;
   // Everything but the lengths (which may need the model's window) is checked before the model loads.
   o.lengths = {1};
