@@ -4,6 +4,7 @@
 // model was trained on (src/eval/needle.h).
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cmath>

@@ -157,6 +157,46 @@ TEST(RunNeedle, GridHasOneCellPerPolicyLengthDepthInOrderAndIsDeterministic) {
   }
 }
 
+// --jobs runs a cell's haystacks at once: the same cells as one job; --ask routes each haystack through `ask`
+// (retrieval: only the chunks that fit the window; attention: every chunk through chunk_select).
+TEST(RunNeedle, JobsGiveTheSameCellsAndAskModesRun) {
+  REQUIRE_WORDS();
+  Loaded l = load(testing::tiny_llama_f32("needle-tiny-f32.gguf", 21));
+  const int64_t w = l.model->hparams().n_ctx_train;
+  NeedleOptions o;
+  o.lengths = {200, 2 * w};
+  o.depths = {0.5};
+  o.trials = 3;
+  o.max_answer_tokens = 2;
+  o.policies = {"chunk_select"};
+  auto one = run_needle(*l.model, *l.tok, gen, o);
+  ASSERT_TRUE(one.is_ok()) << one.status().to_string();
+  o.jobs = 3;
+  auto three = run_needle(*l.model, *l.tok, gen, o);
+  ASSERT_TRUE(three.is_ok()) << three.status().to_string();
+  ASSERT_EQ(one->cells.size(), three->cells.size());
+  for (size_t i = 0; i < one->cells.size(); ++i) {
+    EXPECT_EQ(one->cells[i].correct, three->cells[i].correct);
+    EXPECT_EQ(one->cells[i].mean_prompt_tokens, three->cells[i].mean_prompt_tokens);
+    ASSERT_EQ(one->cells[i].misses.size(), three->cells[i].misses.size());
+    for (size_t j = 0; j < one->cells[i].misses.size(); ++j)
+      EXPECT_EQ(one->cells[i].misses[j].got, three->cells[i].misses[j].got);
+  }
+  o.jobs = 1;
+  o.lengths = {2 * w};
+  o.policies = {"full"};
+  o.ask_mode = "retrieval";
+  auto retrieval = run_needle(*l.model, *l.tok, gen, o);
+  ASSERT_TRUE(retrieval.is_ok()) << retrieval.status().to_string();
+  EXPECT_LT(retrieval->cells[0].mean_prompt_tokens, static_cast<double>(w)) << "only what fits the window";
+  o.ask_mode = "attention";
+  auto attention = run_needle(*l.model, *l.tok, gen, o);
+  ASSERT_TRUE(attention.is_ok()) << attention.status().to_string();
+  EXPECT_GT(attention->cells[0].mean_prompt_tokens, static_cast<double>(w)) << "every chunk";
+  o.ask_mode = "guess";
+  EXPECT_FALSE(run_needle(*l.model, *l.tok, gen, o).is_ok());
+}
+
 TEST(RunNeedle, FullRunsPastTheTrainingContextOnAPagedSession) {
   REQUIRE_WORDS();
   Loaded l = load(testing::tiny_llama_f32("needle-tiny-f32.gguf", 21));
