@@ -70,6 +70,24 @@ def main():
     if pb:
         for p in pb["policies"]:
             parts.append(grid(pb, p["policy"], f"Pass key beyond the window (2x, 4x, 8x W)** — **`{p['policy']}`"))
+    # Issue 16 (tools/train_tiny/eval_beyond.sh): chunk-selective attention, sink_window beside it, compress.
+    for name, title in (("chunk-select-8w.json", "Pass key at 8x W"), ("chunk-select-32w.json", "Pass key at 32x W"),
+                        ("sink-window-8w-32w.json", "Pass key at 8x and 32x W"),
+                        ("compress-window.json", "Pass key within the window, keeping 12% of the prompt's KV")):
+        j = load(d, name)
+        if j:
+            for p in j["policies"]:
+                parts.append(grid(j, p["policy"], f"{title}** — **`{p['policy']}`"))
+    for name, title in (("ask-passkey-retrieval.json", "pass key"), ("ask-multi-retrieval.json", "four needles, one asked")):
+        r, a = load(d, name), load(d, name.replace("retrieval", "attention"))
+        if r and a:
+            t = [f"**`ask` retrieval vs attention ({title})** (haystacks a cell: {r['cells'][0]['trials']}; "
+                 "accuracy %; s: wall seconds a question with two questions at a time, one thread each)", "", "| length | depth | retrieval | s | attention | s |",
+                 "|---|---|---|---|---|---|"]
+            for cr, ca in zip(r["cells"], a["cells"]):
+                t.append(f"| {cr['length']:,} | {cr['depth']:g} | {pct(cr['accuracy'])} | {2 * cr['seconds'] / cr['trials']:.2f} | "
+                         f"{pct(ca['accuracy'])} | {2 * ca['seconds'] / ca['trials']:.2f} |")
+            parts.append("\n".join(t))
     rows = []
     for name, label in (("eval-ask-chunking_eval.json", "this model through `ask` (quoting, the default)"),
                         ("eval-ask-chunking_eval-free.json", "this model through `ask --free-answer`")):
