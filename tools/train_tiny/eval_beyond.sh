@@ -4,7 +4,7 @@
 # (100 a cell, the grid of the card's passkey-window.json for full). JSON and SVG heatmaps to OUT (default
 # docs/needle). JOBS haystacks run at once (default 2, one thread each). Usage:
 #   tools/train_tiny/eval_beyond.sh [MODEL] [OUT]
-# About 75 minutes on the 2-core development machine (32x W: ~30 s a haystack on one thread).
+# About 90 minutes on the 2-core development machine (32x W: ~40 s a haystack on one thread).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 bin="${CW_BIN:-$root/build/release/apps/chunkwise/chunkwise}"
@@ -23,3 +23,11 @@ needle --lengths 8W,32W --depths 0,0.5,1 --trials 10 --kv-policy sink_window:sin
   --plot "$out/sink-window-8w-32w.svg" > "$out/sink-window-8w-32w.json"
 needle --lengths 256,512,1024,1W --depths 0,0.25,0.5,0.75,1 --trials 100 --kv-policy compress \
   --plot "$out/compress-window.svg" > "$out/compress-window.json"
+# The two routes to long input side by side: ask with retrieval (BM25 chunks that fit W) and with attention
+# (every chunk through chunk_select), 10 haystacks a cell.
+for r in passkey multi; do
+  for mode in retrieval attention; do
+    run eval needle -m "$model" --recipe $r -q --json -t 1 -j "$jobs" --lengths 2W,8W --depths 0,0.5,1 --trials 10 \
+      --ask $mode > "$out/ask-$r-$mode.json"
+  done
+done
