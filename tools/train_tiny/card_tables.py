@@ -78,7 +78,7 @@ def main():
         if j:
             for p in j["policies"]:
                 parts.append(grid(j, p["policy"], f"{title}** — **`{p['policy']}`"))
-    for name, title in (("ask-passkey-retrieval.json", "pass key"), ("ask-multi-retrieval.json", "four needles, one asked")):
+    for name, title in (("ask-passkey-retrieval.json", "pass key"),):
         r, a = load(d, name), load(d, name.replace("retrieval", "attention"))
         if r and a:
             t = [f"**`ask` retrieval vs attention ({title})** (haystacks a cell: {r['cells'][0]['trials']}; "

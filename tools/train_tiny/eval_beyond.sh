@@ -25,7 +25,7 @@ needle --lengths 256,512,1024,1W --depths 0,0.25,0.5,0.75,1 --trials 100 --kv-po
   --plot "$out/compress-window.svg" > "$out/compress-window.json"
 # The two routes to long input side by side: ask with retrieval (BM25 chunks that fit W) and with attention
 # (every chunk through chunk_select), 10 haystacks a cell.
-for r in passkey multi; do
+for r in passkey; do
   for mode in retrieval attention; do
     run eval needle -m "$model" --recipe $r -q --json -t 1 -j "$jobs" --lengths 2W,8W --depths 0,0.5,1 --trials 10 \
       --ask $mode > "$out/ask-$r-$mode.json"
