@@ -48,18 +48,7 @@ void Forward::attention_selective(const Batch& batch, KvCache& kv, int64_t layer
   const float* freq_factors = m_.rope_freq_factors().empty() ? nullptr : m_.rope_freq_factors().data();
   const int64_t f16_tile = std::max<int64_t>(1, kernels::kAttentionMaxGroup / group);
 
-  // The blocks of every sequence, in slot order.
-  k_ptrs_.clear();
-  v_ptrs_.clear();
-  seq_ptr_off_.clear();
-  for (const BatchSeq& s : batch.seqs) {
-    seq_ptr_off_.push_back(static_cast<int64_t>(k_ptrs_.size()));
-    const int64_t n_blocks = (s.n_past + s.count + bs - 1) / bs;
-    for (int64_t b = 0; b < n_blocks; ++b) {
-      k_ptrs_.push_back(kv.k_block(layer, s.block_table[static_cast<size_t>(b)]));
-      v_ptrs_.push_back(kv.v_block(layer, s.block_table[static_cast<size_t>(b)]));
-    }
-  }
+  gather_block_pointers(batch, kv, layer);
   // Work units: row groups (counted back from each sequence's last row) x KV heads, longest first.
   select_units_.clear();
   for (const BatchSeq& s : batch.seqs) {

@@ -103,13 +103,8 @@ void Forward::plan_attention_tiles(const Batch& batch, bool f16) {
   std::sort(tiles_.begin(), tiles_.end(), [&](const auto& a, const auto& b) { return cost(a) > cost(b); });
 }
 
-// Row r of sequence s (i = r - s.first) attends to slots [0, s.n_past + i].
-void Forward::attention(const Batch& batch, KvCache& kv, int64_t layer) {
-  const HParams& hp = m_.hparams();
-  const int64_t kv_dim = hp.n_head_kv * hp.head_dim, q_dim = hp.n_head * hp.head_dim;
+void Forward::gather_block_pointers(const Batch& batch, KvCache& kv, int64_t layer) {
   const int64_t bs = kv.shape().block_size;
-  const kernels::AttentionShape shape{hp.n_head, hp.n_head_kv, hp.head_dim, kv_dim,
-                                      1.0f / std::sqrt(static_cast<float>(hp.head_dim))};
   k_ptrs_.clear();
   v_ptrs_.clear();
   seq_ptr_off_.clear();
@@ -121,6 +116,16 @@ void Forward::attention(const Batch& batch, KvCache& kv, int64_t layer) {
       v_ptrs_.push_back(kv.v_block(layer, s.block_table[static_cast<size_t>(b)]));
     }
   }
+}
+
+// Row r of sequence s (i = r - s.first) attends to slots [0, s.n_past + i].
+void Forward::attention(const Batch& batch, KvCache& kv, int64_t layer) {
+  const HParams& hp = m_.hparams();
+  const int64_t kv_dim = hp.n_head_kv * hp.head_dim, q_dim = hp.n_head * hp.head_dim;
+  const int64_t bs = kv.shape().block_size;
+  const kernels::AttentionShape shape{hp.n_head, hp.n_head_kv, hp.head_dim, kv_dim,
+                                      1.0f / std::sqrt(static_cast<float>(hp.head_dim))};
+  gather_block_pointers(batch, kv, layer);
   const int64_t n = static_cast<int64_t>(batch.tokens.size());
   const int64_t scratch_floats = kernels::attention_scratch_floats(buf_kv_, hp.head_dim);
   const bool f16 = kv.shape().type == KvType::kF16;

@@ -115,6 +115,8 @@ class Forward {
   };
   void ensure_buffers(int64_t n_tokens, int64_t max_kv);
   void plan_attention_tiles(const Batch& batch, bool f16);
+  // k_ptrs_ / v_ptrs_: every sequence's blocks of `layer` in slot order (seq_ptr_off_: each one's first).
+  void gather_block_pointers(const Batch& batch, KvCache& kv, int64_t layer);
   void attention(const Batch& batch, KvCache& kv, int64_t layer);
   // Chunk-selective attention for a batch where some sequence selects (model/chunk_select.cc).
   void attention_selective(const Batch& batch, KvCache& kv, int64_t layer);
