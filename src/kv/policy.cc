@@ -11,11 +11,12 @@ extern const KvPolicyFactory kWindowPolicy;
 extern const KvPolicyFactory kRecomputeWindowPolicy;
 extern const KvPolicyFactory kChunkSelectPolicy;
 extern const KvPolicyFactory kCompressPolicy;
+extern const KvPolicyFactory kRetainPolicy;
 
 const std::vector<const KvPolicyFactory*>& kv_policies() {
   static const std::vector<const KvPolicyFactory*> kAll = {&kFullPolicy, &kSinkWindowPolicy, &kWindowPolicy,
                                                               &kRecomputeWindowPolicy, &kChunkSelectPolicy,
-                                                              &kCompressPolicy};
+                                                              &kCompressPolicy, &kRetainPolicy};
   return kAll;
 }
 

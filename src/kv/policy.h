@@ -124,7 +124,13 @@ struct Recompute {
   int64_t begin = 0, n = 0;
   bool operator==(const Recompute&) const = default;
 };
-using KvAction = std::variant<CopySlots, DropSlots, MoveSinks, Recompute>;
+// Slots [begin, begin + n) hold keys rotated at positions p (their own): rotate them to p + delta (one rounding
+// per move). `retain` packs what it keeps this way, so that its slot s is again at position pos_offset + s.
+struct Reposition {
+  int64_t begin = 0, n = 0, delta = 0;
+  bool operator==(const Reposition&) const = default;
+};
+using KvAction = std::variant<CopySlots, DropSlots, MoveSinks, Recompute, Reposition>;
 
 // One sequence's policy state. Not thread-safe (the sequence's owner calls it); created by
 // KvPolicy::make_state.
@@ -148,6 +154,16 @@ class PolicyState {
   // `block_mass[b]`: the attention the observed rows paid to block b (slots [b * B, (b + 1) * B)). Returns
   // the actions to apply before the first generated token runs.
   virtual std::vector<KvAction> after_prompt(const std::vector<float>& block_mass) {
+    (void)block_mass;
+    return {};
+  }
+  // Retention (InfiniRetri): after each forward of the sequence the state wants the attention that
+  // probe_rows() query rows pay to each block of the cache (summed over query heads and layers, as above):
+  // when the executor knows the prompt, its last probe_rows() tokens, run after the chunk as a probe at the
+  // next positions and then removed (so every chunk is read "with the question in mind"); otherwise the
+  // forward's own last rows. after_observe gets it; its actions run before the next forward. 0: no probe.
+  virtual int64_t probe_rows() const { return 0; }
+  virtual std::vector<KvAction> after_observe(const std::vector<float>& block_mass) {
     (void)block_mass;
     return {};
   }

@@ -15,6 +15,7 @@ extern const KvPolicyFactory kSinkWindowPolicy;
 extern const KvPolicyFactory kWindowPolicy;
 extern const KvPolicyFactory kRecomputeWindowPolicy;
 extern const KvPolicyFactory kCompressPolicy;
+extern const KvPolicyFactory kRetainPolicy;
 
 namespace {
 
@@ -50,6 +51,9 @@ class SimCache {
         ASSERT_EQ(slots_[s].token, s) << "a sink slot must still hold its sink";
         slots_[s].rotated_at = m->pos_offset + s;  // re-rotated from the key as first written
       }
+    } else if (const auto* p = std::get_if<Reposition>(&a)) {
+      ASSERT_LE(p->begin + p->n, static_cast<int64_t>(slots_.size()));
+      for (int64_t i = 0; i < p->n; ++i) slots_[p->begin + i].rotated_at += p->delta;
     } else if (const auto* r = std::get_if<Recompute>(&a)) {
       ASSERT_TRUE(layout_ != nullptr) << "Recompute needs the layout";
       ASSERT_EQ(r->begin + r->n, layout_->n_slots) << "Recompute rewrites the tail";
@@ -322,6 +326,70 @@ TEST(CompressState, KeepsTheMostAttendedBlocksAtTheirOwnPositions) {
   auto small = make_state(kCompressPolicy, "compress:keep=90", kBlock);
   small->after_append(100);
   EXPECT_TRUE(small->after_prompt(std::vector<float>(7, 1.0f)).empty());
+}
+
+TEST(RetainState, KeepsTheProbedBlocksWithinItsBudgetPackedAtConsecutivePositions) {
+  constexpr int64_t kBlock = 16;
+  auto st = make_state(kRetainPolicy, "retain:budget=160,probe=8,sinks=16,local=48", kBlock);
+  EXPECT_EQ(st->probe_rows(), 8);
+  EXPECT_EQ(st->max_slots(), 168);
+  SimCache cache(kBlock);
+  std::mt19937 rng(7);
+  const int64_t needle = 300;  // token 300 (block 18 of the stream) is what the probe attends to
+  int64_t seen = 0, prunes = 0;
+  while (seen < 3000) {
+    const int64_t k = 40 + static_cast<int64_t>(rng() % 100);
+    cache.append(seen, k, st->layout().pos_offset);
+    seen += k;
+    EXPECT_TRUE(st->after_append(k).empty()) << "appends never act; the observation does";
+    // The probe's attention: the block holding the needle, plus noise elsewhere.
+    std::vector<float> mass(static_cast<size_t>(cache.slots().size() / kBlock + 2), 0.0f);
+    for (float& m : mass) m = static_cast<float>(rng() % 1000) * 1e-4f;
+    for (size_t s = 0; s < cache.slots().size(); ++s)
+      if (cache.slots()[s].token == needle) mass[s / kBlock] = 5.0f;
+    const std::vector<KvAction> actions = st->after_observe(mass);
+    prunes += !actions.empty();
+    for (const KvAction& a : actions) cache.apply(a);
+    ASSERT_FALSE(HasFatalFailure());
+    const SeqLayout& l = st->layout();
+    ASSERT_TRUE(l.check().is_ok()) << l.check().message();
+    ASSERT_EQ(l.n_seen, seen);
+    ASSERT_EQ(l.n_slots, static_cast<int64_t>(cache.slots().size()));
+    ASSERT_LE(l.n_slots, 160) << "within the budget after every observation";
+    EXPECT_EQ(l.pos_offset, 0);
+    for (size_t s = 0; s < cache.slots().size(); ++s)
+      ASSERT_EQ(cache.slots()[s].rotated_at, static_cast<int64_t>(s)) << "packed: slot s at position s";
+    for (const Segment& seg : l.segments)
+      for (int64_t i = 0; i < seg.n; ++i) ASSERT_EQ(cache.slots()[seg.slot_begin + i].token, seg.token_begin + i);
+    for (int64_t t = 0; t < 16; ++t) ASSERT_EQ(cache.slots()[t].token, t) << "the sinks stay";
+    for (int64_t i = 1; i <= std::min<int64_t>(48, seen); ++i)
+      ASSERT_EQ(cache.slots()[cache.slots().size() - i].token, seen - i) << "the local window stays";
+    if (seen > needle + 64) {
+      bool has = false;
+      for (const Slot& sl : cache.slots()) has = has || sl.token == needle;
+      ASSERT_TRUE(has) << "the probed needle is kept after " << seen << " tokens";
+    }
+  }
+  EXPECT_GE(prunes, 20);
+  // Nothing to drop within the budget.
+  auto small = make_state(kRetainPolicy, "retain:budget=160,probe=8,sinks=16,local=48", kBlock);
+  small->after_append(150);
+  EXPECT_TRUE(small->after_observe(std::vector<float>(10, 1.0f)).empty());
+}
+
+TEST(RetainPolicy, SpecsAndErrors) {
+  auto p = make_kv_policy("retain");
+  ASSERT_TRUE(p.is_ok()) << p.status().message();
+  EXPECT_EQ((*p)->spec(), "retain:budget=1024,probe=32,sinks=16,local=256");
+  EXPECT_TRUE((*p)->lifts_context_limit());
+  auto tight = make_kv_policy("retain:budget=100,sinks=16,local=64");
+  ASSERT_TRUE(tight.is_ok());
+  auto st = (*tight)->make_state(16);
+  ASSERT_FALSE(st.is_ok());
+  EXPECT_NE(st.status().message().find("make it at least 128"), std::string::npos) << st.status().message();
+  EXPECT_FALSE(make_kv_policy("retain:window=4").is_ok());
+  EXPECT_FALSE(make_kv_policy("retain:probe=0").is_ok());
+  EXPECT_FALSE(make_kv_policy("retain:budget=x").is_ok());
 }
 
 }  // namespace

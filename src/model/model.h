@@ -126,6 +126,10 @@ class Session {
   // every layer). Values are untouched. Paged mode only; kInvalidArgument when n > n_past() or n differs
   // from the first call's n.
   Status move_first_keys(int64_t n, double offset);
+  // Re-rotates the keys of slots [begin, begin + n) by `delta` positions, every layer (a key at position p
+  // goes to p + delta; one rounding per call for f16 keys). Values are untouched. Paged mode only;
+  // kInvalidArgument when the range leaves [0, n_past()).
+  Status rotate_keys(int64_t begin, int64_t n, double delta);
   // Keeps slots [0, n) and discards the rest (paged mode: blocks past ceil(n / block_size) return to the
   // free list; kept sink keys are forgotten when n is below their count). kInvalidArgument when n is
   // outside [0, n_past()].

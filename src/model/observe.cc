@@ -24,34 +24,34 @@ void Forward::observe_attention(const Batch& batch, const KvCache& kv, int64_t l
     const int64_t rows = std::min(s.observe_rows, s.count);
     const int64_t t0 = s.first + s.count - rows;
     const int64_t n_kv = s.n_past + s.count;  // the last row's span; row t sees [0, s.n_past + (t - s.first) + 1)
-    observe_key_.resize(static_cast<size_t>(D));
+    // Per KV head: its keys widened to fp32 once, transposed ([D][n_kv]), so that the scores of one query
+    // row are a sum of D scaled key rows — contiguous, vectorizable — rather than n_kv short dot products.
+    observe_key_.resize(static_cast<size_t>(D * n_kv));
+    observe_scores_.resize(static_cast<size_t>(n_kv));
     for (int64_t g = 0; g < hp.n_head_kv; ++g) {
-      observe_scores_.assign(static_cast<size_t>(rows * group * n_kv), 0.0f);
       for (int64_t j = 0; j < n_kv; ++j) {
         const int32_t block = s.block_table[static_cast<size_t>(j / bs)];
         const int64_t at = (j % bs) * kv_dim + g * D;
         if (f16) {
           const auto* k = static_cast<const uint16_t*>(kv.k_block(layer, block)) + at;
-          for (int64_t d = 0; d < D; ++d) observe_key_[static_cast<size_t>(d)] = kernels::fp16_to_fp32(k[d]);
+          for (int64_t d = 0; d < D; ++d) observe_key_[static_cast<size_t>(d * n_kv + j)] = kernels::fp16_to_fp32(k[d]);
         } else {
           const auto* k = static_cast<const float*>(kv.k_block(layer, block)) + at;
-          std::copy_n(k, D, observe_key_.begin());
-        }
-        for (int64_t r = 0; r < rows; ++r) {
-          const int64_t t = t0 + r;
-          if (j >= s.n_past + (t - s.first) + 1) continue;  // causal
-          for (int64_t h = 0; h < group; ++h) {
-            const float* q = &buf_.q[static_cast<size_t>(t * q_dim + (g * group + h) * D)];
-            float acc = 0.0f;
-            for (int64_t d = 0; d < D; ++d) acc += q[d] * observe_key_[static_cast<size_t>(d)];
-            observe_scores_[static_cast<size_t>((r * group + h) * n_kv + j)] = acc * scale;
-          }
+          for (int64_t d = 0; d < D; ++d) observe_key_[static_cast<size_t>(d * n_kv + j)] = k[d];
         }
       }
       for (int64_t r = 0; r < rows; ++r) {
-        const int64_t span = s.n_past + (t0 + r - s.first) + 1;
+        const int64_t t = t0 + r;
+        const int64_t span = s.n_past + (t - s.first) + 1;  // causal
         for (int64_t h = 0; h < group; ++h) {
-          float* p = &observe_scores_[static_cast<size_t>((r * group + h) * n_kv)];
+          const float* q = &buf_.q[static_cast<size_t>(t * q_dim + (g * group + h) * D)];
+          float* p = observe_scores_.data();
+          std::fill_n(p, span, 0.0f);
+          for (int64_t d = 0; d < D; ++d) {
+            const float qd = q[d] * scale;
+            const float* kd = &observe_key_[static_cast<size_t>(d * n_kv)];
+            for (int64_t j = 0; j < span; ++j) p[j] += qd * kd[j];
+          }
           kernels::softmax_ref(p, span);
           for (int64_t j = 0; j < span; ++j) s.block_mass[j / bs] += p[j];
         }

@@ -198,6 +198,25 @@ Status Session::move_first_keys(int64_t n, double offset) {
   return Status::ok();
 }
 
+Status Session::rotate_keys(int64_t begin, int64_t n, double delta) {
+  if (!paged_) return invalid_argument("rotate_keys: the session is not paged");
+  if (begin < 0 || n < 0 || begin + n > n_past_)
+    return invalid_argument("rotate_keys: [" + std::to_string(begin) + ", " + std::to_string(begin + n) +
+                            ") leaves the " + std::to_string(n_past_) + " slots in use");
+  if (n == 0 || delta == 0) return Status::ok();
+  const KvShape& sh = kv_->shape();
+  // The rotation by delta is the same for every position: coefficients of slots begin.. (from p to p + delta).
+  reposition_coeffs(m_, n, static_cast<double>(begin), static_cast<double>(begin) + delta, &coeffs_);
+  for (int64_t l = 0; l < sh.n_layer; ++l)
+    for (int64_t i = 0; i < n;) {
+      const int64_t s = begin + i;
+      const int64_t run = std::min<int64_t>(n - i, sh.block_size - s % sh.block_size);
+      apply_reposition(m_, sh, k_row(l, s), i, run, coeffs_);
+      i += run;
+    }
+  return Status::ok();
+}
+
 Status Session::run(std::span<const int32_t> tokens, OutputMode mode, std::vector<float>* logits,
                     std::vector<float>* hidden) {
   const int64_t n = static_cast<int64_t>(tokens.size());

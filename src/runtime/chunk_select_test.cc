@@ -1,7 +1,8 @@
 // Chunk-selective attention (kv policy `chunk_select`, model::ChunkSelect) through the single-sequence
 // executor: a span that covers the sequence is full attention bit for bit; with one layer, what a row sees
 // (sinks + local window, packed at consecutive positions) equals a fresh full-attention session over exactly
-// those tokens; the engine refuses the policy with a clear error until it drives it.
+// those tokens. retain (InfiniRetri) through the same executor: a budget that holds everything is full
+// attention; past it, the packed cache equals a fresh session over the kept tokens (one layer).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -167,6 +168,69 @@ TEST(Compress, ObservationSumsToOneSoftmaxPerRowHeadAndLayerAndKeepAllIsFull) {
   const int32_t next[1] = {7};
   ASSERT_TRUE((*plain)->eval(next, false, &full_decode).is_ok());
   EXPECT_EQ(max_abs_diff(kept_decode, full_decode), 0.0f);
+}
+
+// retain: a budget that holds the whole sequence drops nothing, and the probe rows run after each chunk
+// leave no trace — full attention bit for bit, prompt and decode.
+TEST(Retain, BudgetHoldingTheSequenceIsFullAttentionBitForBit) {
+  auto l = testing::load_model_and_tokenizer(testing::tiny_llama_f32("chunk_select_full", 7));
+  const auto t = stream(300, l.model->hparams().n_vocab);
+  for (model::KvType kv : {model::KvType::kF32, model::KvType::kF16}) {
+    auto p = policy("retain:budget=320,probe=8,sinks=16,local=64");
+    auto ps = PolicySession::create(*l.model, *p, 64, kv, 2, 16);
+    ASSERT_TRUE(ps.is_ok()) << ps.status().message();
+    std::vector<float> got, want;
+    ASSERT_TRUE((*ps)->eval(t, false, &got, /*prompt_end=*/true).is_ok());
+    const int32_t next[1] = {7};
+    ASSERT_TRUE((*ps)->eval(next, false, &got).is_ok());
+    EXPECT_EQ((*ps)->state().layout().n_slots, 301);
+    std::vector<int32_t> all = t;
+    all.push_back(7);
+    const auto full = full_logits(*l.model, all, 64, kv, 16);
+    want.assign(full.end() - static_cast<std::ptrdiff_t>(got.size()), full.end());
+    EXPECT_EQ(max_abs_diff(got, want), 0.0f) << (kv == model::KvType::kF32 ? "f32" : "f16");
+  }
+}
+
+// retain past its budget: with one layer (a key depends only on its token and position) the cache it keeps
+// — sinks, probed blocks, local window, packed at positions 0.. by re-rotating the moved keys — equals a
+// fresh session over exactly the kept tokens; a missing or wrong rotation would not.
+TEST(Retain, KeptBlocksPackedEqualAFreshSessionOverThoseTokens) {
+  CW_REQUIRE_SHARED_DATA(dir);
+  auto m = testing::first_layers(dir + "/models/stories260K.gguf", 1);
+  ASSERT_NE(m, nullptr);
+  const auto t = stream(600, m->hparams().n_vocab, 3);
+  for (model::KvType kv : {model::KvType::kF32, model::KvType::kF16}) {
+    auto p = policy("retain:budget=128,probe=6,sinks=16,local=40");
+    auto ps = PolicySession::create(*m, *p, 48, kv, 2, 16);
+    ASSERT_TRUE(ps.is_ok()) << ps.status().message();
+    std::vector<float> out;
+    ASSERT_TRUE((*ps)->eval(t, false, &out, /*prompt_end=*/true).is_ok());
+    const kv::SeqLayout& l = (*ps)->state().layout();
+    ASSERT_TRUE(l.check().is_ok());
+    EXPECT_LE(l.n_slots, 128);
+    ASSERT_GE(l.segments.size(), 3u) << "sinks, picked blocks and the local window, with holes between";
+    std::vector<int32_t> kept;
+    for (const kv::Segment& seg : l.segments)
+      for (int64_t i = 0; i < seg.n; ++i) kept.push_back(t[static_cast<size_t>(seg.token_begin + i)]);
+    const int32_t next[1] = {9};
+    ASSERT_TRUE((*ps)->eval(next, false, &out).is_ok());
+    kept.push_back(9);
+    model::Session ref(*m, static_cast<int64_t>(kept.size()), kv);
+    std::vector<float> want;
+    ASSERT_TRUE(ref.eval(kept, false, &want).is_ok());
+    // The same tokens at their own (unpacked) positions: what a missing rotation would compute.
+    std::vector<int32_t> all = t;
+    all.push_back(9);
+    const auto unpacked = full_logits(*m, all, 48, kv, 16);
+    const std::vector<float> full_last(unpacked.end() - static_cast<std::ptrdiff_t>(out.size()), unpacked.end());
+    const float d = max_abs_diff(out, want);
+    std::printf("[ retain   ] %s: %lld of 601 slots kept in %zu segments, max |diff| vs packed reference %.3g (full %.3g)\n",
+                kv == model::KvType::kF32 ? "f32" : "f16", static_cast<long long>(l.n_slots + 1), l.segments.size(), d,
+                max_abs_diff(out, full_last));
+    EXPECT_LE(d, kv == model::KvType::kF32 ? 1e-4f : 0.05f);
+    EXPECT_GT(max_abs_diff(out, full_last), 0.1f);
+  }
 }
 
 TEST(ChunkSelect, SpecValidationAndState) {

@@ -134,6 +134,16 @@ void PolicySession::track_tokens(const std::vector<kv::Segment>& before, int64_t
   slot_tokens_ = std::move(next);
 }
 
+Status PolicySession::run_probe_rows(std::span<const int32_t> probe) {
+  const int64_t held = session_->n_past();
+  block_mass_.assign(static_cast<size_t>(session_->n_ctx() / block_size_ + 1), 0.0f);
+  session_->set_observation(static_cast<int64_t>(probe.size()), &block_mass_);
+  Status st = session_->eval(probe, false, &probe_logits_);
+  session_->set_observation(0, nullptr);
+  CW_RETURN_IF_ERROR(st);
+  return session_->truncate(held);  // the probe's rows leave the cache
+}
+
 Status PolicySession::apply(const std::vector<kv::KvAction>& actions) {
   for (const kv::KvAction& a : actions) {
     Status s = std::visit(
@@ -143,6 +153,8 @@ Status PolicySession::apply(const std::vector<kv::KvAction>& actions) {
           else if constexpr (std::is_same_v<T, kv::DropSlots>) return session_->drop_slots(x.begin, x.n);
           else if constexpr (std::is_same_v<T, kv::MoveSinks>)
             return session_->move_first_keys(x.n, static_cast<double>(x.pos_offset));
+          else if constexpr (std::is_same_v<T, kv::Reposition>)
+            return session_->rotate_keys(x.begin, x.n, static_cast<double>(x.delta));
           else return recompute(x.begin, x.n);
         },
         a);
@@ -162,14 +174,19 @@ Status PolicySession::eval(std::span<const int32_t> tokens, bool all_logits, std
   if (n == 0) return invalid_argument("eval: no tokens");
   const int64_t n_vocab = session_->model().hparams().n_vocab;
   if (all_logits) logits->resize(static_cast<size_t>(n * n_vocab));
+  const int64_t probe = state_->probe_rows();
   for (int64_t i = 0; i < n; i += ubatch_) {
     const int64_t len = std::min(ubatch_, n - i);
     const bool last = i + len == n;
     std::vector<float>* out = all_logits ? &chunk_logits_ : (last ? logits : &chunk_logits_);
     const bool observe = prompt_end && last && state_->observe_rows() > 0;
-    if (observe) {
+    // Retention: a chunk of a known prompt is probed with the prompt's last rows after it; the prompt's last
+    // chunk (which holds them) and a chunk of an unknown prompt are observed through their own last rows.
+    const bool run_probe = probe > 0 && prompt_end && !last;
+    const bool self_probe = probe > 0 && !run_probe;
+    if (observe || self_probe) {
       block_mass_.assign(static_cast<size_t>(session_->n_ctx() / block_size_ + 1), 0.0f);
-      session_->set_observation(state_->observe_rows(), &block_mass_);
+      session_->set_observation(observe ? state_->observe_rows() : probe, &block_mass_);
     }
     Status st = session_->eval(tokens.subspan(static_cast<size_t>(i), static_cast<size_t>(len)), all_logits, out);
     session_->set_observation(0, nullptr);
@@ -184,6 +201,14 @@ Status PolicySession::eval(std::span<const int32_t> tokens, bool all_logits, std
       const std::vector<kv::Segment> kept = state_->layout().segments;
       const int64_t seen = state_->layout().n_seen;
       std::vector<kv::KvAction> more = state_->after_prompt(block_mass_);
+      track_tokens(kept, seen, {});
+      CW_RETURN_IF_ERROR(apply(more));
+    }
+    if (probe > 0) {
+      if (run_probe) CW_RETURN_IF_ERROR(run_probe_rows(tokens.last(static_cast<size_t>(std::min(probe, n)))));
+      const std::vector<kv::Segment> kept = state_->layout().segments;
+      const int64_t seen = state_->layout().n_seen;
+      std::vector<kv::KvAction> more = state_->after_observe(block_mass_);
       track_tokens(kept, seen, {});
       CW_RETURN_IF_ERROR(apply(more));
     }

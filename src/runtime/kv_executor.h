@@ -3,7 +3,8 @@
 // --kv-policy. Tokens are fed in chunks of at most `ubatch`; after each chunk the state slides
 // (PolicyState::after_append) and its actions are applied in order through the Session's primitives
 // (CopySlots -> copy_slots, DropSlots -> drop_slots, MoveSinks -> move_first_keys, Recompute -> truncate +
-// fill from the tokens it keeps per slot); then the Session's
+// fill from the tokens it keeps per slot, Reposition -> rotate_keys); a retaining state (probe_rows) gets the
+// attention of its probe after each chunk (after_observe); then the Session's
 // position offset becomes layout().pos_offset and its n_past() equals layout().n_slots. The cache holds
 // max_slots() + ubatch slots, so memory stays constant however long the sequence grows.
 //
@@ -61,7 +62,9 @@ class PolicySession {
   // Appends `tokens` (any number, chunked by ubatch) and writes logits like Session::eval: [n, n_vocab]
   // when all_logits, else [n_vocab] of the last token. Errors: empty input and the Session's errors.
   // prompt_end: `tokens` end the prompt — a state that observes (observe_rows) gets the attention of their
-  // last rows (after_prompt) and its actions run before the next eval.
+  // last rows (after_prompt) and its actions run before the next eval; a retaining state (probe_rows) gets,
+  // after each chunk but the last, the attention of the prompt's last probe_rows() tokens run as a probe
+  // (without prompt_end, and for the last chunk: of the chunk's own last rows).
   Status eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>* logits, bool prompt_end = false);
   // Empties the sequence and starts a fresh policy state.
   Status reset();
@@ -75,6 +78,8 @@ class PolicySession {
   PolicySession(const kv::KvPolicy& policy, int32_t block_size, int64_t ubatch, std::unique_ptr<kv::PolicyState> state,
                 std::unique_ptr<model::Session> session);
   Status apply(const std::vector<kv::KvAction>& actions);
+  // Retention: runs `probe` after the cached slots with the observation on (block_mass_), then removes it.
+  Status run_probe_rows(std::span<const int32_t> probe);
   // Recompute{begin, n}: truncate the Session to `begin` slots and run slot_tokens_[begin, begin + n) again.
   Status recompute(int64_t begin, int64_t n);
   // After an append: slot_tokens_ follows the state's new layout (`before`: the segments before it).
@@ -86,7 +91,8 @@ class PolicySession {
   std::unique_ptr<kv::PolicyState> state_;
   std::unique_ptr<model::Session> session_;
   std::vector<float> chunk_logits_;
-  std::vector<float> block_mass_;  // observation: attention per block of the prompt's last rows
+  std::vector<float> block_mass_;  // observation: attention per block of the prompt's last rows / the probe
+  std::vector<float> probe_logits_;
   std::vector<int32_t> slot_tokens_;  // the token each slot holds (what Recompute runs again)
 };
 

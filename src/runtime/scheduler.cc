@@ -77,6 +77,10 @@ Status Scheduler::validate(const SeqRequest& r) const {
   int64_t need = static_cast<int64_t>(r.prompt.size()) + std::max<int64_t>(r.n_predict - 1, 0);
   CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::PolicyState> state, policy.make_state(opt_.block_size));
   CW_RETURN_IF_ERROR(resolve_chunk_select(policy, *state, opt_.n_ctx_train, opt_.block_size).status());
+  if (state->probe_rows() > 0)
+    return invalid_argument("kv policy '" + policy.spec() +
+                            "' probes the cache after every prompt chunk, which the engine's scheduler does not run "
+                            "(yet): use it with `ask`, `eval needle` or `bench`");
   const int64_t max_slots = state->max_slots();
   int64_t held = 0;
   if (max_slots >= 0) {
@@ -545,6 +549,8 @@ Status Scheduler::apply_action(Seq& s, const kv::KvAction& action) {
     kv_ops_.emplace_back(std::move(move));
     return Status::ok();
   }
+  if (std::holds_alternative<kv::Reposition>(action))
+    return internal_error("kv policy: Reposition is not run by the scheduler (validate() refuses probing policies)");
   const auto& r = std::get<kv::Recompute>(action);
   CW_RETURN_IF_ERROR(bm_.truncate(s.kv, r.begin));
   take_copies();

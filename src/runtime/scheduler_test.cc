@@ -145,6 +145,13 @@ TEST(SchedulerTest, OptionsAndRequestsAreValidated) {
   EXPECT_FALSE((*s)->validate(r).is_ok());
   EXPECT_FALSE((*s)->add(1, r).is_ok());
   EXPECT_TRUE((*s)->idle());
+  // A policy that probes the cache after every chunk (retain) is refused by name, not run half-way.
+  r.sampling.top_p = 1;
+  r.kv_policy = std::shared_ptr<const kv::KvPolicy>(std::move(kv::make_kv_policy("retain:budget=512")).value());
+  const Status probing = (*s)->validate(r);
+  EXPECT_EQ(probing.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(probing.message().find("'retain:budget=512,probe=32,sinks=16,local=256' probes the cache"), std::string::npos)
+      << probing.message();
   EXPECT_EQ(schedule_from_name("fifo").status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(*schedule_from_name("prefill-first"), Schedule::kPrefillFirst);
 }
