@@ -267,7 +267,7 @@ TEST(RunCli, KvPolicySinkWindowRunsPastTheTrainingContext) {
   EXPECT_EQ(w.exit_code, 0) << w.err;
   const std::string m = "-p hi -n 4 --kv-policy ";
   for (const auto& [args, message] : std::vector<std::pair<std::string, std::string>>{
-           {m + "bogus", "unknown kv policy 'bogus' (supported: full, sink_window, window, recompute_window, chunk_select, compress)"},
+           {m + "bogus", "unknown kv policy 'bogus' (supported: full, sink_window, window, recompute_window, chunk_select, compress, retain)"},
            {m + "sink_window:sinks=4,window=8", "smaller than one KV block"},
            {m + "sink_window:sink=4", "unknown parameter 'sink'"},
            {m + "sink_window:window=x", "window must be an integer"},

@@ -380,7 +380,7 @@ TEST(RetainState, KeepsTheProbedBlocksWithinItsBudgetPackedAtConsecutivePosition
 TEST(RetainPolicy, SpecsAndErrors) {
   auto p = make_kv_policy("retain");
   ASSERT_TRUE(p.is_ok()) << p.status().message();
-  EXPECT_EQ((*p)->spec(), "retain:budget=1024,probe=32,sinks=16,local=256");
+  EXPECT_EQ((*p)->spec(), "retain:budget=512,probe=32,sinks=16,local=128");
   EXPECT_TRUE((*p)->lifts_context_limit());
   auto tight = make_kv_policy("retain:budget=100,sinks=16,local=64");
   ASSERT_TRUE(tight.is_ok());

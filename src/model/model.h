@@ -84,6 +84,11 @@ Status non_finite_output_error(const std::string& bad_tensor, const char* what, 
 // Preconditions (CW_CHECK): both tables cover n slots of kv's blocks. `coeffs` is scratch.
 void move_keys(const Model& m, KvCache& kv, std::span<const int32_t> origin, std::span<const int32_t> blocks, int64_t n,
                double from_offset, double to_offset, std::vector<float>* coeffs);
+// Re-rotates the keys of slots [slot, slot + n) of block `block` by `delta` positions, every layer (a key at
+// position p goes to p + delta; RoPE rotations compose, so the coefficients do not depend on p). Values are
+// untouched. Preconditions (CW_CHECK): the rows lie within the block. `coeffs` is scratch.
+void rotate_keys(const Model& m, KvCache& kv, int32_t block, int64_t slot, int64_t n, double delta,
+                 std::vector<float>* coeffs);
 
 class Session {
  public:

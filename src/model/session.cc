@@ -168,6 +168,17 @@ void move_keys(const Model& m, KvCache& kv, std::span<const int32_t> origin, std
     }
 }
 
+void rotate_keys(const Model& m, KvCache& kv, int32_t block, int64_t slot, int64_t n, double delta,
+                 std::vector<float>* coeffs) {
+  const KvShape& sh = kv.shape();
+  CW_CHECK(slot >= 0 && n >= 0 && slot + n <= sh.block_size);
+  if (n == 0 || delta == 0) return;
+  reposition_coeffs(m, n, 0.0, delta, coeffs);  // the same rotation for every row
+  const size_t row = static_cast<size_t>(sh.kv_dim * sh.element_bytes());
+  for (int64_t l = 0; l < sh.n_layer; ++l)
+    apply_reposition(m, sh, static_cast<uint8_t*>(kv.k_block(l, block)) + static_cast<size_t>(slot) * row, 0, n, *coeffs);
+}
+
 Status Session::move_first_keys(int64_t n, double offset) {
   if (!paged_) return invalid_argument("move_first_keys: the session is not paged");
   if (n < 0 || n > n_past_) return invalid_argument("move_first_keys: " + std::to_string(n) + " slots but " +
@@ -203,17 +214,12 @@ Status Session::rotate_keys(int64_t begin, int64_t n, double delta) {
   if (begin < 0 || n < 0 || begin + n > n_past_)
     return invalid_argument("rotate_keys: [" + std::to_string(begin) + ", " + std::to_string(begin + n) +
                             ") leaves the " + std::to_string(n_past_) + " slots in use");
-  if (n == 0 || delta == 0) return Status::ok();
-  const KvShape& sh = kv_->shape();
-  // The rotation by delta is the same for every position: coefficients of slots begin.. (from p to p + delta).
-  reposition_coeffs(m_, n, static_cast<double>(begin), static_cast<double>(begin) + delta, &coeffs_);
-  for (int64_t l = 0; l < sh.n_layer; ++l)
-    for (int64_t i = 0; i < n;) {
-      const int64_t s = begin + i;
-      const int64_t run = std::min<int64_t>(n - i, sh.block_size - s % sh.block_size);
-      apply_reposition(m_, sh, k_row(l, s), i, run, coeffs_);
-      i += run;
-    }
+  const int64_t bs = kv_->shape().block_size;
+  for (int64_t s = begin; s < begin + n;) {  // one run per block
+    const int64_t run = std::min<int64_t>(begin + n - s, bs - s % bs);
+    model::rotate_keys(m_, *kv_, table_[static_cast<size_t>(s / bs)], s % bs, run, delta, &coeffs_);
+    s += run;
+  }
   return Status::ok();
 }
 

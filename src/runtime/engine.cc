@@ -24,9 +24,11 @@ class ForwardExecutor final : public StepExecutor {
         kv_->copy_block(c->src, c->dst);
       } else if (const auto* r = std::get_if<RowCopy>(&op)) {
         kv_->copy_rows(r->src, r->src_slot, r->dst, r->dst_slot, r->n);
+      } else if (const auto* k = std::get_if<KeyMove>(&op)) {
+        model::move_keys(m_, *kv_, k->origin, k->blocks, k->n, 0.0, k->to_offset, &coeffs_);
       } else {
-        const auto& k = std::get<KeyMove>(op);
-        model::move_keys(m_, *kv_, k.origin, k.blocks, k.n, 0.0, k.to_offset, &coeffs_);
+        const auto& r = std::get<KeyRotate>(op);
+        model::rotate_keys(m_, *kv_, r.block, r.slot, r.n, static_cast<double>(r.delta), &coeffs_);
       }
     }
     return fwd_.run(plan.batch, *kv_, logits);

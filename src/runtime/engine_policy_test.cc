@@ -95,15 +95,17 @@ TEST(EnginePolicy, OneRequestEqualsThePolicySessionAndRunsPastTheKvPool) {
   auto m = model::Model::load(dir + "/models/stories260K.gguf");
   ASSERT_TRUE(m.is_ok()) << m.status().message();
   for (const std::string spec : {"sink_window:sinks=4,window=64", "sink_window:sinks=20,window=48", "window:window=48",
-                                 "recompute_window:window=40", "compress:keep=20,obs=8"}) {
-    // compress keeps the prompt until it ends (the context rule holds): a shorter request.
-    const bool compress = spec.starts_with("compress");
+                                 "recompute_window:window=40", "compress:keep=20,obs=8",
+                                 "retain:budget=96,probe=6,sinks=16,local=32"}) {
+    // compress keeps the prompt until it ends (the context rule holds): a shorter request. retain reads a
+    // longer prompt in chunks of 16 - 6 rows (its probe rows count against the step's 16), pruning as it goes.
+    const bool compress = spec.starts_with("compress"), retain = spec.starts_with("retain");
     SCOPED_TRACE(spec);
     // 16 blocks = 256 slots; the request holds 40 + 400 tokens.
     auto engine = Engine::create(**m, options(16, 16, spec));
     ASSERT_TRUE(engine.is_ok()) << engine.status().message();
     SeqRequest r;
-    r.prompt = prompt_of(compress ? 180 : 40, 1);
+    r.prompt = prompt_of(compress ? 180 : retain ? 300 : 40, 1);
     r.n_predict = compress ? 40 : 400;
     r.sampling.temperature = 0;
     r.keep_logits = true;
@@ -111,7 +113,7 @@ TEST(EnginePolicy, OneRequestEqualsThePolicySessionAndRunsPastTheKvPool) {
     ASSERT_TRUE(id.is_ok()) << id.status().message();
     const SeqResult res = (*engine)->wait(*id);
     ASSERT_TRUE(res.error.is_ok()) << res.error.message();
-    const Greedy want = reference(**m, spec, r.prompt, r.n_predict, 16);
+    const Greedy want = reference(**m, spec, r.prompt, r.n_predict, retain ? 10 : 16);
     EXPECT_EQ(res.tokens, want.tokens);
     const float d = max_abs_diff(res.logits, want.logits);
     std::printf("[ engine   ] %s: %zu tokens past a 256-slot pool, max |logit diff| vs PolicySession %.3g\n",

@@ -46,6 +46,8 @@ class FakeExecutor : public StepExecutor {
         std::copy_n(slots_.begin() + c->src * bs_, bs_, slots_.begin() + c->dst * bs_);
       } else if (const auto* r = std::get_if<RowCopy>(&op)) {
         std::copy_n(slots_.begin() + r->src * bs_ + r->src_slot, r->n, slots_.begin() + r->dst * bs_ + r->dst_slot);
+      } else if (std::holds_alternative<KeyRotate>(op)) {
+        // a rotation keeps each slot's token (positions are not modelled here)
       } else {  // a key move keeps each slot's token (positions are not modelled here)
         const auto& k = std::get<KeyMove>(op);
         for (int64_t s = 0; s < k.n; ++s)

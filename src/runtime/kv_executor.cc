@@ -134,16 +134,6 @@ void PolicySession::track_tokens(const std::vector<kv::Segment>& before, int64_t
   slot_tokens_ = std::move(next);
 }
 
-Status PolicySession::run_probe_rows(std::span<const int32_t> probe) {
-  const int64_t held = session_->n_past();
-  block_mass_.assign(static_cast<size_t>(session_->n_ctx() / block_size_ + 1), 0.0f);
-  session_->set_observation(static_cast<int64_t>(probe.size()), &block_mass_);
-  Status st = session_->eval(probe, false, &probe_logits_);
-  session_->set_observation(0, nullptr);
-  CW_RETURN_IF_ERROR(st);
-  return session_->truncate(held);  // the probe's rows leave the cache
-}
-
 Status PolicySession::apply(const std::vector<kv::KvAction>& actions) {
   for (const kv::KvAction& a : actions) {
     Status s = std::visit(
@@ -180,17 +170,28 @@ Status PolicySession::eval(std::span<const int32_t> tokens, bool all_logits, std
     const bool last = i + len == n;
     std::vector<float>* out = all_logits ? &chunk_logits_ : (last ? logits : &chunk_logits_);
     const bool observe = prompt_end && last && state_->observe_rows() > 0;
-    // Retention: a chunk of a known prompt is probed with the prompt's last rows after it; the prompt's last
-    // chunk (which holds them) and a chunk of an unknown prompt are observed through their own last rows.
-    const bool run_probe = probe > 0 && prompt_end && !last;
-    const bool self_probe = probe > 0 && !run_probe;
-    if (observe || self_probe) {
-      block_mass_.assign(static_cast<size_t>(session_->n_ctx() / block_size_ + 1), 0.0f);
-      session_->set_observation(observe ? state_->observe_rows() : probe, &block_mass_);
+    // Retention: a chunk of a known prompt is read with the prompt's last rows riding after it in the same
+    // forward (observed, then removed); the prompt's last chunk (which holds them) and a chunk of an unknown
+    // prompt are observed through their own last rows.
+    const int64_t n_probe = probe > 0 && prompt_end && !last ? std::min(probe, n) : 0;
+    std::span<const int32_t> rows = tokens.subspan(static_cast<size_t>(i), static_cast<size_t>(len));
+    if (n_probe > 0) {
+      probe_rows_.assign(rows.begin(), rows.end());
+      probe_rows_.insert(probe_rows_.end(), tokens.end() - n_probe, tokens.end());
+      rows = probe_rows_;
     }
-    Status st = session_->eval(tokens.subspan(static_cast<size_t>(i), static_cast<size_t>(len)), all_logits, out);
+    const int64_t observed = observe ? state_->observe_rows() : n_probe > 0 ? n_probe : probe;
+    if (observed > 0) {
+      block_mass_.assign(static_cast<size_t>(session_->n_ctx() / block_size_ + 1), 0.0f);
+      session_->set_observation(observed, &block_mass_);
+    }
+    Status st = session_->eval(rows, all_logits, out);
     session_->set_observation(0, nullptr);
     CW_RETURN_IF_ERROR(st);
+    if (n_probe > 0) {
+      CW_RETURN_IF_ERROR(session_->truncate(session_->n_past() - n_probe));
+      if (all_logits) chunk_logits_.resize(static_cast<size_t>(len * n_vocab));
+    }
     if (all_logits) std::copy(chunk_logits_.begin(), chunk_logits_.end(), logits->begin() + i * n_vocab);
     const std::vector<kv::Segment> before = state_->layout().segments;
     const int64_t seen_before = state_->layout().n_seen;
@@ -205,7 +206,6 @@ Status PolicySession::eval(std::span<const int32_t> tokens, bool all_logits, std
       CW_RETURN_IF_ERROR(apply(more));
     }
     if (probe > 0) {
-      if (run_probe) CW_RETURN_IF_ERROR(run_probe_rows(tokens.last(static_cast<size_t>(std::min(probe, n)))));
       const std::vector<kv::Segment> kept = state_->layout().segments;
       const int64_t seen = state_->layout().n_seen;
       std::vector<kv::KvAction> more = state_->after_observe(block_mass_);

@@ -63,8 +63,9 @@ class PolicySession {
   // when all_logits, else [n_vocab] of the last token. Errors: empty input and the Session's errors.
   // prompt_end: `tokens` end the prompt — a state that observes (observe_rows) gets the attention of their
   // last rows (after_prompt) and its actions run before the next eval; a retaining state (probe_rows) gets,
-  // after each chunk but the last, the attention of the prompt's last probe_rows() tokens run as a probe
-  // (without prompt_end, and for the last chunk: of the chunk's own last rows).
+  // after each chunk but the last, the attention of the prompt's last probe_rows() tokens, run as probe rows
+  // after the chunk in its forward and then removed (without prompt_end, and for the last chunk: of the
+  // chunk's own last rows).
   Status eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>* logits, bool prompt_end = false);
   // Empties the sequence and starts a fresh policy state.
   Status reset();
@@ -78,8 +79,6 @@ class PolicySession {
   PolicySession(const kv::KvPolicy& policy, int32_t block_size, int64_t ubatch, std::unique_ptr<kv::PolicyState> state,
                 std::unique_ptr<model::Session> session);
   Status apply(const std::vector<kv::KvAction>& actions);
-  // Retention: runs `probe` after the cached slots with the observation on (block_mass_), then removes it.
-  Status run_probe_rows(std::span<const int32_t> probe);
   // Recompute{begin, n}: truncate the Session to `begin` slots and run slot_tokens_[begin, begin + n) again.
   Status recompute(int64_t begin, int64_t n);
   // After an append: slot_tokens_ follows the state's new layout (`before`: the segments before it).
@@ -92,7 +91,7 @@ class PolicySession {
   std::unique_ptr<model::Session> session_;
   std::vector<float> chunk_logits_;
   std::vector<float> block_mass_;  // observation: attention per block of the prompt's last rows / the probe
-  std::vector<float> probe_logits_;
+  std::vector<int32_t> probe_rows_;  // a prompt chunk followed by the prompt's last rows (retention)
   std::vector<int32_t> slot_tokens_;  // the token each slot holds (what Recompute runs again)
 };
 

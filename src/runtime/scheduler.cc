@@ -77,10 +77,6 @@ Status Scheduler::validate(const SeqRequest& r) const {
   int64_t need = static_cast<int64_t>(r.prompt.size()) + std::max<int64_t>(r.n_predict - 1, 0);
   CW_ASSIGN_OR_RETURN(std::unique_ptr<kv::PolicyState> state, policy.make_state(opt_.block_size));
   CW_RETURN_IF_ERROR(resolve_chunk_select(policy, *state, opt_.n_ctx_train, opt_.block_size).status());
-  if (state->probe_rows() > 0)
-    return invalid_argument("kv policy '" + policy.spec() +
-                            "' probes the cache after every prompt chunk, which the engine's scheduler does not run "
-                            "(yet): use it with `ask`, `eval needle` or `bench`");
   const int64_t max_slots = state->max_slots();
   int64_t held = 0;
   if (max_slots >= 0) {
@@ -188,6 +184,13 @@ bool Scheduler::try_append(Seq& s, int64_t n) {
   const auto first = static_cast<size_t>(s.n_computed);
   std::vector<int32_t> rows = s.redo;
   rows.insert(rows.end(), s.tokens.begin() + static_cast<int64_t>(first), s.tokens.begin() + static_cast<int64_t>(first) + n);
+  // A retaining state reads a prompt chunk that does not end the prompt "with the question in mind": the
+  // prompt's last probe_rows() tokens ride after the chunk as probe rows (observed, then removed in complete()).
+  const int64_t probe = probe_rows(s, n);
+  if (probe > 0) {
+    rows.insert(rows.end(), s.req.prompt.end() - probe, s.req.prompt.end());
+    CW_CHECK(bm_.detach(s.kv).is_ok());  // the probe's blocks do not hold the token stream
+  }
   const int64_t n_past = bm_.n_tokens(s.kv);
   // Rows past a chunk-selective sequence's span attend to a selection, not to the whole prefix: blocks filled
   // from there on must never serve another request as a cached prefix.
@@ -200,6 +203,7 @@ bool Scheduler::try_append(Seq& s, int64_t n) {
   s.step_n_past = n_past;
   s.step_redo = static_cast<int64_t>(s.redo.size());
   s.step_rows = total;
+  s.step_probe = probe;
   step_order_.push_back(s.id);
   return true;
 }
@@ -209,11 +213,19 @@ int64_t Scheduler::row_cap(const Seq& s) const {
   return std::max<int64_t>(1, opt_.n_ctx_train - s.state->max_slots());
 }
 
+int64_t Scheduler::probe_rows(const Seq& s, int64_t n) const {
+  const auto n_prompt = static_cast<int64_t>(s.req.prompt.size());
+  if (!s.state || s.state->probe_rows() <= 0 || s.n_generated() > 0 || s.n_computed + n >= n_prompt) return 0;
+  return std::min(s.state->probe_rows(), n_prompt);
+}
+
 int64_t Scheduler::append_prefill(Seq& s, int64_t n, bool may_preempt) {
   n = std::min(n, row_cap(s));
+  // Probe rows count against the step's rows: the chunk gives way to them (one row at least).
+  if (const int64_t probe = probe_rows(s, n); probe > 0) n = std::max<int64_t>(1, n - probe);
   const auto redo = static_cast<int64_t>(s.redo.size());
   while (true) {
-    if (try_append(s, n)) return n + redo;
+    if (try_append(s, n)) return s.step_rows;
     if (!may_preempt) break;
     const RequestId victim = preemption_victim(s.admit_order);
     if (victim < 0) break;
@@ -225,7 +237,7 @@ int64_t Scheduler::append_prefill(Seq& s, int64_t n, bool may_preempt) {
   const int64_t room = static_cast<int64_t>(bm_.block_table(s.kv).size()) * bs - bm_.n_tokens(s.kv);
   int64_t fit = std::min<int64_t>(n - 1, room + static_cast<int64_t>(bm_.n_available_blocks()) * bs - redo);
   for (; fit > 0; --fit)
-    if (try_append(s, fit)) return fit + redo;
+    if (try_append(s, fit)) return s.step_rows;
   return 0;
 }
 
@@ -398,7 +410,7 @@ void Scheduler::build_batch(StepPlan* plan) {
     bs.count = s.step_rows;
     bs.pos_offset = s.state ? static_cast<double>(s.state->layout().pos_offset) : 0.0;
     if (s.select.span > 0) bs.select = &s.select;
-    const int64_t fresh = s.step_rows - s.step_redo;
+    const int64_t fresh = s.step_rows - s.step_redo - s.step_probe;
     const bool reaches_end = fresh > 0 && s.n_computed + fresh == static_cast<int64_t>(s.tokens.size());
     bs.output = reaches_end ? model::OutputMode::kLast : model::OutputMode::kNone;
     if (reaches_end && s.n_generated() == 0 && s.state && s.state->observe_rows() > 0) {
@@ -406,12 +418,18 @@ void Scheduler::build_batch(StepPlan* plan) {
       s.block_mass.assign(bm_.block_table(s.kv).size(), 0.0f);
       bs.observe_rows = s.state->observe_rows();
       bs.block_mass = s.block_mass.data();
+    } else if (s.state && s.state->probe_rows() > 0) {
+      // A retaining state: the probe rows, or (the prompt's last chunk, decoding) the rows' own last ones.
+      s.block_mass.assign(bm_.block_table(s.kv).size(), 0.0f);
+      bs.observe_rows = s.step_probe > 0 ? s.step_probe : s.state->probe_rows();
+      bs.block_mass = s.block_mass.data();
     }
     plan->n_output_rows += reaches_end ? 1 : 0;
     (s.decoding() ? plan->n_decode_rows : plan->n_prefill_rows) += s.step_rows;
     plan->batch.tokens.insert(plan->batch.tokens.end(), s.redo.begin(), s.redo.begin() + s.step_redo);
     plan->batch.tokens.insert(plan->batch.tokens.end(), s.tokens.begin() + s.n_computed,
                               s.tokens.begin() + s.n_computed + fresh);
+    plan->batch.tokens.insert(plan->batch.tokens.end(), s.req.prompt.end() - s.step_probe, s.req.prompt.end());
     const std::span<const int32_t> table = bm_.block_table(s.kv);
     plan->tables.emplace_back(table.begin(), table.end());
     plan->ids.push_back(id);
@@ -460,15 +478,21 @@ void Scheduler::complete(const StepPlan& plan, const std::vector<float>& logits,
     auto it = seqs_.find(plan.ids[i]);
     CW_CHECK(it != seqs_.end());  // nothing finishes a sequence between plan() and complete()
     Seq& s = it->second;
-    const int64_t fresh = bs.count - s.step_redo;
+    const int64_t fresh = bs.count - s.step_redo - s.step_probe;
     s.redo.erase(s.redo.begin(), s.redo.begin() + s.step_redo);
     s.step_redo = 0;
     s.n_computed += fresh;
     s.computed_tokens += bs.count;
+    if (s.step_probe > 0) {  // the probe rows leave the cache
+      CW_CHECK(bm_.truncate(s.kv, bm_.n_tokens(s.kv) - s.step_probe).is_ok());
+      take_copies();
+      s.step_probe = 0;
+    }
     if (s.state) {
       std::vector<kv::KvAction> a = s.state->after_append(fresh);
       if (bs.observe_rows > 0) {
-        std::vector<kv::KvAction> more = s.state->after_prompt(s.block_mass);
+        std::vector<kv::KvAction> more = s.state->probe_rows() > 0 ? s.state->after_observe(s.block_mass)
+                                                                    : s.state->after_prompt(s.block_mass);
         a.insert(a.end(), more.begin(), more.end());
       }
       if (!a.empty()) actions.emplace_back(s.id, std::move(a));
@@ -549,8 +573,18 @@ Status Scheduler::apply_action(Seq& s, const kv::KvAction& action) {
     kv_ops_.emplace_back(std::move(move));
     return Status::ok();
   }
-  if (std::holds_alternative<kv::Reposition>(action))
-    return internal_error("kv policy: Reposition is not run by the scheduler (validate() refuses probing policies)");
+  if (const auto* p = std::get_if<kv::Reposition>(&action)) {
+    for (int64_t j = p->begin / bs; j < (p->begin + p->n + bs - 1) / bs; ++j) CW_RETURN_IF_ERROR(bm_.make_writable(s.kv, j));
+    take_copies();
+    const std::span<const int32_t> table = bm_.block_table(s.kv);
+    for (int64_t i = p->begin; i < p->begin + p->n;) {  // one rotation per block
+      const int64_t run = std::min(p->begin + p->n - i, bs - i % bs);
+      kv_ops_.emplace_back(KeyRotate{table[static_cast<size_t>(i / bs)], static_cast<int32_t>(i % bs),
+                                     static_cast<int32_t>(run), p->delta});
+      i += run;
+    }
+    return Status::ok();
+  }
   const auto& r = std::get<kv::Recompute>(action);
   CW_RETURN_IF_ERROR(bm_.truncate(s.kv, r.begin));
   take_copies();

@@ -142,7 +142,14 @@ struct KeyMove {
   int64_t n = 0;
   double to_offset = 0;
 };
-using KvOp = std::variant<kv::BlockCopy, RowCopy, KeyMove>;
+// Keys of slots [slot, slot + n) of block `block` re-rotated by `delta` positions — model::rotate_keys
+// (kv::Reposition, `retain`'s packing).
+struct KeyRotate {
+  int32_t block = -1, slot = 0, n = 0;
+  int64_t delta = 0;
+  bool operator==(const KeyRotate&) const = default;
+};
+using KvOp = std::variant<kv::BlockCopy, RowCopy, KeyMove, KeyRotate>;
 
 // The work of one step. `batch.seqs[i].block_table` points into `tables[i]`: move, never copy, a plan.
 struct StepPlan {
@@ -233,7 +240,9 @@ class Scheduler {
     const kv::KvPolicy* policy = nullptr;     // req.kv_policy or the scheduler's
     std::unique_ptr<kv::PolicyState> state;   // while running under an acting policy
     model::ChunkSelect select;                // a chunk-selective policy's parameters (span 0: none)
-    std::vector<float> block_mass;            // observation of the prompt's last rows (state->observe_rows())
+    std::vector<float> block_mass;            // observation: the prompt's last rows (state->observe_rows()),
+                                              // or the probe / own rows of a retaining state (probe_rows())
+    int64_t step_probe = 0;       // probe rows (the prompt's last tokens) after the plan's rows, removed after
     std::vector<int32_t> redo;    // tokens a Recompute runs again before the next new rows
     int64_t step_redo = 0;        // redo rows in the plan being built / completed
     int64_t step_n_past = 0;      // KV slots before the plan's rows
@@ -261,6 +270,9 @@ class Scheduler {
   // Appends up to `n` pending tokens (and the redo rows), preempting newer unscheduled sequences (when
   // allowed) and then shrinking the chunk; returns the rows appended, redo included (0: none fit).
   int64_t append_prefill(Seq& s, int64_t n, bool may_preempt);
+  // Probe rows a prompt chunk of `n` new rows takes under a retaining state (the prompt's last
+  // probe_rows() tokens when the chunk does not end the prompt; else 0).
+  int64_t probe_rows(const Seq& s, int64_t n) const;
   // New rows one step may give `s` (its policy keeps positions within the training context).
   int64_t row_cap(const Seq& s) const;
   // Applies a policy state's actions to the block accounting and queues their KV ops. On a full pool it

@@ -145,13 +145,6 @@ TEST(SchedulerTest, OptionsAndRequestsAreValidated) {
   EXPECT_FALSE((*s)->validate(r).is_ok());
   EXPECT_FALSE((*s)->add(1, r).is_ok());
   EXPECT_TRUE((*s)->idle());
-  // A policy that probes the cache after every chunk (retain) is refused by name, not run half-way.
-  r.sampling.top_p = 1;
-  r.kv_policy = std::shared_ptr<const kv::KvPolicy>(std::move(kv::make_kv_policy("retain:budget=512")).value());
-  const Status probing = (*s)->validate(r);
-  EXPECT_EQ(probing.code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(probing.message().find("'retain:budget=512,probe=32,sinks=16,local=256' probes the cache"), std::string::npos)
-      << probing.message();
   EXPECT_EQ(schedule_from_name("fifo").status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(*schedule_from_name("prefill-first"), Schedule::kPrefillFirst);
 }
@@ -443,7 +436,7 @@ TEST(SchedulerTest, RandomizedBlockAccounting) {
   }
 }
 
-// Requests under acting KV policies (sink_window, window, recompute_window, per request) mixed with `full`
+// Requests under acting KV policies (sink_window, window, recompute_window, retain, per request) mixed with `full`
 // ones, random pool sizes and budgets: the block accounting stays consistent after every step (drops,
 // private copies, held sink blocks, truncations), every request finishes without error, policy requests
 // may be longer than the pool, and every block is released at the end. (The outputs themselves are
@@ -458,7 +451,10 @@ TEST(SchedulerTest, RandomizedBlockAccountingUnderKvPolicies) {
     std::vector<std::shared_ptr<const kv::KvPolicy>> policies;
     for (const std::string spec : {"sink_window:sinks=" + std::to_string(rng() % 9) + ",window=" + std::to_string(bs + rng() % 12),
                                    "window:window=" + std::to_string(bs + rng() % 10),
-                                   "recompute_window:window=" + std::to_string(1 + rng() % 8)})
+                                   "recompute_window:window=" + std::to_string(1 + rng() % 8),
+                                   "retain:budget=" + std::to_string(5 * bs + rng() % 12) + ",probe=" +
+                                       std::to_string(1 + rng() % 5) + ",sinks=" + std::to_string(rng() % (bs + 1)) +
+                                       ",local=" + std::to_string(rng() % (bs + 1))})
       policies.push_back(std::shared_ptr<const kv::KvPolicy>(std::move(kv::make_kv_policy(spec)).value()));
     std::set<RequestId> added;
     int longer_than_pool = 0;

@@ -133,10 +133,10 @@ class RetainPolicy final : public KvPolicy {
 
 Result<std::unique_ptr<KvPolicy>> create_retain(const PolicySpec& spec) {
   CW_RETURN_IF_ERROR(only_keys(spec, {"budget", "probe", "sinks", "local"}));
-  CW_ASSIGN_OR_RETURN(const int64_t budget, int_param(spec, "budget", 1024, 1, kMaxPolicyTokens));
+  CW_ASSIGN_OR_RETURN(const int64_t budget, int_param(spec, "budget", 512, 1, kMaxPolicyTokens));
   CW_ASSIGN_OR_RETURN(const int64_t probe, int_param(spec, "probe", 32, 1, 4096));
   CW_ASSIGN_OR_RETURN(const int64_t sinks, int_param(spec, "sinks", 16, 0, kMaxPolicyTokens));
-  CW_ASSIGN_OR_RETURN(const int64_t local, int_param(spec, "local", 256, 0, kMaxPolicyTokens));
+  CW_ASSIGN_OR_RETURN(const int64_t local, int_param(spec, "local", 128, 0, kMaxPolicyTokens));
   return std::unique_ptr<KvPolicy>(std::make_unique<RetainPolicy>(budget, probe, sinks, local));
 }
 
