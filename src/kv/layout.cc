@@ -1,4 +1,5 @@
 // SeqLayout invariants and the default policy state (keep every slot, never act: `full`).
+#include <algorithm>
 #include <string>
 
 #include "kv/policy.h"
@@ -21,6 +22,17 @@ Status SeqLayout::check() const {
   }
   if (slot != n_slots) return bad("segments cover " + std::to_string(slot) + " of " + std::to_string(n_slots) + " slots");
   return Status::ok();
+}
+
+void append_slot_tokens(const std::vector<Segment>& segments, int64_t lo, int64_t hi, int64_t slot,
+                        std::vector<Segment>* out) {
+  for (const Segment& s : segments) {
+    const int64_t a = std::max(lo, s.slot_begin), b = std::min(hi, s.slot_begin + s.n);
+    if (a >= b) continue;
+    const int64_t token = s.token_begin + (a - s.slot_begin);
+    if (!out->empty() && out->back().token_begin + out->back().n == token) out->back().n += b - a;
+    else out->push_back({slot + (a - lo), b - a, token, Segment::Kind::kWindow});
+  }
 }
 
 namespace {

@@ -101,7 +101,8 @@ struct CopySlots {
   bool operator==(const CopySlots&) const = default;
 };
 // Slots [begin, begin + n) are gone: their blocks leave the table (begin, n multiples of the block size)
-// and every later slot moves down by n.
+// and every later slot moves down by n. Or [begin, begin + n) is the sequence's tail (begin + n = the slots
+// held): the slots from `begin` on are discarded, whole blocks or not.
 struct DropSlots {
   int64_t begin = 0, n = 0;
   bool operator==(const DropSlots&) const = default;
@@ -148,17 +149,18 @@ class PolicyState {
   virtual int64_t moved_slots() const { return 0; }
   // Observation window (SnapKV / WindowKV): how many of the prompt's last rows' attention the state wants
   // to see (0: none). The executor then has the forward pass that computes the prompt's last rows add their
-  // softmax weights, summed over query heads and layers, into one value per block of the cache, and calls
+  // softmax weights, summed over query heads and layers, into one value per slot of the cache, and calls
   // after_prompt with them once the whole prompt is appended (after its after_append).
   virtual int64_t observe_rows() const { return 0; }
-  // `block_mass[b]`: the attention the observed rows paid to block b (slots [b * B, (b + 1) * B)). Returns
-  // the actions to apply before the first generated token runs.
-  virtual std::vector<KvAction> after_prompt(const std::vector<float>& block_mass) {
-    (void)block_mass;
+  // `slot_mass[s]`: the attention the observed rows paid to slot s (at least n_slots entries). Returns the
+  // actions to apply before the first generated token runs.
+  virtual std::vector<KvAction> after_prompt(const std::vector<float>& slot_mass) {
+    (void)slot_mass;
     return {};
   }
   // Retention (InfiniRetri): after each forward of the sequence the state wants the attention that
-  // probe_rows() query rows pay to each block of the cache (summed over query heads and layers, as above):
+  // probe_rows() query rows pay to each block of the cache (summed over query heads and layers, as above,
+  // but one value per block: block_mass[b] for slots [b * B, (b + 1) * B)):
   // when the executor knows the prompt, its last probe_rows() tokens, run after the chunk as a probe at the
   // next positions and then removed (so every chunk is read "with the question in mind"); otherwise the
   // forward's own last rows. after_observe gets it; its actions run before the next forward. 0: no probe.
@@ -168,6 +170,12 @@ class PolicyState {
     return {};
   }
 };
+
+// Appends to `out` the tokens that `segments` say slots [lo, hi) hold, as segments from slot `slot` on
+// (merging with out's last segment where the tokens continue it): how a state that keeps some slots and
+// packs them down describes its new layout.
+void append_slot_tokens(const std::vector<Segment>& segments, int64_t lo, int64_t hi, int64_t slot,
+                        std::vector<Segment>* out);
 
 // The state of a policy that keeps every slot and never acts (`full`; `chunk_select` with its selection).
 std::unique_ptr<PolicyState> keep_all_state(const HeadSelection& select = {});

@@ -41,6 +41,10 @@ class SimCache {
       ASSERT_LE(c->src + c->n, static_cast<int64_t>(slots_.size()));
       for (int64_t i = 0; i < c->n; ++i) slots_[c->dst + i] = slots_[c->src + i];
     } else if (const auto* d = std::get_if<DropSlots>(&a)) {
+      if (d->begin + d->n == static_cast<int64_t>(slots_.size())) {  // the tail, whole blocks or not
+        slots_.resize(static_cast<size_t>(d->begin));
+        return;
+      }
       ASSERT_EQ(d->begin % block_, 0) << "drops are whole blocks";
       ASSERT_EQ(d->n % block_, 0) << "drops are whole blocks";
       ASSERT_LE(d->begin + d->n, static_cast<int64_t>(slots_.size()));
@@ -283,7 +287,7 @@ TEST(SeqLayout, CheckFindsBrokenInvariants) {
 // the blocks of the observed rows and the partial last block, and the blocks whose pooled attention mass is
 // highest until keep% of the prompt; every kept key stays at its own position and the next token continues
 // at the prompt's next position.
-TEST(CompressState, KeepsTheMostAttendedBlocksAtTheirOwnPositions) {
+TEST(CompressState, KeepsTheMostAttendedSlotsAtTheirOwnPositions) {
   constexpr int64_t kBlock = 16;
   auto st = make_state(kCompressPolicy, "compress:keep=25,obs=20", kBlock);
   SimCache cache(kBlock);
@@ -294,25 +298,27 @@ TEST(CompressState, KeepsTheMostAttendedBlocksAtTheirOwnPositions) {
     EXPECT_TRUE(st->after_append(k).empty());
   }
   EXPECT_EQ(st->observe_rows(), 20);
-  std::vector<float> mass(21, 0.01f);
-  mass[7] = 5.0f;   // a needle: pooling keeps 6 and 8 too
-  mass[13] = 3.0f;  // and another (12, 14 by pooling)
+  std::vector<float> mass(static_cast<size_t>(n), 0.01f);
+  mass[0] = 4.0f;    // the sink: pooling (5 slots after an attended one, 1 before) keeps 0..5
+  mass[100] = 5.0f;  // a needle: pooling keeps 99..105
+  mass[200] = 3.0f;  // another: 199..205
   const std::vector<KvAction> actions = st->after_prompt(mass);
   for (const KvAction& a : actions) cache.apply(a);
   ASSERT_FALSE(HasFatalFailure());
   EXPECT_EQ(st->observe_rows(), 0) << "observes once";
   const SeqLayout& l = st->layout();
   ASSERT_TRUE(l.check().is_ok()) << l.check().message();
-  // keep 25% of 325 slots = 82 -> 6 blocks: block 0, the observed rows' blocks 19 (and the partial 20th),
-  // then by pooled mass 6, 7, 8 (pooled 5.0) and one of 12, 13, 14 (pooled 3.0; ties keep the first).
+  // keep 25% of 325 slots = 82: the 20 observed rows, then by pooled mass 99..105 (5.0), 0..5 (4.0),
+  // 199..205 (3.0), and the 42 earliest of the rest (ties keep the earlier slot): 6..47.
+  std::vector<int64_t> want;
+  for (int64_t t = 0; t < 48; ++t) want.push_back(t);
+  for (int64_t t = 99; t <= 105; ++t) want.push_back(t);
+  for (int64_t t = 199; t <= 205; ++t) want.push_back(t);
+  for (int64_t t = n - 20; t < n; ++t) want.push_back(t);
   std::vector<int64_t> kept_tokens;
   for (const Slot& sl : cache.slots()) kept_tokens.push_back(sl.token);
-  std::vector<int64_t> want;
-  for (int64_t b : {0, 6, 7, 8, 12, 19})
-    for (int64_t i = 0; i < kBlock; ++i) want.push_back(b * kBlock + i);
-  for (int64_t t = 20 * kBlock; t < n; ++t) want.push_back(t);
   EXPECT_EQ(kept_tokens, want);
-  EXPECT_EQ(l.n_slots, static_cast<int64_t>(want.size()));
+  EXPECT_EQ(l.n_slots, 82);
   for (const Slot& sl : cache.slots()) EXPECT_EQ(sl.rotated_at, sl.token) << "kept keys never move";
   EXPECT_EQ(l.pos_offset + l.n_slots, n) << "the next token continues at the prompt's next position";
   for (const Segment& seg : l.segments)
@@ -322,10 +328,18 @@ TEST(CompressState, KeepsTheMostAttendedBlocksAtTheirOwnPositions) {
   EXPECT_TRUE(st->after_append(1).empty());
   EXPECT_TRUE(st->after_prompt(mass).empty());
   EXPECT_EQ(cache.slots().back().rotated_at, n);
-  // A prompt shorter than what keep% would keep is left alone.
-  auto small = make_state(kCompressPolicy, "compress:keep=90", kBlock);
+  // A budget below the observed rows keeps the last half of the budget of them, and the rest by mass.
+  auto small = make_state(kCompressPolicy, "compress:keep=12,obs=32", kBlock);
   small->after_append(100);
-  EXPECT_TRUE(small->after_prompt(std::vector<float>(7, 1.0f)).empty());
+  std::vector<float> m2(100, 0.0f);
+  m2[40] = 1.0f;
+  SimCache c2(kBlock);
+  c2.append(0, 100, 0);
+  for (const KvAction& a : small->after_prompt(m2)) c2.apply(a);
+  ASSERT_FALSE(HasFatalFailure());
+  std::vector<int64_t> got2;
+  for (const Slot& sl : c2.slots()) got2.push_back(sl.token);
+  EXPECT_EQ(got2, (std::vector<int64_t>{39, 40, 41, 42, 43, 44, 94, 95, 96, 97, 98, 99})) << "12 of 100: 6 + 6";
 }
 
 TEST(RetainState, KeepsTheProbedBlocksWithinItsBudgetPackedAtConsecutivePositions) {

@@ -74,10 +74,12 @@ struct BatchSeq {
   OutputMode output = OutputMode::kLast;
   const ChunkSelect* select = nullptr;   // chunk-selective attention, or nullptr: every row sees [0, n_kv)
   // Observation (kv::PolicyState::observe_rows): the softmax weights of the last `observe_rows` rows of this
-  // sequence, summed over query heads and layers, are added to block_mass[slot / block_size] (the caller
-  // sizes it to the table's blocks and zeroes it). Full attention over [0, n_kv) of each row.
+  // sequence, summed over query heads and layers, are added to block_mass[slot / mass_unit] (mass_unit 0:
+  // the block size; the caller sizes it to the table's slots / mass_unit, rounded up, and zeroes it). Full
+  // attention over [0, n_kv) of each row.
   int64_t observe_rows = 0;
   float* block_mass = nullptr;
+  int64_t mass_unit = 0;
 };
 
 struct Batch {

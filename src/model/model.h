@@ -160,9 +160,11 @@ class Session {
   // ChunkSelect; span 0 = off, the default). The caller validates the parameters (kv::HeadSelection).
   void set_chunk_select(const ChunkSelect& select) { select_ = select; }
   // Observation (paged mode; BatchSeq::observe_rows): the next evals add the attention of their last `rows`
-  // rows per block into *mass (at least one entry per table block; the caller zeroes it). rows 0: off.
-  void set_observation(int64_t rows, std::vector<float>* mass) {
+  // rows into *mass, one entry per `unit` slots (0: per block; at least one entry per unit of the table's
+  // slots, else nothing is observed; the caller zeroes it). rows 0: off.
+  void set_observation(int64_t rows, std::vector<float>* mass, int64_t unit = 0) {
     observe_rows_ = rows;
+    observe_unit_ = unit;
     observe_mass_ = mass;
   }
 
@@ -185,7 +187,7 @@ class Session {
   int64_t n_past_ = 0;
   double pos_offset_ = 0;  // RoPE position = pos_offset_ + slot
   ChunkSelect select_;     // span 0: off
-  int64_t observe_rows_ = 0;
+  int64_t observe_rows_ = 0, observe_unit_ = 0;
   std::vector<float>* observe_mass_ = nullptr;
   std::unique_ptr<KvCache> kv_;
   Forward fwd_;

@@ -1,6 +1,7 @@
-// The observation window of KV compression policies (BatchSeq::observe_rows, kv::PolicyState::observe_rows):
-// the softmax weights of a sequence's last rows over their whole causal span, summed over query heads and
-// layers, per block. Runs once per layer for the observed rows only (the prompt's last forward), on the
+// The observation window of KV compression policies (BatchSeq::observe_rows, kv::PolicyState::observe_rows /
+// probe_rows): the softmax weights of a sequence's last rows over their whole causal span, summed over query
+// heads and layers, per slot or per block (BatchSeq::mass_unit). Runs once per layer for the observed rows
+// only (the prompt's last forward, a retaining state's probe rows), on the
 // caller's thread; each key row is widened to fp32 once for all observed rows and heads of its KV head.
 #include <algorithm>
 #include <cmath>
@@ -24,6 +25,7 @@ void Forward::observe_attention(const Batch& batch, const KvCache& kv, int64_t l
     const int64_t rows = std::min(s.observe_rows, s.count);
     const int64_t t0 = s.first + s.count - rows;
     const int64_t n_kv = s.n_past + s.count;  // the last row's span; row t sees [0, s.n_past + (t - s.first) + 1)
+    const int64_t unit = s.mass_unit > 0 ? s.mass_unit : bs;
     // Per KV head: its keys widened to fp32 once, transposed ([D][n_kv]), so that the scores of one query
     // row are a sum of D scaled key rows — contiguous, vectorizable — rather than n_kv short dot products.
     observe_key_.resize(static_cast<size_t>(D * n_kv));
@@ -53,7 +55,7 @@ void Forward::observe_attention(const Batch& batch, const KvCache& kv, int64_t l
             for (int64_t j = 0; j < span; ++j) p[j] += qd * kd[j];
           }
           kernels::softmax_ref(p, span);
-          for (int64_t j = 0; j < span; ++j) s.block_mass[j / bs] += p[j];
+          for (int64_t j = 0; j < span; ++j) s.block_mass[j / unit] += p[j];
         }
       }
     }

@@ -243,9 +243,12 @@ Status Session::run(std::span<const int32_t> tokens, OutputMode mode, std::vecto
     }
     batch_.seqs.assign(1, BatchSeq{std::span<const int32_t>(table_), n_past_, 0, n, pos_offset_, mode});
     if (select_.span > 0) batch_.seqs[0].select = &select_;
-    if (observe_rows_ > 0 && observe_mass_ != nullptr && static_cast<int64_t>(observe_mass_->size()) >= need) {
+    const int64_t unit = observe_unit_ > 0 ? observe_unit_ : bs;
+    if (observe_rows_ > 0 && observe_mass_ != nullptr &&
+        static_cast<int64_t>(observe_mass_->size()) >= (need * bs + unit - 1) / unit) {
       batch_.seqs[0].observe_rows = observe_rows_;
       batch_.seqs[0].block_mass = observe_mass_->data();
+      batch_.seqs[0].mass_unit = unit;
     }
   } else {
     batch_.seqs.assign(1, BatchSeq{std::span<const int32_t>(kBlockTable), n_past_, 0, n, pos_offset_, mode});

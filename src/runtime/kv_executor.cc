@@ -140,7 +140,8 @@ Status PolicySession::apply(const std::vector<kv::KvAction>& actions) {
         [&](const auto& x) -> Status {
           using T = std::decay_t<decltype(x)>;
           if constexpr (std::is_same_v<T, kv::CopySlots>) return session_->copy_slots(x.src, x.dst, x.n);
-          else if constexpr (std::is_same_v<T, kv::DropSlots>) return session_->drop_slots(x.begin, x.n);
+          else if constexpr (std::is_same_v<T, kv::DropSlots>)
+            return x.begin + x.n == session_->n_past() ? session_->truncate(x.begin) : session_->drop_slots(x.begin, x.n);
           else if constexpr (std::is_same_v<T, kv::MoveSinks>)
             return session_->move_first_keys(x.n, static_cast<double>(x.pos_offset));
           else if constexpr (std::is_same_v<T, kv::Reposition>)
@@ -181,9 +182,10 @@ Status PolicySession::eval(std::span<const int32_t> tokens, bool all_logits, std
       rows = probe_rows_;
     }
     const int64_t observed = observe ? state_->observe_rows() : n_probe > 0 ? n_probe : probe;
-    if (observed > 0) {
-      block_mass_.assign(static_cast<size_t>(session_->n_ctx() / block_size_ + 1), 0.0f);
-      session_->set_observation(observed, &block_mass_);
+    if (observed > 0) {  // compress: one value per slot; retain: per block
+      const int64_t unit = observe ? 1 : block_size_;
+      block_mass_.assign(static_cast<size_t>(session_->n_ctx() / unit + 1), 0.0f);
+      session_->set_observation(observed, &block_mass_, unit);
     }
     Status st = session_->eval(rows, all_logits, out);
     session_->set_observation(0, nullptr);

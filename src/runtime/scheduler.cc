@@ -414,10 +414,11 @@ void Scheduler::build_batch(StepPlan* plan) {
     const bool reaches_end = fresh > 0 && s.n_computed + fresh == static_cast<int64_t>(s.tokens.size());
     bs.output = reaches_end ? model::OutputMode::kLast : model::OutputMode::kNone;
     if (reaches_end && s.n_generated() == 0 && s.state && s.state->observe_rows() > 0) {
-      // The prompt's last rows: the state observes their attention (after_prompt in complete()).
-      s.block_mass.assign(bm_.block_table(s.kv).size(), 0.0f);
+      // The prompt's last rows: the state observes their attention per slot (after_prompt in complete()).
+      s.block_mass.assign(bm_.block_table(s.kv).size() * static_cast<size_t>(opt_.block_size), 0.0f);
       bs.observe_rows = s.state->observe_rows();
       bs.block_mass = s.block_mass.data();
+      bs.mass_unit = 1;
     } else if (s.state && s.state->probe_rows() > 0) {
       // A retaining state: the probe rows, or (the prompt's last chunk, decoding) the rows' own last ones.
       s.block_mass.assign(bm_.block_table(s.kv).size(), 0.0f);
@@ -553,6 +554,11 @@ Status Scheduler::apply_action(Seq& s, const kv::KvAction& action) {
     return Status::ok();
   }
   if (const auto* d = std::get_if<kv::DropSlots>(&action)) {
+    if (d->begin + d->n == bm_.n_tokens(s.kv)) {  // the tail, whole blocks or not
+      CW_RETURN_IF_ERROR(bm_.truncate(s.kv, d->begin));
+      take_copies();
+      return Status::ok();
+    }
     if (d->begin % bs != 0 || d->n % bs != 0) return internal_error("kv policy: a drop that is not whole blocks");
     return bm_.drop_blocks(s.kv, d->begin / bs, d->n / bs);
   }

@@ -71,7 +71,7 @@ class RetainState final : public PolicyState {
         drops.push_back(DropSlots{lo, hi - lo});
       } else {
         if (lo != slot) moves.push_back(Reposition{slot, hi - lo, slot - lo});
-        append_tokens(lo, hi, slot, &segs);
+        append_slot_tokens(layout_.segments, lo, hi, slot, &segs);
         slot += hi - lo;
       }
       b = e;
@@ -90,17 +90,6 @@ class RetainState final : public PolicyState {
   int64_t probe_rows() const override { return probe_; }
 
  private:
-  // The tokens the current layout's slots [lo, hi) hold, as segments starting at new slot `slot`.
-  void append_tokens(int64_t lo, int64_t hi, int64_t slot, std::vector<Segment>* out) const {
-    for (const Segment& s : layout_.segments) {
-      const int64_t a = std::max(lo, s.slot_begin), b = std::min(hi, s.slot_begin + s.n);
-      if (a >= b) continue;
-      const int64_t token = s.token_begin + (a - s.slot_begin), at = slot + (a - lo);
-      if (!out->empty() && out->back().token_begin + out->back().n == token) out->back().n += b - a;
-      else out->push_back({at, b - a, token, Segment::Kind::kWindow});
-    }
-  }
-
   const int64_t budget_, probe_, sinks_, local_, block_;
   SeqLayout layout_;
 };
