@@ -74,7 +74,7 @@ def main():
     for name, title in (("chunk-select-8w.json", "Pass key at 8x W"), ("chunk-select-32w.json", "Pass key at 32x W"),
                         ("sink-window-8w-32w.json", "Pass key at 8x and 32x W"),
                         ("compress-window.json", "Pass key within the window, keeping 12% of the prompt's KV"),
-                        ("retain-8w.json", "Pass key at 8x W, reading chunk by chunk within 512 + 544 slots"),
+                        ("retain-8w.json", "Pass key at 8x W, reading chunk by chunk in 800 slots of KV"),
                         ("retain-32w.json", "Pass key at 32x W, the same"),
                         ("retain-128w.json", "Pass key at 128x W (262,080 tokens), the same"),
                         ("retain-512w.json", "Pass key at 512x W (1,048,512 tokens), the same")):
