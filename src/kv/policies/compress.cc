@@ -2,11 +2,11 @@
 // in the cache, keep P% of its slots, token by token — the R observed rows' own slots (at most half the
 // budget) and the slots those rows attended to most (softmax weights summed over query heads and layers by
 // the forward pass, one value per slot, max-pooled over the 5 slots before and 1 after, so that the tokens
-// following an attended one stay with it)
-// — packed down in order by copies (CopySlots), the tail dropped. Kept keys stay at their own positions and generated tokens continue at
-// the prompt's positions, as in SnapKV: the cache shrinks, positions do not change. The prompt itself must
-// fit the model's training context (the policy does not lift the context rule). Nothing happens before the
-// prompt ends, and nothing after.
+// following an attended one stay with it) — packed down in order by copies (CopySlots), the tail dropped.
+// Kept keys stay at their own positions and generated tokens continue at the prompt's positions, as in
+// SnapKV: the cache shrinks, positions do not change. The prompt itself must fit the model's training
+// context (the policy does not lift the context rule). Nothing happens before the prompt ends, and nothing
+// after.
 #include <algorithm>
 #include <numeric>
 #include <string>
