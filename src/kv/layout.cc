@@ -24,6 +24,15 @@ Status SeqLayout::check() const {
   return Status::ok();
 }
 
+void append_new_tokens(SeqLayout* l, int64_t n) {
+  if (n <= 0) return;
+  if (l->segments.empty() || l->segments.back().token_begin + l->segments.back().n != l->n_seen)
+    l->segments.push_back({l->n_slots, 0, l->n_seen, Segment::Kind::kWindow});
+  l->segments.back().n += n;
+  l->n_slots += n;
+  l->n_seen += n;
+}
+
 void append_slot_tokens(const std::vector<Segment>& segments, int64_t lo, int64_t hi, int64_t slot,
                         std::vector<Segment>* out) {
   for (const Segment& s : segments) {
@@ -42,11 +51,7 @@ class KeepAllState final : public PolicyState {
  public:
   explicit KeepAllState(const HeadSelection& select) { layout_.select = select; }
   std::vector<KvAction> after_append(int64_t n) override {
-    if (n <= 0) return {};
-    if (layout_.segments.empty()) layout_.segments.push_back({0, 0, 0, Segment::Kind::kWindow});
-    layout_.segments.back().n += n;
-    layout_.n_slots += n;
-    layout_.n_seen += n;
+    append_new_tokens(&layout_, n);
     return {};
   }
   const SeqLayout& layout() const override { return layout_; }

@@ -171,6 +171,11 @@ class PolicyState {
   }
 };
 
+// `n` tokens were appended at slots [n_slots, n_slots + n) of `l`: its last segment grows when it ends at the
+// latest token seen, else a window segment starts there (the after_append of a state that keeps every new
+// token until it decides otherwise).
+void append_new_tokens(SeqLayout* l, int64_t n);
+
 // Appends to `out` the tokens that `segments` say slots [lo, hi) hold, as segments from slot `slot` on
 // (merging with out's last segment where the tokens continue it): how a state that keeps some slots and
 // packs them down describes its new layout.

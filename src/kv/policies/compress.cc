@@ -21,12 +21,7 @@ class CompressState final : public PolicyState {
   CompressState(int64_t keep_pct, int64_t obs) : keep_pct_(keep_pct), obs_(obs) {}
 
   std::vector<KvAction> after_append(int64_t n) override {
-    if (n <= 0) return {};
-    if (layout_.segments.empty() || layout_.segments.back().token_begin + layout_.segments.back().n != layout_.n_seen)
-      layout_.segments.push_back({layout_.n_slots, 0, layout_.n_seen, Segment::Kind::kWindow});
-    layout_.segments.back().n += n;
-    layout_.n_slots += n;
-    layout_.n_seen += n;
+    append_new_tokens(&layout_, n);  // nothing happens before the prompt ends (after_prompt)
     return {};
   }
 

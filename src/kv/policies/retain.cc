@@ -23,13 +23,7 @@ class RetainState final : public PolicyState {
       : budget_(budget), probe_(probe), sinks_(sinks), local_(local), block_(block) {}
 
   std::vector<KvAction> after_append(int64_t n) override {
-    if (n <= 0) return {};
-    SeqLayout& l = layout_;
-    if (l.segments.empty() || l.segments.back().token_begin + l.segments.back().n != l.n_seen)
-      l.segments.push_back({l.n_slots, 0, l.n_seen, Segment::Kind::kWindow});
-    l.segments.back().n += n;
-    l.n_slots += n;
-    l.n_seen += n;
+    append_new_tokens(&layout_, n);  // pruning waits for the observation (after_observe)
     return {};
   }
 
